@@ -1,0 +1,431 @@
+"""A small define-by-run autograd: :class:`Tensor`, the tape, ``backward()`` and ``no_grad()``.
+
+Each differentiable op computes its forward with NumPy and records a closure that maps the
+output gradient to one gradient per parent (None where a parent needs none). ``backward()``
+walks the recorded graph once in reverse topological order (an explicit stack: deep graphs never
+touch Python's recursion limit), sums the gradients reaching each node, and frees the graph.
+Leaf tensors accumulate into ``.grad`` across calls, as in PyTorch.
+"""
+from __future__ import annotations
+
+import contextlib
+from numbers import Number
+
+import numpy as np
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager (and decorator) in which no graph is recorded, like ``torch.no_grad``."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def _freed(_grad):
+    raise RuntimeError(
+        "Trying to backward through the graph a second time: its saved arrays were freed after "
+        "the first backward(); call backward(retain_graph=True) the first time if you need this"
+    )
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes broadcasting added or stretched, so it gets ``shape`` back.
+
+    An axis along which a tensor was broadcast in the forward is summed in its gradient.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+class Tensor:
+    """An ndarray with a gradient slot and a link to the op that made it.
+
+    Attributes: ``data`` (the ndarray), ``grad`` (ndarray of the same shape and dtype, or None),
+    ``requires_grad``. float32 stays float32 and float64 stays float64 through every op.
+    """
+
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        data = data.data if isinstance(data, Tensor) else data
+        arr = np.asarray(data, dtype=dtype)
+        if arr.dtype == np.float16 or arr.dtype == np.longdouble:
+            arr = arr.astype(np.float64)
+        if requires_grad and not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(
+                f"tensor: only floating-point tensors can require gradients, got dtype {arr.dtype}"
+            )
+        self.data = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self._parents: tuple[Tensor, ...] = ()
+        self._backward = None
+        self._op = ""
+
+    # --- properties ---------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    is_leaf = property(lambda self: self._backward is None)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = f", dtype={self.dtype}" if self.dtype != np.float64 else ""
+        if self._op:
+            extra += f", grad_fn=<{self._op}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing ``data``, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"requires_grad_: dtype {self.dtype} cannot require gradients")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # --- the engine ---------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
+
+        ``grad`` defaults to 1 for a scalar; otherwise it must have this tensor's shape.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for scalar outputs, "
+                    f"this tensor has shape {self.shape}; pass grad=<array of that shape>"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}"
+                )
+        order = self._topological_order()
+        grads = {id(self): grad}
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._backward is None:                      # a leaf: accumulate like PyTorch
+                g = np.array(g, dtype=node.dtype, copy=True)
+                node.grad = g if node.grad is None else node.grad + g
+                continue
+            parent_grads = node._backward(g)
+            for parent, pg in zip(node._parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                if pg.shape != parent.shape:
+                    raise AssertionError(
+                        f"{node._op} backward: gradient shape {pg.shape} != input shape {parent.shape}"
+                    )
+                if pg.dtype != parent.dtype:
+                    pg = pg.astype(parent.dtype)
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            if not retain_graph:
+                node._backward = _freed
+                node._parents = ()
+
+    def _topological_order(self) -> list[Tensor]:
+        """Nodes that need a gradient, each after every node that consumes it (iterative DFS)."""
+        post: list[Tensor] = []
+        visited: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                post.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            for parent in node._parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+        post.reverse()
+        return post
+
+    # --- arithmetic ---------------------------------------------------------------------------
+    def _lift(self, other) -> Tensor:
+        """Wrap a scalar or array; Python scalars take this tensor's dtype (float32 stays)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, Number) and np.issubdtype(self.dtype, np.floating):
+            return Tensor(np.asarray(other, dtype=self.dtype))
+        return Tensor(other)
+
+    def __add__(self, other):
+        a, b = self, self._lift(other)
+        return make(a.data + b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "Add")
+
+    def __sub__(self, other):
+        a, b = self, self._lift(other)
+        return make(a.data - b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "Sub")
+
+    def __mul__(self, other):
+        a, b = self, self._lift(other)
+        return make(a.data * b.data, (a, b),
+                    lambda g: (unbroadcast(g * b.data, a.shape), unbroadcast(g * a.data, b.shape)), "Mul")
+
+    def __truediv__(self, other):
+        a, b = self, self._lift(other)
+        out = a.data / b.data
+        return make(out, (a, b),
+                    lambda g: (unbroadcast(g / b.data, a.shape), unbroadcast(-g * out / b.data, b.shape)),
+                    "Div")
+
+    def __pow__(self, other):
+        a, b = self, self._lift(other)
+        out = a.data ** b.data
+
+        def backward(g):
+            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
+            gb = None
+            if b.requires_grad:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gb = unbroadcast(g * out * np.log(a.data), b.shape)
+            return ga, gb
+
+        return make(out, (a, b), backward, "Pow")
+
+    def __matmul__(self, other):
+        a, b = self, self._lift(other)
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError(f"matmul: both operands must be at least 2-D, got {a.shape} @ {b.shape}")
+
+        def backward(g):
+            ga = unbroadcast(g @ np.swapaxes(b.data, -1, -2), a.shape)
+            gb = unbroadcast(np.swapaxes(a.data, -1, -2) @ g, b.shape)
+            return ga, gb
+
+        return make(a.data @ b.data, (a, b), backward, "MatMul")
+
+    def __neg__(self):
+        return make(-self.data, (self,), lambda g: (-g,), "Neg")
+
+    def __radd__(self, other):
+        return self._lift(other) + self
+
+    def __rsub__(self, other):
+        return self._lift(other) - self
+
+    def __rmul__(self, other):
+        return self._lift(other) * self
+
+    def __rtruediv__(self, other):
+        return self._lift(other) / self
+
+    def __rpow__(self, other):
+        return self._lift(other) ** self
+
+    def __rmatmul__(self, other):
+        return self._lift(other) @ self
+
+    # comparisons give plain boolean arrays (not differentiable)
+    def __eq__(self, other):  # type: ignore[override]
+        return self.data == (other.data if isinstance(other, Tensor) else other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self.data != (other.data if isinstance(other, Tensor) else other)
+
+    def __lt__(self, other):
+        return self.data < (other.data if isinstance(other, Tensor) else other)
+
+    def __le__(self, other):
+        return self.data <= (other.data if isinstance(other, Tensor) else other)
+
+    def __gt__(self, other):
+        return self.data > (other.data if isinstance(other, Tensor) else other)
+
+    def __ge__(self, other):
+        return self.data >= (other.data if isinstance(other, Tensor) else other)
+
+    __hash__ = object.__hash__
+
+    # --- reductions ---------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        x = self
+
+        def backward(g):
+            if not keepdims and axis is not None:
+                g = np.expand_dims(g, axis)
+            return (np.broadcast_to(g, x.shape),)
+
+        return make(np.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward, "Sum")
+
+    def mean(self, axis=None, keepdims: bool = False):
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        count = int(np.prod([self.shape[a] for a in axes]))
+        return self.sum(axis, keepdims) / count
+
+    def max(self, axis=None, keepdims: bool = False):
+        """Maximum; the gradient is shared equally among tied maxima."""
+        x = self
+        out = np.max(x.data, axis=axis, keepdims=True)
+
+        def backward(g):
+            if not keepdims and axis is not None:
+                g = np.expand_dims(g, axis)
+            mask = x.data == out
+            return (mask * (g / mask.sum(axis=axis, keepdims=True)),)
+
+        value = out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
+        return make(value, (x,), backward, "Max")
+
+    def argmax(self, axis=None) -> np.ndarray:
+        return np.argmax(self.data, axis=axis)
+
+    # --- shape ----------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        x = self
+        return make(x.data.reshape(shape), (x,), lambda g: (g.reshape(x.shape),), "Reshape")
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        """Merge axes start_dim..end_dim into one, as ``torch.flatten``."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def permute(self, *dims):
+        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        inverse = tuple(np.argsort(dims))
+        return make(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),), "Permute")
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        """Swap two axes, as ``torch.transpose``."""
+        return make(np.swapaxes(self.data, dim0, dim1), (self,),
+                    lambda g: (np.swapaxes(g, dim0, dim1),), "Transpose")
+
+    @property
+    def T(self):
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def __getitem__(self, index):
+        x = self
+        index = index.data if isinstance(index, Tensor) else index
+
+        def backward(g):
+            gx = np.zeros_like(x.data)
+            np.add.at(gx, index, g)  # repeated fancy indices must add up
+            return (gx,)
+
+        return make(x.data[index], (x,), backward, "Index")
+
+    def astype(self, dtype):
+        x = self
+        return make(x.data.astype(dtype), (x,), lambda g: (g.astype(x.dtype),), "Cast")
+
+    # --- elementwise functions ------------------------------------------------------------
+    def exp(self):
+        out = np.exp(self.data)
+        return make(out, (self,), lambda g: (g * out,), "Exp")
+
+    def log(self):
+        x = self
+        return make(np.log(x.data), (x,), lambda g: (g / x.data,), "Log")
+
+    def sqrt(self):
+        out = np.sqrt(self.data)
+        return make(out, (self,), lambda g: (g / (2 * out),), "Sqrt")
+
+    def tanh(self):
+        out = np.tanh(self.data)
+        return make(out, (self,), lambda g: (g * (1 - out * out),), "Tanh")
+
+    def sigmoid(self):
+        out = _sigmoid(self.data)
+        return make(out, (self,), lambda g: (g * out * (1 - out),), "Sigmoid")
+
+    def relu(self):
+        mask = self.data > 0
+        return make(self.data * mask, (self,), lambda g: (g * mask,), "Relu")
+
+    def abs(self):
+        x = self
+        return make(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),), "Abs")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1/(1+e^-x) without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def make(data, parents: tuple, backward, op: str) -> Tensor:
+    """Wrap an op's result; record ``backward`` only when a parent needs a gradient."""
+    out = Tensor.__new__(Tensor)
+    out.data = np.asarray(data)
+    out.grad = None
+    out._op = ""
+    out._parents = ()
+    out._backward = None
+    out.requires_grad = _grad_enabled and any(p.requires_grad for p in parents)
+    if out.requires_grad:
+        out._parents = parents
+        out._backward = backward
+        out._op = op
+    return out
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """Make a tensor from array-like data. float32 stays float32, float64 stays float64."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)

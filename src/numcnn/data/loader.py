@@ -1,0 +1,108 @@
+"""Mini-batch iteration over a data set, vectorized, with reproducible shuffling."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from numbers import Integral
+
+import numpy as np
+
+from numcnn.data.transforms import apply_batch
+
+
+class DataLoader:
+    """Iterate over a data set in mini-batches, like ``torch.utils.data.DataLoader``.
+
+    Each batch is fetched with one indexing call, ``dataset[indices]`` with a 1-D int64
+    array, so the data set must accept index arrays and return ``(x, y)`` batches
+    (:class:`ArrayDataset`, :class:`MNIST` and :class:`FashionMNIST` do). With MNIST and
+    ``transform=ToFloat()``, ``x`` is float32 ``(B, 1, 28, 28)`` and ``y`` int64 ``(B,)``.
+
+    Every iteration is one epoch and advances the epoch counter. With ``shuffle=True`` the
+    order of epoch ``e`` depends only on ``(seed, e)``: call :meth:`set_epoch` to resume at
+    epoch ``e`` and get exactly the batches an uninterrupted run would have seen (as with
+    ``DistributedSampler.set_epoch``). When ``seed`` is given, random transforms passed as
+    ``transform`` also draw from a generator derived from ``(seed, e)``, so augmentation is
+    reproducible too.
+
+    Parameters
+    ----------
+    dataset : indexable
+        Supports ``len()`` and ``dataset[int_array] -> (x, y)``.
+    batch_size : int, optional
+        Samples per batch (>= 1).
+    shuffle : bool, optional
+        Reshuffle the samples every epoch.
+    drop_last : bool, optional
+        Drop the last batch when it is smaller than ``batch_size``.
+    seed : int, optional
+        Seed of the shuffling (and of the loader's transforms). ``None`` draws a fresh one,
+        kept in :attr:`seed`.
+    transform : callable, optional
+        Applied to every ``x`` batch after the data set's own transform.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch the next iteration will produce.
+    """
+
+    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None,
+                 transform: Callable | None = None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
+                                 or seed < 0):
+            raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self._seeded = seed is not None
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
+        self.transform = transform
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration produce epoch ``epoch`` (its order and augmentation)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, Integral) or epoch < 0:
+            raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def indices(self, epoch: int | None = None) -> np.ndarray:
+        """Return the sample order of an epoch (default: the next one), an int64 array."""
+        epoch = self.epoch if epoch is None else epoch
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n, dtype=np.int64)
+        return self._generators(epoch)[0].permutation(n).astype(np.int64)
+
+    def _generators(self, epoch: int) -> tuple[np.random.Generator, np.random.Generator]:
+        """Independent generators for the order and the augmentation of an epoch."""
+        order, augment = np.random.SeedSequence([self.seed, epoch]).spawn(2)
+        return np.random.default_rng(order), np.random.default_rng(augment)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        epoch = self.epoch
+        self.epoch += 1
+        order = self.indices(epoch)
+        rng = self._generators(epoch)[1] if self._seeded else None
+        return self._batches(order, rng)
+
+    def _batches(self, order: np.ndarray, rng: np.random.Generator | None):
+        stop = len(self) * self.batch_size
+        for start in range(0, min(stop, len(order)), self.batch_size):
+            x, y = self.dataset[order[start:start + self.batch_size]]
+            if self.transform is not None:
+                x = apply_batch(self.transform, x, rng)
+            yield x, y
+
+    def __repr__(self) -> str:
+        return (f"DataLoader(batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, seed={self.seed}, batches={len(self)})")

@@ -1,0 +1,16 @@
+"""Pure-NumPy kernels: forward and hand-derived backward of conv2d and pooling (no Tensor)."""
+from .conv import conv2d_bias, conv2d_forward, conv2d_input, conv2d_weight
+from .pool import (
+    adaptive_avg_pool_backward,
+    adaptive_avg_pool_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ = [
+    "conv2d_forward", "conv2d_input", "conv2d_weight", "conv2d_bias",
+    "avg_pool2d_forward", "avg_pool2d_backward", "max_pool2d_forward", "max_pool2d_backward",
+    "adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
+]

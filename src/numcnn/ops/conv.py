@@ -1,0 +1,212 @@
+"""conv2d forward and its three gradients, in two equal forms   (SPEC-math §2, §3, §6).
+
+Dimension legend: N batch, C_in/C_out channels, g groups, Cg = C_in/g, Qg = C_out/g,
+H/W input, Hp/Wp padded input, kh/kw kernel, Ho/Wo output, K = Cg·kh·kw, L = Ho·Wo.
+Arrays: x, w, b, y and their gradients gx, gw, gb, gy; ``geo`` is a
+:class:`~numcnn.ops.shapes.ConvGeometry` (validated once, at the public boundary).
+
+Default backward (``method="gemm"``): one batched GEMM per contraction on im2col columns, and
+col2im (a scatter-add looping over kernel taps only) for gx. The seed's form
+(``method="inserted"``): gx is the zero-inserted, padded gy correlated with the flipped,
+channel-swapped kernel (3.2a); gw is rot180 of the padded inserted gy correlated with x (3.2c).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .shapes import ConvGeometry, conv_geometry
+from .windows import col2im, crop2d, dilate2d, im2col, pad2d, pad_or_crop2d
+
+#: Largest im2col buffer one GEMM may use; bigger batches are processed in chunks.
+COLS_BUDGET_BYTES = 256 * 2**20
+
+METHODS = ("gemm", "inserted")
+
+
+def _is_pointwise(geo: ConvGeometry) -> bool:
+    """1x1 kernel, stride 1, no padding: the columns are the input itself (no copy)."""
+    return (geo.kh, geo.kw, geo.sh, geo.sw) == (1, 1, 1, 1) and geo.pad_h == geo.pad_w == (0, 0)
+
+
+def columns(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """im2col of the zero-padded input, grouped for the GEMM.
+
+    Shape: x (N, C_in, H, W) -> cols (N, g, K, L), K = Cg·kh·kw, L = Ho·Wo.
+    """
+    N, g = x.shape[0], geo.groups
+    K, L = geo.C_in // g * geo.kh * geo.kw, geo.Ho * geo.Wo
+    if _is_pointwise(geo):
+        return x.reshape(N, g, K, L)                                   # free view
+    xp = pad2d(x, geo.pad_h, geo.pad_w)                                # (N, C_in, Hp, Wp)
+    cols = im2col(xp, geo.kh, geo.kw, geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw)
+    return cols.reshape(N, g, K, L)                                    # (N, C_in, kh, kw, Ho, Wo)
+
+
+def _batch_chunks(geo: ConvGeometry, itemsize: int):
+    """Batch slices whose im2col buffer stays within ``COLS_BUDGET_BYTES``."""
+    per_sample = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * itemsize
+    step = max(1, COLS_BUDGET_BYTES // max(per_sample, 1))
+    return [slice(i, min(i + step, geo.N)) for i in range(0, geo.N, step)]
+
+
+def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
+    """``Y[n,q,o_h,o_w] = b[q] + Σ_{c',u,v} W[q,c',u,v]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
+    s_w·o_w + d_w·v − p_w]``   (SPEC §2.3)
+
+    Returns ``(y, cols)``; ``cols`` (N, g, K, L) is kept for the weight gradient only when asked
+    for and when the batch fits in one chunk, else None.
+    """
+    N, g = geo.N, geo.groups
+    Qg = geo.C_out // g
+    w_g = w.reshape(g, Qg, -1)                                         # (g, Qg, K)
+    y = np.empty((N, g, Qg, geo.Ho * geo.Wo), dtype=np.result_type(x, w))
+    chunks = _batch_chunks(geo, x.itemsize)
+    cols = None
+    for chunk in chunks:
+        cols = columns(x[chunk], geo)                                  # (n, g, K, L)
+        np.matmul(w_g, cols, out=y[chunk])                             # (n, g, Qg, L)
+    y = y.reshape(geo.output_shape)                                    # (N, C_out, Ho, Wo)
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y, (cols if keep_cols and len(chunks) == 1 else None)
+
+
+def grad_bias(gy: np.ndarray) -> np.ndarray:
+    """``gb[q] = Σ_{n, o_h, o_w} gY[n, q, o_h, o_w]``   (SPEC 3.1a). Shape (C_out,)."""
+    return gy.sum(axis=(0, 2, 3))
+
+
+def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "gemm") -> np.ndarray:
+    """``gW[q,c',u,v] = Σ_{n,o_h,o_w} gY[n,q,o_h,o_w]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
+    s_w·o_w + d_w·v − p_w]``   (SPEC 3.1b)
+
+    GEMM form: per sample ``gy_n (Qg, L) @ cols_nᵀ (L, K)``, summed over n. Shape (C_out, Cg, kh, kw).
+    """
+    if method == "inserted":
+        return grad_weight_inserted(x, gy, geo)
+    g, N = geo.groups, geo.N
+    gy_g = gy.reshape(N, g, geo.C_out // g, geo.Ho * geo.Wo)            # (N, g, Qg, L)
+    gw = np.zeros((g, geo.C_out // g, geo.C_in // g * geo.kh * geo.kw), dtype=gy.dtype)
+    if cols is not None:
+        gw += np.matmul(gy_g, cols.transpose(0, 1, 3, 2)).sum(axis=0)   # (g, Qg, K)
+    else:
+        for chunk in _batch_chunks(geo, x.itemsize):
+            c = columns(x[chunk], geo)                                  # (n, g, K, L)
+            gw += np.matmul(gy_g[chunk], c.transpose(0, 1, 3, 2)).sum(axis=0)
+    return gw.reshape(geo.weight_shape)
+
+
+def grad_input(gy, w, geo: ConvGeometry, method: str = "gemm") -> np.ndarray:
+    """``gX[n,c,i,j] = Σ_{q ∈ group γ(c)} Σ_{u ∈ U_h(i), v ∈ U_w(j)}
+    gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w]·W[q, c', u, v]``   (SPEC 3.1c)
+
+    GEMM form: ``dcols = Wᵀ gY`` contracted over Qg, then col2im. Shape (N, C_in, H, W).
+    """
+    if method == "inserted":
+        return grad_input_inserted(gy, w, geo)
+    N, g = geo.N, geo.groups
+    Qg = geo.C_out // g
+    w_t = w.reshape(g, Qg, -1).transpose(0, 2, 1)                     # (g, K, Qg)
+    gy_g = gy.reshape(N, g, Qg, geo.Ho * geo.Wo)                       # (N, g, Qg, L)
+    dcols = np.matmul(w_t, gy_g)                                       # (N, g, K, L)
+    if _is_pointwise(geo):
+        return dcols.reshape(geo.input_shape)
+    dcols = dcols.reshape(N, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo)
+    gxp = col2im(dcols, geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw)  # (N, C_in, Hp, Wp)
+    return np.ascontiguousarray(crop2d(gxp, geo.pad_h, geo.pad_w))
+
+
+# --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------
+
+def inserted_grad(gy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """P: gy with s−1 zeros inserted, padded ``k_eff−1−p_before`` before and the rest after.
+
+    The size is always ``H + k_eff − 1`` (3.2); the end padding exceeds the start padding by
+    the remainder r when the stride does not divide. Negative amounts crop.
+    Shape: gy (N, C_out, Ho, Wo) -> P (N, C_out, H + ke_h − 1, W + ke_w − 1).
+    """
+    G = dilate2d(gy, geo.sh, geo.sw)                                   # (N, C_out, sh(Ho-1)+1, ...)
+    top = geo.keh - 1 - geo.pad_h[0]
+    left = geo.kew - 1 - geo.pad_w[0]
+    bottom = geo.H + geo.keh - 1 - top - G.shape[-2]
+    right = geo.W + geo.kew - 1 - left - G.shape[-1]
+    return pad_or_crop2d(G, top, bottom, left, right)
+
+
+def flip_swap(w: np.ndarray, groups: int) -> np.ndarray:
+    """W_T[γ·Cg + c', q', u, v] = W[γ·Qg + q', c', kh−1−u, kw−1−v]: rot180 on the spatial axes
+    only, and C_out <-> C_in within each group. Shape (C_out, Cg, kh, kw) -> (C_in, Qg, kh, kw).
+    """
+    C_out, Cg, kh, kw = w.shape
+    flipped = np.flip(w, axis=(2, 3))
+    return (flipped.reshape(groups, C_out // groups, Cg, kh, kw)
+            .transpose(0, 2, 1, 3, 4)
+            .reshape(groups * Cg, C_out // groups, kh, kw))
+
+
+def grad_input_inserted(gy, w, geo: ConvGeometry) -> np.ndarray:
+    """(3.2a) ``gX[n, c] = Σ_{q in group} P[n, q] ⋆_d rot180(W[q, c'])``: a stride-1, unpadded
+    conv of the inserted gradient P with W_T. Shape (N, C_in, H, W)."""
+    P = inserted_grad(gy, geo)                                         # (N, C_out, H+keh-1, W+kew-1)
+    w_t = flip_swap(w, geo.groups)                                     # (C_in, Qg, kh, kw)
+    inner = conv_geometry(P.shape, w_t.shape, 1, 0, (geo.dh, geo.dw), geo.groups)
+    return forward(np.ascontiguousarray(P), np.ascontiguousarray(w_t), None, inner)[0]
+
+
+def grad_weight_inserted(x, gy, geo: ConvGeometry) -> np.ndarray:
+    """(3.2c) the seed's ``grad w = Rot180(Inserted Grad y ⋆ x)``:
+    ``R[n,q,c] = P[n,q] ⋆ X[n,c]`` (x slides over P; size ke_h × ke_w), then
+    ``gW[q,c'] = Σ_n rot180(R[n, q, γ(q)·Cg + c'])[::d_h, ::d_w]``.
+
+    The sum over n becomes the contraction of one conv call: P plays the input with the batch as
+    channels, x the kernel. Shape (C_out, Cg, kh, kw).
+    """
+    N, g = geo.N, geo.groups
+    Cg, Qg = geo.C_in // g, geo.C_out // g
+    P = inserted_grad(gy, geo)                                         # (N, C_out, PH, PW)
+    PH, PW = P.shape[-2:]
+    # input: one "image" per q', channels (γ, n): (Qg, g·N, PH, PW)
+    p_in = P.reshape(N, g, Qg, PH, PW).transpose(2, 1, 0, 3, 4).reshape(Qg, g * N, PH, PW)
+    # kernel: one filter per (γ, c'), reading channels n of its group: (g·Cg, N, H, W)
+    x_k = x.reshape(N, g, Cg, geo.H, geo.W).transpose(1, 2, 0, 3, 4).reshape(g * Cg, N, geo.H, geo.W)
+    inner = conv_geometry(p_in.shape, x_k.shape, 1, 0, 1, g)
+    R = forward(np.ascontiguousarray(p_in), np.ascontiguousarray(x_k), None, inner)[0]
+    # R: (Qg, g·Cg, keh, kew) with R[q', γ·Cg + c'] = Σ_n P[n, γ·Qg + q'] ⋆ X[n, γ·Cg + c']
+    R = R.reshape(Qg, g, Cg, geo.keh, geo.kew).transpose(1, 0, 2, 3, 4)  # (g, Qg, Cg, keh, kew)
+    gw = np.flip(R, axis=(3, 4))[..., ::geo.dh, ::geo.dw]              # rot180 of the result
+    return np.ascontiguousarray(gw.reshape(geo.weight_shape))
+
+
+# --- public kernels with PyTorch's argument names (torch.nn.grad) ------------------------------
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """conv2d on ndarrays (cross-correlation, as ``torch.nn.functional.conv2d``).
+
+    Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
+    """
+    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    return forward(x, w, b, geo)[0]
+
+
+def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="gemm"):
+    """Gradient of conv2d with respect to its input. Shape: gy (N, C_out, Ho, Wo) -> input_shape."""
+    _check_method(method)
+    geo = conv_geometry(tuple(input_shape), w.shape, stride, padding, dilation, groups)
+    return grad_input(gy, w, geo, method)
+
+
+def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1, method="gemm"):
+    """Gradient of conv2d with respect to its weight. Shape -> weight_shape."""
+    _check_method(method)
+    geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
+    return grad_weight(x, gy, geo, method=method)
+
+
+def conv2d_bias(gy):
+    """Gradient of conv2d with respect to its bias: gy summed over (N, Ho, Wo)."""
+    return grad_bias(gy)

@@ -1,0 +1,179 @@
+"""Average, max and adaptive average pooling, forward and backward   (SPEC-math §5, §6.8).
+
+Dimension legend: N batch, C channels, H/W input, kh/kw kernel, sh/sw stride, ph/pw padding,
+dh/dw dilation, Ho/Wo output; eh/ew the ceil-mode extra padding at the end. ``geo`` is a
+:class:`~numcnn.ops.shapes.PoolGeometry`. Every loop runs over the kh·kw kernel taps only: each
+tap is one strided slice of the whole batch, so no im2col buffer is built.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .shapes import PoolGeometry, pool_geometry
+from .windows import pad2d, tap_slices
+
+
+def _padded(x: np.ndarray, geo: PoolGeometry, value: float) -> np.ndarray:
+    """x padded by p before and p + e after (e: ceil-mode overhang). Shape (N, C, Hp, Wp)."""
+    return pad2d(x, (geo.ph, geo.ph + geo.eh), (geo.pw, geo.pw + geo.ew), value)
+
+
+def _crop(xp: np.ndarray, geo: PoolGeometry) -> np.ndarray:
+    return np.ascontiguousarray(xp[:, :, geo.ph:geo.ph + geo.H, geo.pw:geo.pw + geo.W])
+
+
+def _taps(geo: PoolGeometry):
+    """(t, slice) for every kernel tap t = u·kw + v, in scan order (u outer, v inner)."""
+    for u in range(geo.kh):
+        for v in range(geo.kw):
+            yield u * geo.kw + v, tap_slices(u, v, geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw)
+
+
+# --- average pooling ----------------------------------------------------------------------------
+
+def _axis_divisor(size, k, s, p, out, count_include_pad):
+    """Per-axis window length: h0 = s·o − p, h1 = min(h0 + k, H + p), clipped to [0, H) unless
+    padding cells count (SPEC §5.2)."""
+    h0 = s * np.arange(out) - p
+    h1 = np.minimum(h0 + k, size + p)
+    if count_include_pad:
+        return h1 - h0
+    return np.minimum(h1, size) - np.maximum(h0, 0)
+
+
+def avg_divisor(geo: PoolGeometry, count_include_pad=True, divisor_override=None, dtype=np.float64):
+    """D[o_h, o_w]: the number each window sum is divided by. Shape (Ho, Wo)."""
+    if divisor_override is not None:
+        return np.full((geo.Ho, geo.Wo), divisor_override, dtype=dtype)
+    dh = _axis_divisor(geo.H, geo.kh, geo.sh, geo.ph, geo.Ho, count_include_pad)
+    dw = _axis_divisor(geo.W, geo.kw, geo.sw, geo.pw, geo.Wo, count_include_pad)
+    return np.outer(dh, dw).astype(dtype)
+
+
+def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+    """``Y[n,c,o_h,o_w] = (1/D[o_h,o_w]) Σ_{i=hs}^{he−1} Σ_{j=ws}^{we−1} X[n,c,i,j]``  (SPEC §5.2).
+
+    Shape: x (N, C, H, W) -> y (N, C, Ho, Wo).
+    """
+    xp = _padded(x, geo, 0.0)
+    y = np.zeros(geo.output_shape, dtype=x.dtype)
+    for _, window in _taps(geo):
+        y += xp[window]                                                # (N, C, Ho, Wo)
+    y /= avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
+    return y
+
+
+def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+    """``gX[n,c,i,j] = Σ_{windows (o_h,o_w) ∋ (i,j)} gY[n,c,o_h,o_w] / D[o_h,o_w]``  (SPEC §5.2).
+
+    gY/D is broadcast to every tap and scatter-added; overlaps add, gaps and the floor-mode
+    remainder get 0. Shape: gy (N, C, Ho, Wo) -> gx (N, C, H, W).
+    """
+    share = gy / avg_divisor(geo, count_include_pad, divisor_override, gy.dtype)
+    gxp = np.zeros((geo.N, geo.C, geo.Hp, geo.Wp), dtype=gy.dtype)
+    for _, window in _taps(geo):
+        gxp[window] += share
+    return _crop(gxp, geo)
+
+
+# --- max pooling --------------------------------------------------------------------------------
+
+def max_pool_forward(x, geo: PoolGeometry):
+    """``Y[n,c,o_h,o_w] = max over taps (u,v) of X[n,c, s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``
+    (SPEC §5.3); padding behaves as −∞.
+
+    Returns ``(y, argmax)``; argmax (int64, shape of y) is the window-local tap ``u·kw + v`` of
+    the FIRST maximum in scan order (a later tap wins only if strictly greater), PyTorch's tie
+    rule. A NaN wins over numbers and the first NaN is kept, as ``np.argmax`` does.
+    """
+    xp = _padded(x, geo, -np.inf)
+    y = None
+    for t, window in _taps(geo):
+        v = xp[window]                                                 # (N, C, Ho, Wo)
+        if y is None:
+            y = v.copy()
+            argmax = np.zeros(y.shape, dtype=np.int64)
+            continue
+        better = (v > y) | (np.isnan(v) & ~np.isnan(y))
+        np.copyto(y, v, where=better)
+        np.copyto(argmax, t, where=better)
+    return y, argmax
+
+
+def max_pool_backward(gy, argmax, geo: PoolGeometry):
+    """``gX[n,c,i,j] = Σ_{windows whose argmax is (i,j)} gY[n,c,o_h,o_w]``  (SPEC §5.3).
+
+    Each tap scatters the gradients of the windows it won. Shape: gy (N, C, Ho, Wo) -> (N, C, H, W).
+    """
+    gxp = np.zeros((geo.N, geo.C, geo.Hp, geo.Wp), dtype=gy.dtype)
+    zero = gy.dtype.type(0)
+    for t, window in _taps(geo):
+        gxp[window] += np.where(argmax == t, gy, zero)
+    return _crop(gxp, geo)
+
+
+def argmax_to_flat_index(argmax, geo: PoolGeometry):
+    """Window-local tap index -> PyTorch's flat input index ``i·W + j`` (``return_indices``)."""
+    u, v = np.divmod(argmax, geo.kw)
+    i = geo.sh * np.arange(geo.Ho)[:, None] + geo.dh * u - geo.ph
+    j = geo.sw * np.arange(geo.Wo)[None, :] + geo.dw * v - geo.pw
+    return i * geo.W + j
+
+
+# --- adaptive average pooling ---------------------------------------------------------------
+
+def adaptive_bins(size: int, out: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Membership matrix A (out, size) with A[o, i] = 1 for i in [⌊o·H/O⌋, ⌈(o+1)·H/O⌉), and the
+    bin lengths (PyTorch's adaptive rule)."""
+    o = np.arange(out)
+    start = (o * size) // out
+    end = -((-(o + 1) * size) // out)
+    i = np.arange(size)
+    A = ((i[None, :] >= start[:, None]) & (i[None, :] < end[:, None])).astype(dtype)
+    return A, (end - start).astype(dtype)
+
+
+def adaptive_avg_pool_forward(x, output_size: tuple[int, int]):
+    """``Y[n,c,o,p] = (1/(|bin_o|·|bin_p|)) Σ_{i ∈ bin_o, j ∈ bin_p} X[n,c,i,j]``, i.e.
+    ``Y = A_h X A_wᵀ / area``. Shape: (N, C, H, W) -> (N, C, Oh, Ow)."""
+    Ah, lh = adaptive_bins(x.shape[-2], output_size[0], x.dtype)
+    Aw, lw = adaptive_bins(x.shape[-1], output_size[1], x.dtype)
+    return (Ah @ x @ Aw.T) / np.outer(lh, lw)                          # (N, C, Oh, Ow)
+
+
+def adaptive_avg_pool_backward(gy, input_shape):
+    """``gX = A_hᵀ (gY / area) A_w``, the transpose of the forward. Shape -> input_shape."""
+    Ah, lh = adaptive_bins(input_shape[-2], gy.shape[-2], gy.dtype)
+    Aw, lw = adaptive_bins(input_shape[-1], gy.shape[-1], gy.dtype)
+    return Ah.T @ (gy / np.outer(lh, lw)) @ Aw
+
+
+# --- public kernels with PyTorch's argument names ----------------------------------------------
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True, divisor_override=None):
+    """avg_pool2d on ndarrays. Shape: (N, C, H, W) -> (N, C, Ho, Wo)."""
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return avg_pool_forward(x, geo, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(gy, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of avg_pool2d with respect to its input. Shape -> input_shape."""
+    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, 1, ceil_mode,
+                        "avg_pool2d")
+    return avg_pool_backward(gy, geo, count_include_pad, divisor_override)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """max_pool2d on ndarrays: returns ``(y, argmax)`` with argmax the window-local tap index."""
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    return max_pool_forward(x, geo)
+
+
+def max_pool2d_backward(gy, argmax, input_shape, kernel_size, stride=None, padding=0,
+                        dilation=1, ceil_mode=False):
+    """Gradient of max_pool2d with respect to its input. Shape -> input_shape."""
+    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation, ceil_mode,
+                        "max_pool2d")
+    return max_pool_backward(gy, argmax, geo)

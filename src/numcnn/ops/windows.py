@@ -1,0 +1,96 @@
+"""The window gather (im2col) and its adjoint, the scatter-add (col2im)   (SPEC-math §6.2, §6.5).
+
+Column layout: ``cols[n, c, u, v, o_h, o_w] = X_pad[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``,
+shape (N, C, kh, kw, Ho, Wo). Keeping the kernel taps before the output positions means
+``cols.reshape(N, C·kh·kw, Ho·Wo)`` is free and one batched GEMM ``W2d @ cols`` yields NCHW output
+with no transpose. Both directions loop over the kh·kw kernel taps only; each iteration is one
+strided slice of the whole batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def tap_slices(u: int, v: int, Ho: int, Wo: int, sh: int, sw: int, dh: int, dw: int):
+    """Index of the input cells that kernel tap (u, v) reads for every output position.
+
+    ``X_pad[..., s_h·o_h + d_h·u, s_w·o_w + d_w·v]`` for all (o_h, o_w) is the strided slice
+    rows ``d_h·u : d_h·u + s_h(Ho-1) + 1 : s_h`` (and likewise for columns).
+    """
+    return (
+        Ellipsis,
+        slice(dh * u, dh * u + sh * (Ho - 1) + 1, sh),
+        slice(dw * v, dw * v + sw * (Wo - 1) + 1, sw),
+    )
+
+
+def pad2d(x: np.ndarray, pad_h, pad_w, value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes by ``(before, after)`` each; returns ``x`` itself when nothing to do."""
+    if pad_h == (0, 0) and pad_w == (0, 0):
+        return x
+    N, C, H, W = x.shape
+    out = np.full((N, C, H + pad_h[0] + pad_h[1], W + pad_w[0] + pad_w[1]), value, dtype=x.dtype)
+    out[:, :, pad_h[0]:pad_h[0] + H, pad_w[0]:pad_w[0] + W] = x
+    return out
+
+
+def crop2d(x: np.ndarray, pad_h, pad_w) -> np.ndarray:
+    """Inverse of :func:`pad2d` (a view): drop ``(before, after)`` rows and columns."""
+    H, W = x.shape[-2:]
+    return x[..., pad_h[0]:H - pad_h[1], pad_w[0]:W - pad_w[1]]
+
+
+def im2col(xp: np.ndarray, kh: int, kw: int, Ho: int, Wo: int, sh=1, sw=1, dh=1, dw=1,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Gather every kernel window of the padded input into columns.
+
+    ``cols[n, c, u, v, o_h, o_w] = xp[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``
+
+    Shape: xp (N, C, Hp, Wp) -> cols (N, C, kh, kw, Ho, Wo), a fresh C-contiguous array.
+    """
+    N, C = xp.shape[:2]
+    if out is None:
+        out = np.empty((N, C, kh, kw, Ho, Wo), dtype=xp.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            out[:, :, u, v] = xp[tap_slices(u, v, Ho, Wo, sh, sw, dh, dw)]  # (N, C, Ho, Wo)
+    return out
+
+
+def col2im(dcols: np.ndarray, Hp: int, Wp: int, sh=1, sw=1, dh=1, dw=1) -> np.ndarray:
+    """Adjoint of :func:`im2col`: scatter-add the columns back onto the padded input grid.
+
+    ``gX_pad[n, c, i, j] = Σ over (u, v, o_h, o_w) with s_h·o_h + d_h·u = i, s_w·o_w + d_w·v = j
+    of dcols[n, c, u, v, o_h, o_w]``
+
+    Within one tap (u, v) the slice addresses distinct cells, so a buffered ``+=`` is exact;
+    overlapping windows accumulate across taps. Cells no window reads stay 0.
+
+    Shape: dcols (N, C, kh, kw, Ho, Wo) -> (N, C, Hp, Wp).
+    """
+    N, C, kh, kw, Ho, Wo = dcols.shape
+    out = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            out[tap_slices(u, v, Ho, Wo, sh, sw, dh, dw)] += dcols[:, :, u, v]
+    return out
+
+
+def dilate2d(g: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """Insert s-1 zeros between neighbours (none outside): the seed's "inserted" gradient G.
+
+    ``G[..., s_h·a, s_w·b] = g[..., a, b]``; shape (..., A, B) -> (..., s_h(A-1)+1, s_w(B-1)+1).
+    """
+    if sh == 1 and sw == 1:
+        return g
+    A, B = g.shape[-2:]
+    out = np.zeros(g.shape[:-2] + (sh * (A - 1) + 1, sw * (B - 1) + 1), dtype=g.dtype)
+    out[..., ::sh, ::sw] = g
+    return out
+
+
+def pad_or_crop2d(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Zero-pad the last two axes; a negative amount crops that many rows/columns instead."""
+    H, W = x.shape[-2:]
+    x = x[..., max(0, -top):H - max(0, -bottom), max(0, -left):W - max(0, -right)]
+    return pad2d(x, (max(0, top), max(0, bottom)), (max(0, left), max(0, right)))
