@@ -3,8 +3,8 @@
 These functions are the test oracle for the vectorized kernels of :mod:`numcnn.ops` and the
 speed baseline they are measured against. They are written to be read next to SPEC-math:
 each docstring quotes the formula it implements (with its section number) and the innermost
-loop body is that formula. Scalar loops are the point here; never use these functions for
-real work (about a microsecond per multiply-add).
+loop body is that formula. Scalar loops are the point here; they are orders of magnitude
+slower than the vectorized kernels, so keep shapes tiny.
 
 Index names are the spec's::
 
@@ -33,18 +33,18 @@ import numpy as np
 from numcnn.ops import shapes
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
     "conv2d_input_inserted",
     "conv2d_weight_rot180",
-    "avg_pool2d",
-    "avg_pool2d_backward",
+    "cross_entropy",
+    "linear",
     "max_pool2d",
     "max_pool2d_backward",
-    "adaptive_avg_pool2d",
-    "adaptive_avg_pool2d_backward",
-    "linear",
-    "cross_entropy",
 ]
 
 
@@ -85,7 +85,7 @@ def _zero_extended(a: np.ndarray, n: int, c: int, i: int, j: int) -> float:
 
 
 def _offset_set(i: int, k: int, s: int, p: int, d: int, size_out: int) -> list[int]:
-    """U(i) = { u in 0..k-1 : s | (i + p - d·u) and 0 <= (i + p - d·u)/s <= size_out - 1 }  (3.1c)."""
+    """U(i) = { u in 0..k-1 : s | (i + p - d·u), 0 <= (i + p - d·u)/s <= size_out - 1 }  (3.1c)."""
     return [
         u for u in range(k)
         if (i + p - d * u) % s == 0 and 0 <= (i + p - d * u) // s <= size_out - 1
@@ -212,10 +212,12 @@ def conv2d_backward(x, w, gy, stride=1, padding=0, dilation=1, groups=1):
         gb[q]        = Σ_n Σ_{o_h} Σ_{o_w} gY[n,q,o_h,o_w]                                (3.1a)
 
         gW[q,c',u,v] = Σ_n Σ_{o_h=0}^{H_out−1} Σ_{o_w=0}^{W_out−1} gY[n,q,o_h,o_w]
-                       · X̃[n, γ(q)·C_in/g + c', s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]  (3.1b)
+                       · X̃[n, γ(q)·C_in/g + c', s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]
+                                                                                          (3.1b)
 
         gX[n,c,i,j]  = Σ_{q=γ·C_out/g}^{(γ+1)·C_out/g−1} Σ_{u∈U_h(i)} Σ_{v∈U_w(j)}
-                       gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w] · W[q, c', u, v]  (3.1c)
+                       gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w] · W[q, c', u, v]
+                                                                                          (3.1c)
 
         U_h(i) = { u ∈ 0..kh−1 : s_h | (i + p_h − d_h·u), 0 ≤ (i + p_h − d_h·u)/s_h ≤ H_out−1 }
 
@@ -275,7 +277,7 @@ def conv2d_backward(x, w, gy, stride=1, padding=0, dilation=1, groups=1):
                     gw[q, cp, u, v] = acc
 
     # (3.1c) gX[n, c, i, j] = Σ_{q in group γ(c)} Σ_{u ∈ U_h(i)} Σ_{v ∈ U_w(j)}
-    #                         gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w] · W[q, c', u, v]
+    #          gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w] · W[q, c', u, v]
     gx = np.zeros(x.shape)
     for n in range(N):
         for c in range(C_in):
@@ -304,14 +306,17 @@ def conv2d_input_inserted(
 
     ::
 
-        G   = dilate_(s_h, s_w)(gY)                         (N, C_out, s_h(H_out−1)+1, s_w(W_out−1)+1)
+        G   = dilate_(s_h, s_w)(gY)              (N, C_out, s_h(H_out−1)+1, s_w(W_out−1)+1)
         P   = pad(G; top  = ke_h − 1 − p_h, bottom = H + ke_h − 1 − top  − |G_h|,
                      left = ke_w − 1 − p_w, right  = W + ke_w − 1 − left − |G_w|)   (3.2)
         W_T[γ·C_in/g + c', q', u, v] = W[γ·C_out/g + q', c', kh−1−u, kw−1−v]
         gX[n, c] = Σ_{q in group γ(c)} P[n, q] ⋆_(d_h,d_w) rot180(W[q, c'])         (3.2a)
 
-    i.e. the valid, stride-1, dilated correlation
-    ``gX[n,c,i,j] = Σ_{q'} Σ_u Σ_v P[n, γ(c)·C_out/g + q', i + d_h·u, j + d_w·v] · W_T[c, q', u, v]``.
+    i.e. the valid, stride-1, dilated correlation ::
+
+        gX[n,c,i,j] = Σ_{q'} Σ_u Σ_v P[n, γ(c)·C_out/g + q', i + d_h·u, j + d_w·v]
+                                     · W_T[c, q', u, v]
+
     ``p_h``, ``p_w`` are the amounts padded before; with symmetric padding ``bottom`` is the
     spec's ``ke_h − 1 − p_h + r_h``. Negative pad amounts crop.
 
@@ -405,7 +410,7 @@ def conv2d_weight_rot180(
     weight_shape = _shape4(weight_shape, "weight_shape", op)
     geo = shapes.conv_geometry(x.shape, weight_shape, stride, padding, dilation, groups, op)
     _check_gy(gy, geo.output_shape, op)
-    N, C_in, H, W = x.shape
+    N, _, H, W = x.shape
     C_out, C_in_g, kh, kw = weight_shape
     C_out_g = C_out // geo.groups
 

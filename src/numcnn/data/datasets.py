@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 
@@ -113,7 +114,8 @@ class MNIST(ArrayDataset):
     target_transform : callable, optional
         Applied to labels.
     download : bool, optional
-        Download the files when no directory holds them.
+        Download the files when no directory holds them (default True, unlike torchvision:
+        a checkout already holds the files, so this only acts where they are missing).
     limit : int, optional
         Keep only the first ``limit`` samples.
 
@@ -131,10 +133,10 @@ class MNIST(ArrayDataset):
         Directory the files were read from.
     """
 
-    name = "mnist"
-    classes = [str(d) for d in range(10)]
-    mean = (0.1307,)
-    std = (0.3081,)
+    name: ClassVar[str] = "mnist"
+    classes: ClassVar[list[str]] = [str(d) for d in range(10)]
+    mean: ClassVar[tuple[float, ...]] = (0.1307,)
+    std: ClassVar[tuple[float, ...]] = (0.3081,)
 
     def __init__(self, root: str | os.PathLike | None = None, train: bool = True,
                  transform: Callable | None = None, target_transform: Callable | None = None,
@@ -182,8 +184,8 @@ class FashionMNIST(MNIST):
     ``fashion-mnist/`` folder. 6,000 train and 1,000 test images per class.
     """
 
-    name = "fashion-mnist"
-    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot"]
-    mean = (0.2860,)
-    std = (0.3530,)
+    name: ClassVar[str] = "fashion-mnist"
+    classes: ClassVar[list[str]] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    mean: ClassVar[tuple[float, ...]] = (0.2860,)
+    std: ClassVar[tuple[float, ...]] = (0.3530,)

@@ -119,7 +119,7 @@ def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None) -> np.
     if got != expected or extra:
         dims = "x".join(str(d) for d in shape)
         held = got + extra
-        surplus = f" ({extra} bytes too many)" if extra else ""
+        surplus = f" ({extra} byte{'s' if extra > 1 else ''} too many)" if extra else ""
         raise IdxFormatError(
             f"{path}: header declares {dims} = {expected} bytes of data but the file holds "
             f"{held}{surplus}"

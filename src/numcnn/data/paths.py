@@ -31,11 +31,10 @@ def bundled_data_dir() -> Path | None:
     The package lives at ``<checkout>/src/numcnn/data/``; an installed copy has no such
     folder beside it, and then ``None`` is returned.
     """
-    here = Path(__file__).resolve()
-    checkout = here.parents[3]
-    if here.parents[2].name != "src" or here.parents[1].name != "numcnn":
+    parents = Path(__file__).resolve().parents  # data/, numcnn/, src/, <checkout>
+    if len(parents) < 4 or parents[2].name != "src" or parents[1].name != "numcnn":
         return None
-    data = checkout / "data"
+    data = parents[3] / "data"
     return data if data.is_dir() else None
 
 

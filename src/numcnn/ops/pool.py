@@ -78,25 +78,38 @@ def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_ove
 
 # --- max pooling --------------------------------------------------------------------------------
 
+def _tap_inside(geo: PoolGeometry, u: int, v: int) -> np.ndarray:
+    """(Ho, Wo) mask: does tap (u, v) of window (o_h, o_w) fall on a real input cell?"""
+    i = geo.sh * np.arange(geo.Ho) + geo.dh * u - geo.ph
+    j = geo.sw * np.arange(geo.Wo) + geo.dw * v - geo.pw
+    return ((i >= 0) & (i < geo.H))[:, None] & ((j >= 0) & (j < geo.W))[None, :]
+
+
 def max_pool_forward(x, geo: PoolGeometry):
     """``Y[n,c,o_h,o_w] = max over taps (u,v) of X[n,c, s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``
-    (SPEC §5.3); padding behaves as −∞.
+    (SPEC §5.3); taps on padding are skipped.
 
     Returns ``(y, argmax)``; argmax (int64, shape of y) is the window-local tap ``u·kw + v`` of
     the FIRST maximum in scan order (a later tap wins only if strictly greater), PyTorch's tie
-    rule. A NaN wins over numbers and the first NaN is kept, as ``np.argmax`` does.
+    rule. The first real cell of a window always counts, so a window of −∞ values still routes
+    its gradient to an input cell. A NaN wins over numbers and the first NaN is kept, as
+    ``np.argmax`` does. A window with no real cell (only possible with dilation) gives −∞ and
+    argmax −1 (no gradient).
     """
     xp = _padded(x, geo, -np.inf)
-    y = None
+    y = np.full(geo.output_shape, -np.inf, dtype=x.dtype)
+    argmax = np.full(geo.output_shape, -1, dtype=np.int64)
+    seen = np.zeros((geo.Ho, geo.Wo), dtype=bool)                    # a real cell was scanned
     for t, window in _taps(geo):
-        v = xp[window]                                                 # (N, C, Ho, Wo)
-        if y is None:
-            y = v.copy()
-            argmax = np.zeros(y.shape, dtype=np.int64)
+        inside = _tap_inside(geo, t // geo.kw, t % geo.kw)            # (Ho, Wo)
+        if not inside.any():
             continue
-        better = (v > y) | (np.isnan(v) & ~np.isnan(y))
+        v = xp[window]                                                 # (N, C, Ho, Wo)
+        better = (v > y) | (np.isnan(v) & ~np.isnan(y)) | ~seen
+        better &= inside
         np.copyto(y, v, where=better)
         np.copyto(argmax, t, where=better)
+        seen |= inside
     return y, argmax
 
 

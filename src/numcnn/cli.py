@@ -1,0 +1,279 @@
+"""The ``numcnn`` command: train, eval, predict, plot, explain, bench.
+
+Errors a user can cause (missing data, wrong path, unknown model, corrupt checkpoint, NaN loss)
+end with one ``numcnn: error: ...`` line and exit status 1, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """A problem with what the user asked for, reported as one line."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+def add_train_parser(sub) -> None:
+    from .models import MODELS
+    from .train import DATASETS, OPTIMIZERS, SCHEDULERS, TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST",
+                       description="Train a model, evaluate it on the test split after every "
+                                   "epoch, write metrics.jsonl and checkpoints to --out.")
+    p.add_argument("--model", default=d.model, choices=sorted(MODELS), help="architecture (default: %(default)s)")
+    p.add_argument("--dataset", default=d.dataset, choices=sorted(DATASETS), help="data set (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs,
+                   help="total number of epochs; with --resume, training continues up to this total (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="images per step (default: %(default)s)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: 0.05 for sgd, 1e-3 for adam on lenet5)")
+    p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="(default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, Nesterov when > 0 (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty (default: %(default)s)")
+    p.add_argument("--scheduler", default=d.scheduler, choices=SCHEDULERS,
+                   help="learning-rate schedule, stepped every batch (default: %(default)s)")
+    p.add_argument("--activation", choices=("tanh", "relu"), default=None,
+                   help="lenet5 activation (default: tanh, as in the paper)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random shifts of up to 2 pixels (default: on for convnet, off for lenet5)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of initialization, shuffling, dropout (default: %(default)s)")
+    p.add_argument("--out", default=None, help="output folder (default: runs/MODEL-DATASET)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
+    p.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/ (default: $NUMCNN_DATA, the bundled data, the user cache)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first K training images")
+    p.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first K test images")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype, help="(default: %(default)s)")
+    p.add_argument("--no-download", dest="download", action="store_false", help="never download missing data")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: only on a terminal)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, fit
+
+    options = {}
+    if args.activation is not None:
+        if args.model != "lenet5":
+            raise UserError("--activation applies to --model lenet5 only")
+        options["activation"] = args.activation
+    config = TrainConfig(
+        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
+        weight_decay=args.weight_decay, scheduler=args.scheduler, seed=args.seed,
+        out=args.out or f"runs/{args.model}-{args.dataset}", resume=args.resume,
+        data_dir=args.data_dir, limit=args.limit, test_limit=args.test_limit, dtype=args.dtype,
+        augment=args.augment, model_options=options, progress=args.progress,
+        download=args.download)
+    fit(config)
+    return 0
+
+
+# --- eval ------------------------------------------------------------------------------------
+
+def add_eval_parser(sub) -> None:
+    from .train import DATASETS
+
+    p = sub.add_parser("eval", help="test loss, accuracy and confusion matrix of a checkpoint")
+    p.add_argument("checkpoint", help="a .npz checkpoint written by numcnn train")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                   help="data set (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir", default=None, help="folder holding the data sets")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first K test images")
+    p.add_argument("--batch-size", type=_positive_int, default=500)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from .data import DataLoader
+    from .train import DATASETS, evaluate, load_model, preprocessing
+
+    model, payload = load_model(args.checkpoint)
+    dataset = args.dataset or payload.get("dataset", "mnist")
+    dtype = next(iter(model.state_dict().values())).dtype
+    base, _, normalize = preprocessing(model.arch, dataset, False, dtype)
+    test = DATASETS[dataset](args.data_dir, train=False, transform=base, limit=args.limit)
+    result = evaluate(model, DataLoader(test, args.batch_size, transform=normalize),
+                      len(test.classes))
+    print(f"{args.checkpoint}: {model.arch} on {dataset} test ({len(test)} images)")
+    print(f"test loss {result['loss']:.4f}  accuracy {100 * result['accuracy']:.2f}%")
+    print("per-class accuracy: " + "  ".join(
+        f"{name} {100 * a:.1f}%" for name, a in zip(test.classes, result["per_class_accuracy"])))
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(5, len(str(result["confusion"].max())) + 1)
+    print(" " * 12 + "".join(f"{k:>{width}}" for k in range(len(test.classes))))
+    for name, row in zip(test.classes, result["confusion"]):
+        print(f"{name[:11]:>11} " + "".join(f"{v:>{width}}" for v in row))
+    return 0
+
+
+# --- predict ----------------------------------------------------------------------------------
+
+def load_image(path: Path) -> np.ndarray:
+    """A grayscale image as uint8 (28, 28): ``.npy`` (uint8, or floats in [0, 1]) or any image
+    file Pillow reads (resized to 28x28)."""
+    if not path.exists():
+        raise UserError(f"image {path} does not exist")
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise UserError(f"{path} is not a readable .npy array: {err}") from None
+        arr = np.squeeze(arr)
+        if arr.shape != (28, 28):
+            raise UserError(f"{path}: expected a 28x28 image, got shape {arr.shape}")
+        if np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all():
+                raise UserError(f"{path}: the image contains NaN or infinite values")
+            arr = np.clip(np.rint(arr * 255), 0, 255)
+        return arr.astype(np.uint8)
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise UserError("reading PNG/JPEG needs Pillow: pip install 'numcnn[image]'") from None
+    try:
+        with Image.open(path) as img:
+            gray = img.convert("L").resize((28, 28), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError) as err:
+        raise UserError(f"{path} is not a readable image: {err}") from None
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def add_predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="classify images with a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", help="PNG/JPEG (needs Pillow) or .npy 28x28 images")
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="invert dark-on-light images to the data set's light-on-dark "
+                        "(default: auto, by the border brightness)")
+    p.add_argument("--top", type=_positive_int, default=3, help="classes to list per image")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from . import functional as F
+    from .autograd import Tensor, no_grad
+    from .train import DATASETS, load_model, preprocessing
+
+    model, payload = load_model(args.checkpoint)
+    dataset = payload.get("dataset", "mnist")
+    classes = DATASETS[dataset].classes
+    dtype = next(iter(model.state_dict().values())).dtype
+    base, _, normalize = preprocessing(model.arch, dataset, False, dtype)
+    images = []
+    for name in args.images:
+        img = load_image(Path(name))
+        border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).mean()
+        if args.invert == "yes" or (args.invert == "auto" and border > 127):
+            img = 255 - img
+        images.append(img)
+    x = normalize(base(np.stack(images)))
+    model.eval()
+    with no_grad():
+        probs = F.softmax(model(Tensor(x)), dim=1).data
+    for name, p in zip(args.images, probs):
+        order = np.argsort(-p)[:args.top]
+        ranked = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in order)
+        print(f"{name}: {classes[order[0]]}  ({ranked})")
+    return 0
+
+
+# --- plot ----------------------------------------------------------------------------------
+
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser("plot", help="draw training curves, filters, feature maps, confusion matrix")
+    p.add_argument("dir", help="a numcnn train --out folder")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot_run
+
+    if not Path(args.dir).is_dir():
+        raise UserError(f"{args.dir} is not a folder")
+    for path in plot_run(args.dir, args.data_dir):
+        print(f"wrote {path}")
+    return 0
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="numcnn", description="Convolutional neural networks in pure NumPy.")
+    parser.add_argument("--version", action="version", version=f"numcnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_predict_parser(sub)
+    add_plot_parser(sub)
+    for module, name in (("explain", "add_explain_parser"), ("bench", "add_bench_parser")):
+        try:
+            mod = __import__(f"numcnn.{module}", fromlist=[name])
+        except ImportError:
+            continue
+        if hasattr(mod, name):
+            getattr(mod, name)(sub)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .checkpoint import CheckpointError
+    from .data import DownloadError, IdxFormatError
+    from .train import TrainingDiverged
+
+    return (UserError, CheckpointError, IdxFormatError, DownloadError, TrainingDiverged,
+            FileNotFoundError, PermissionError, ValueError, KeyError, RuntimeError)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("numcnn: interrupted; the last checkpoint written is intact", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"numcnn: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""``Module``: the base class of layers and models, as ``torch.nn.Module``.
+
+A module registers what is assigned to it: a :class:`Parameter` goes to its parameters, a
+``Module`` to its children, and names declared with :meth:`Module.register_buffer` hold plain
+ndarrays (state that is saved but not learned, such as BatchNorm's running statistics). Every
+walk (``parameters()``, ``state_dict()``, ``train()``...) visits them in registration order and
+names them with dotted paths like ``features.0.weight``, exactly as PyTorch does, so state dicts
+map one to one onto an equivalent torch model.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..autograd import Tensor
+from ._checks import check_float_dtype
+from .parameter import Parameter
+from .state import load_into, state_error
+
+__all__ = ["Module"]
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What :meth:`Module.load_state_dict` returns: the keys it did not match."""
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+
+def _addindent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    return lines[0] if len(lines) == 1 else "\n".join(
+        [lines[0]] + [" " * spaces + line for line in lines[1:]])
+
+
+class Module:
+    """Base class for all layers and models: subclass it, assign layers in ``__init__`` after
+    calling ``super().__init__()``, and define ``forward``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> class TwoLayer(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1 = nn.Linear(4, 3)
+    ...         self.fc2 = nn.Linear(3, 2)
+    ...     def forward(self, x):
+    ...         return self.fc2(self.fc1(x).relu())
+    >>> model = TwoLayer()
+    >>> [name for name, _ in model.named_parameters()]
+    ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+    >>> model(np.ones((5, 4), dtype=np.float32)).shape
+    (5, 2)
+    >>> model.num_parameters()
+    23
+    >>> model.eval().fc1.training
+    False
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} is missing the required forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- registration -------------------------------------------------------------------------
+    def _registry(self, what: str) -> OrderedDict:
+        registry = self.__dict__.get(what)
+        if registry is None:
+            raise AttributeError(
+                f"cannot assign {what[1:]} before Module.__init__() call "
+                f"(call super().__init__() first in {type(self).__name__}.__init__)")
+        return registry
+
+    def _check_name(self, name, kind: str, registry: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{kind} name must be non-empty and contain no '.', got {name!r}")
+        if hasattr(self, name) and name not in self.__dict__[registry]:
+            raise KeyError(f"attribute {name!r} already exists")
+
+    def _forget(self, name: str) -> None:
+        """Drop ``name`` from the instance dict and every registry (before re-registering)."""
+        for registry in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[registry].pop(name, None)
+        self.__dict__.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or None, a declared but absent parameter such as a missing bias)."""
+        params = self._registry("_parameters")
+        self._check_name(name, "parameter", "_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
+                            "(numcnn.nn.Parameter or None expected)")
+        params[name] = param
+
+    def register_buffer(self, name: str, tensor: np.ndarray | None,
+                        persistent: bool = True) -> None:
+        """Add a buffer: a plain ndarray saved in the state dict (unless ``persistent=False``)
+        but not learned; ``None`` declares a buffer that is absent."""
+        buffers = self._registry("_buffers")
+        self._check_name(name, "buffer", "_buffers")
+        if tensor is not None and not isinstance(tensor, np.ndarray):
+            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} "
+                            "(numpy.ndarray or None expected)")
+        buffers[name] = tensor
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add a child module (the same as assigning it as an attribute)."""
+        modules = self._registry("_modules")
+        self._check_name(name, "module", "_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        modules[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name: str, value) -> None:
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter):
+            self._registry("_parameters")
+            self._forget(name)
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self._registry("_modules")
+            self._forget(name)
+            self.add_module(name, value)
+        elif params is not None and name in params:
+            self.register_parameter(name, value)            # None, or a TypeError
+        elif params is not None and name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                "(numcnn.nn.Module or None expected)")
+            self._modules[name] = None
+        elif params is not None and name in self._buffers:
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
+                                "(numpy.ndarray or None expected)")
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            found = self.__dict__.get(registry)
+            if found is not None and name in found:
+                return found[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(registry, ()):
+                del self.__dict__[registry][name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    # --- walks --------------------------------------------------------------------------------
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """Yield ``(dotted name, module)`` for this module ('' ) and every descendant."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        seen: set[int] = set()
+        walk = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix, self)]
+        for module_prefix, module in walk:
+            for name, value in module.__dict__[registry].items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Yield ``(dotted name, parameter)``; a parameter shared by two modules comes once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
+
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        """The number of scalar parameters (those requiring grad with ``only_trainable``)."""
+        return sum(p.size for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    def apply(self, fn) -> Module:
+        """Call ``fn(m)`` on every submodule (children first) and on this module."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # --- modes and gradients ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=True``) or evaluation mode on this module and all below."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: mode must be a bool, got {mode!r}")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: the same as ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient to None (or to zeros with ``set_to_none=False``)."""
+        for param in self.parameters():
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad = np.zeros_like(param.data)
+
+    # --- dtype --------------------------------------------------------------------------------
+    def to(self, dtype) -> Module:
+        """Convert parameters (and their gradients) and floating buffers to ``dtype`` in place.
+
+        The Parameter objects are kept, so optimizers holding them stay valid. Integer buffers
+        (BatchNorm's ``num_batches_tracked``) are left alone. ``'cpu'`` is accepted and ignored.
+        """
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        dt = check_float_dtype(dtype, "Module.to")
+        for param in self.parameters():
+            param.data = param.data.astype(dt, copy=False)
+            if param.grad is not None:
+                param.grad = param.grad.astype(dt, copy=False)
+        for module in self.modules():
+            for name, buf in module._buffers.items():
+                if buf is not None and np.issubdtype(buf.dtype, np.floating):
+                    module._buffers[name] = buf.astype(dt, copy=False)
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    # --- state --------------------------------------------------------------------------------
+    def state_dict(self, *, destination=None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """An ordered ``name -> ndarray`` copy of every parameter and persistent buffer.
+
+        Each module contributes its own parameters, then its buffers, then its children's
+        entries, as in PyTorch. ``keep_vars=True`` gives the Parameter objects and buffer arrays
+        themselves instead of copies.
+        """
+        out = OrderedDict() if destination is None else destination
+        for name, param in self._parameters.items():
+            if param is not None:
+                out[prefix + name] = param if keep_vars else param.data.copy()
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent:
+                out[prefix + name] = buf if keep_vars else buf.copy()
+        for name, child in self._modules.items():
+            if child is not None:
+                child.state_dict(destination=out, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into the parameters and buffers in place, keeping their dtypes.
+
+        Every key is checked before anything is copied. A shape mismatch always raises; with
+        ``strict=True`` missing and unexpected keys raise too. The error (a :class:`KeyError`
+        and a :class:`ValueError` at once) lists every problem. Returns
+        ``(missing_keys, unexpected_keys)``.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        targets = {k: (v.data if isinstance(v, Tensor) else v) for k, v in own.items()}
+        values, problems = {}, []
+        for key in own:
+            if key in state_dict:
+                try:
+                    values[key] = load_into(key, targets[key], state_dict[key], check_only=True)
+                except ValueError as err:
+                    problems.append(str(err))
+        if problems or (strict and (missing or unexpected)):
+            raise state_error(type(self).__name__, missing if strict else [],
+                              unexpected if strict else [], problems)
+        for key, value in values.items():
+            load_into(key, targets[key], value)
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- printing -----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses; layers override it."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): {_addindent(repr(child), 2)}"
+                       for name, child in self._modules.items()]
+        lines = extra_lines + child_lines
+        body = ""
+        if lines:
+            body = extra_lines[0] if len(extra_lines) == 1 and not child_lines \
+                else "\n  " + "\n  ".join(lines) + "\n"
+        return f"{type(self).__name__}({body})"

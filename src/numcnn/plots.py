@@ -1,0 +1,127 @@
+"""Figures of a training run with matplotlib (optional extra ``numcnn[plot]``).
+
+``plot_run(out_dir)`` writes ``curves.png`` (loss and accuracy per epoch, from
+``metrics.jsonl``), ``filters.png`` (first-layer kernels), ``feature_maps.png`` (first-layer
+activations of one test image) and ``confusion.png`` (test confusion matrix).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError(
+            "plotting needs matplotlib: pip install 'numcnn[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_curves(rows: list[dict], path: Path) -> Path:
+    """Train/test loss and accuracy against the epoch."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for split, style in (("train", "-o"), ("test", "-s")):
+        ax_loss.plot(epochs, [r[f"{split}_loss"] for r in rows], style, label=split)
+        ax_acc.plot(epochs, [100 * r[f"{split}_acc"] for r in rows], style, label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _grid(images: np.ndarray, path: Path, title: str, cmap="gray") -> Path:
+    plt = _pyplot()
+    n = len(images)
+    cols = min(n, 8)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, k in zip(axes.flat, images, range(n)):
+        ax.imshow(img, cmap=cmap)
+        ax.set_title(str(k), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_filters(weight: np.ndarray, path: Path) -> Path:
+    """Each output channel's kernel (input channel 0), shape (C_out, C_in, kh, kw)."""
+    return _grid(weight[:, 0], path, f"first-layer filters {tuple(weight.shape)}", cmap="bwr")
+
+
+def plot_feature_maps(maps: np.ndarray, path: Path, label: str) -> Path:
+    """Activations (C, H, W) of one image after the first conv layer."""
+    return _grid(maps, path, f"first-layer feature maps of a test image ({label})", cmap="viridis")
+
+
+def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(confusion, cmap="Blues")
+    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted",
+           ylabel="true", title="test confusion matrix")
+    ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(classes, fontsize=8)
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="white" if v > confusion.max() / 2 else "black")
+    fig.colorbar(im)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_metrics(out_dir: Path) -> list[dict]:
+    path = Path(out_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: is {out_dir} a numcnn train --out folder?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_run(out_dir, data_dir=None) -> list[Path]:
+    """Write every figure of a run folder; returns the paths written."""
+    from . import functional as F
+    from .autograd import Tensor, no_grad
+    from .nn import Conv2d
+    from .train import DATASETS, load_model, preprocessing
+
+    out_dir = Path(out_dir)
+    written = [plot_curves(read_metrics(out_dir), out_dir / "curves.png")]
+    ckpt = out_dir / "best.npz" if (out_dir / "best.npz").exists() else out_dir / "last.npz"
+    if not ckpt.exists():
+        return written
+    model, payload = load_model(ckpt)
+    conv = next((m for m in model.modules() if isinstance(m, Conv2d)), None)
+    if conv is not None:
+        written.append(plot_filters(conv.weight.data, out_dir / "filters.png"))
+        dataset = payload.get("dataset", "mnist")
+        base, _, normalize = preprocessing(model.arch, dataset, False, conv.weight.dtype)
+        test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1)
+        x, y = test[np.arange(1)]
+        with no_grad():
+            maps = F.conv2d(Tensor(normalize(x)), conv.weight, conv.bias, conv.stride,
+                            conv.padding, conv.dilation, conv.groups).data[0]
+        written.append(plot_feature_maps(maps, out_dir / "feature_maps.png",
+                                         f"label {test.classes[int(y[0])]}"))
+        confusion_csv = out_dir / "confusion.csv"
+        if confusion_csv.exists():
+            confusion = np.loadtxt(confusion_csv, delimiter=",", dtype=np.int64)
+            written.append(plot_confusion(confusion, list(test.classes), out_dir / "confusion.png"))
+    return written
