@@ -7,8 +7,15 @@ import numpy as np
 
 from ..ops.shapes import pair
 
-__all__ = ["check_int", "check_bool", "check_float_dtype", "check_device", "check_probability",
-           "check_pair", "check_reduction"]
+__all__ = [
+    "check_bool",
+    "check_device",
+    "check_float_dtype",
+    "check_int",
+    "check_pair",
+    "check_probability",
+    "check_reduction",
+]
 
 
 def check_int(value, name: str, op: str, minimum: int = 1) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from .module import Module
 
-__all__ = ["Sequential", "ModuleList"]
+__all__ = ["ModuleList", "Sequential"]
 
 
 def _index(idx, size: int, owner: str) -> int:
@@ -67,10 +67,12 @@ class Sequential(Module):
         self.add_module(key, module)
 
     def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        doomed = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self), "Sequential")]]
-        for key in doomed if isinstance(doomed, list) else [doomed]:
-            del self._modules[key]
+        """Remove modules and renumber the rest ``'0'``, ``'1'``, ... (as PyTorch does)."""
+        modules = list(self._modules.values())
+        del modules[idx if isinstance(idx, slice) else _index(idx, len(self), "Sequential")]
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
 
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
@@ -123,7 +125,7 @@ class ModuleList(Module):
         self._modules.clear()
         self.extend(modules)
 
-    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+    def __iadd__(self, modules: Iterable[Module]):
         return self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:

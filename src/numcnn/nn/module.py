@@ -9,7 +9,7 @@ map one to one onto an equivalent torch model.
 """
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,18 +17,9 @@ import numpy as np
 from ..autograd import Tensor
 from ._checks import check_float_dtype
 from .parameter import Parameter
-from .state import load_into, state_error
+from .state import IncompatibleKeys, load_state
 
 __all__ = ["Module"]
-
-
-class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What :meth:`Module.load_state_dict` returns: the keys it did not match."""
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -132,29 +123,24 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name: str, value) -> None:
-        params = self.__dict__.get("_parameters")
-        if isinstance(value, Parameter):
-            self._registry("_parameters")
+        if isinstance(value, (Parameter, Module)):
+            self._registry("_parameters" if isinstance(value, Parameter) else "_modules")
             self._forget(name)
-            self.register_parameter(name, value)
-        elif isinstance(value, Module):
-            self._registry("_modules")
-            self._forget(name)
-            self.add_module(name, value)
-        elif params is not None and name in params:
-            self.register_parameter(name, value)            # None, or a TypeError
-        elif params is not None and name in self._modules:
-            if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
-                                "(numcnn.nn.Module or None expected)")
-            self._modules[name] = None
-        elif params is not None and name in self._buffers:
-            if value is not None and not isinstance(value, np.ndarray):
-                raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} "
-                                "(numpy.ndarray or None expected)")
-            self._buffers[name] = value
-        else:
-            object.__setattr__(self, name, value)
+            register = self.register_parameter if isinstance(value, Parameter) else self.add_module
+            register(name, value)
+            return
+        for registry, kind, expected, label in (
+                ("_parameters", "parameter", Parameter, "numcnn.nn.Parameter"),
+                ("_modules", "child module", Module, "numcnn.nn.Module"),
+                ("_buffers", "buffer", np.ndarray, "numpy.ndarray")):
+            found = self.__dict__.get(registry)
+            if found is not None and name in found:
+                if value is not None and not isinstance(value, expected):
+                    raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} "
+                                    f"({label} or None expected)")
+                found[name] = value
+                return
+        object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str):
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -187,8 +173,7 @@ class Module:
                                                remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
-        for _, module in self.named_modules():
-            yield module
+        return (module for _, module in self.named_modules())
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         seen: set[int] = set()
@@ -198,8 +183,7 @@ class Module:
                 yield name, child
 
     def children(self) -> Iterator[Module]:
-        for _, child in self.named_children():
-            yield child
+        return (child for _, child in self.named_children())
 
     def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
         seen: set[int] = set()
@@ -221,16 +205,14 @@ class Module:
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        for _, param in self.named_parameters(recurse=recurse):
-            yield param
+        return (param for _, param in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, np.ndarray]]:
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
-        for _, buf in self.named_buffers(recurse=recurse):
-            yield buf
+        return (buf for _, buf in self.named_buffers(recurse=recurse))
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         """The number of scalar parameters (those requiring grad with ``only_trainable``)."""
@@ -246,8 +228,8 @@ class Module:
     # --- modes and gradients ------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``mode=True``) or evaluation mode on this module and all below."""
-        if not isinstance(mode, bool):
-            raise ValueError(f"train: mode must be a bool, got {mode!r}")
+        if not isinstance(mode, bool):  # a ValueError, as in PyTorch
+            raise ValueError(f"train: mode must be a bool, got {mode!r}")  # noqa: TRY004
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
@@ -324,23 +306,9 @@ class Module:
         and a :class:`ValueError` at once) lists every problem. Returns
         ``(missing_keys, unexpected_keys)``.
         """
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        targets = {k: (v.data if isinstance(v, Tensor) else v) for k, v in own.items()}
-        values, problems = {}, []
-        for key in own:
-            if key in state_dict:
-                try:
-                    values[key] = load_into(key, targets[key], state_dict[key], check_only=True)
-                except ValueError as err:
-                    problems.append(str(err))
-        if problems or (strict and (missing or unexpected)):
-            raise state_error(type(self).__name__, missing if strict else [],
-                              unexpected if strict else [], problems)
-        for key, value in values.items():
-            load_into(key, targets[key], value)
-        return IncompatibleKeys(missing, unexpected)
+        targets = {k: (v.data if isinstance(v, Tensor) else v)
+                   for k, v in self.state_dict(keep_vars=True).items()}
+        return load_state(targets, state_dict, strict, type(self).__name__)
 
     # --- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:

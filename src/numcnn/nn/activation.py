@@ -1,0 +1,102 @@
+"""Elementwise activation layers: ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``, and
+``Softmax``/``LogSoftmax`` along one axis (as in ``torch.nn``).
+
+``inplace=True`` is accepted for compatibility with PyTorch code; the result is the same, only
+computed out of place (autograd keeps the input).
+"""
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from .. import functional as F
+from ._checks import check_bool
+from .module import Module
+
+__all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> nn.ReLU()(np.array([-1.0, 2.0])).data
+    array([0., 2.])
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = check_bool(inplace, "inplace", "ReLU")
+
+    def forward(self, input):
+        return F.relu(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class LeakyReLU(Module):
+    """``x`` if ``x > 0`` else ``negative_slope · x``."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        if not isinstance(negative_slope, Real) or isinstance(negative_slope, bool):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
+        self.negative_slope = negative_slope
+        self.inplace = check_bool(inplace, "inplace", "LeakyReLU")
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class Tanh(Module):
+    """``tanh(x)`` elementwise (LeNet-5's squashing function)."""
+
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class Sigmoid(Module):
+    """``1 / (1 + e^{−x})`` elementwise."""
+
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+def _check_dim(dim, op: str):
+    if dim is not None and (not isinstance(dim, Integral) or isinstance(dim, bool)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    return dim
+
+
+class Softmax(Module):
+    """``exp(x) / Σ exp(x)`` along ``dim`` (the last axis when ``dim`` is None)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = _check_dim(dim, "Softmax")
+
+    def forward(self, input):
+        return F.softmax(input, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``x − logsumexp(x)`` along ``dim`` (the last axis when ``dim`` is None)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = _check_dim(dim, "LogSoftmax")
+
+    def forward(self, input):
+        return F.log_softmax(input, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

@@ -1,0 +1,104 @@
+"""Dense and shape layers: ``Linear``, ``Flatten``, ``Identity`` (as in ``torch.nn``)."""
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from ._checks import check_bool, check_device, check_float_dtype, check_int
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Flatten", "Identity", "Linear"]
+
+
+class Linear(Module):
+    """``y = x Wᵀ + b`` with W of shape (out_features, in_features); (..., in) -> (..., out).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+    device : None or ``'cpu'``
+    dtype : float32 (default) or float64
+
+    Weights start as ``kaiming_uniform_(w, a=√5)``, the bias as ``U(±1/√in_features)``,
+    PyTorch's defaults.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> fc = nn.Linear(400, 120)
+    >>> fc
+    Linear(in_features=400, out_features=120, bias=True)
+    >>> fc(np.ones((3, 400), dtype=np.float32)).shape
+    (3, 120)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=np.float32):
+        super().__init__()
+        op = "Linear"
+        self.in_features = check_int(in_features, "in_features", op)
+        self.out_features = check_int(out_features, "out_features", op)
+        check_bool(bias, "bias", op)
+        check_device(device, op)
+        dt = check_float_dtype(dtype, op)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_features, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: ``kaiming_uniform_(w, a=√5)``, bias ``U(±1/√fan_in)``."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` into one: (N, C, H, W) -> (N, C·H·W) by default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> nn.Flatten()(np.zeros((2, 16, 5, 5), dtype=np.float32)).shape
+    (2, 400)
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not isinstance(value, Integral) or isinstance(value, bool):
+                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, input):
+        return F.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Identity(Module):
+    """Return the input unchanged; any constructor arguments are ignored (as in PyTorch)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input

@@ -1,0 +1,127 @@
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` (as in ``torch.nn``).
+
+Output size per axis: ``H_out = ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1`` (⌈·⌉ with ``ceil_mode``);
+the stride defaults to the kernel size.
+"""
+from __future__ import annotations
+
+from .. import functional as F
+from ..ops.shapes import pair
+from ._checks import check_bool, check_int, check_pair
+from .module import Module
+
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d"]
+
+
+def _check_window(op: str, kernel_size, stride, padding, dilation=1):
+    """Validate a pooling window; return ``(kernel_size, stride, padding)`` as given (the stride
+    defaulting to the kernel size)."""
+    kernel_size = check_pair(kernel_size, "kernel_size", op, minimum=1)
+    stride = kernel_size if stride is None else check_pair(stride, "stride", op, minimum=1)
+    padding = check_pair(padding, "padding", op, minimum=0)
+    check_pair(dilation, "dilation", op, minimum=1)
+    for axis, p, k in zip(("height", "width"), pair(padding), pair(kernel_size)):
+        if 2 * p > k:
+            raise ValueError(f"{op}: padding {p} on the {axis} axis must be at most half the "
+                             f"kernel size {k} (padding <= {k // 2})")
+    return kernel_size, stride, padding
+
+
+class MaxPool2d(Module):
+    """2-D max pooling over (N, C, H, W) windows; ties go to the first maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> pool = nn.MaxPool2d(2)
+    >>> pool
+    MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> pool(np.zeros((1, 3, 28, 28), dtype=np.float32)).shape
+    (1, 3, 14, 14)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        op = "MaxPool2d"
+        self.kernel_size, self.stride, self.padding = _check_window(
+            op, kernel_size, stride, padding, dilation)
+        self.dilation = check_pair(dilation, "dilation", op, minimum=1)
+        self.return_indices = check_bool(return_indices, "return_indices", op)
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode", op)
+
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, " \
+               f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+
+
+class AvgPool2d(Module):
+    """2-D average pooling over (N, C, H, W) windows.
+
+    ``count_include_pad`` counts padded zeros in the divisor; ``divisor_override`` replaces the
+    divisor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> pool = nn.AvgPool2d(2)
+    >>> pool
+    AvgPool2d(kernel_size=2, stride=2, padding=0)
+    >>> pool(np.ones((1, 6, 28, 28), dtype=np.float32)).shape
+    (1, 6, 14, 14)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        op = "AvgPool2d"
+        self.kernel_size, self.stride, self.padding = _check_window(
+            op, kernel_size, stride, padding)
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode", op)
+        self.count_include_pad = check_bool(count_include_pad, "count_include_pad", op)
+        if divisor_override is not None:
+            check_int(divisor_override, "divisor_override", op)
+        self.divisor_override = divisor_override
+
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed (H_out, W_out) whatever the input size; ``output_size=1`` is
+    global average pooling. ``None`` in a pair keeps that input size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> nn.AdaptiveAvgPool2d(1)(np.ones((2, 8, 7, 7), dtype=np.float32)).shape
+    (2, 8, 1, 1)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        op = "AdaptiveAvgPool2d"
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
+        if isinstance(output_size, (tuple, list)) and len(output_size) != 2:
+            raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+        for size in sizes:
+            if size is not None:
+                check_int(size, "output_size", op)
+        self.output_size = tuple(output_size) if isinstance(output_size, list) else output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
