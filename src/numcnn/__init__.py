@@ -11,11 +11,12 @@ from . import data, functional, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .explain import explain  # noqa: E402  (the function shadows the subpackage attribute)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "no_grad", "is_grad_enabled", "gradcheck",
     "GradcheckError", "manual_seed", "functional", "ops", "random", "nn", "optim", "data",
-    "models", "__version__",
+    "models", "explain", "__version__",
 ]

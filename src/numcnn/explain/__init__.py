@@ -1,0 +1,156 @@
+"""Dimension's Secret, printed: every shape, size formula, cost and gradient of a model.
+
+:func:`explain` walks a model (or one layer) for a given input shape and returns a table with,
+per layer, the input and output shapes, the output-size arithmetic with the actual numbers,
+the parameters, the forward and backward FLOPs and the activation memory; ``backward=True``
+adds every tensor of the backward pass (im2col columns, the zero-inserted and padded gradient,
+the flipped kernel, which axes each gradient sums over), and ``trace=True`` runs the model for
+real and checks every printed shape against the arrays the code produces.
+:func:`explain_op` is the ``key=value`` form of one conv or pooling configuration.
+
+>>> from numcnn.explain import explain_op
+>>> text = explain_op("conv2d", H=6, W=6, k=3, s=2, trace=True)
+>>> print(text.splitlines()[0])
+numcnn explain conv2d N=1 C_in=1 C_out=1 H=6 W=6 k=3x3 s=2x2 p=0x0 d=1x1 g=1
+>>> print(next(line for line in text.splitlines() if "inserted pad after" in line))
+  inserted pad after  = k_eff-1-p+r                 3      3
+>>> print(text.splitlines()[-2])
+trace: 22 shapes checked, all match (batch 1, float64)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import layer_from_config
+from .parse import LAYER_NAMES, OP_KEYS, build_layers, parse_key_values, parse_layer_spec, spec_key
+from .plan import ExplainError, LayerPlan
+from .render import backward_sections, detail, summary
+from .trace import TraceError, TraceResult, run_trace
+from .walk import leaves, plan_layers
+
+__all__ = [
+    "DEFAULT_INPUT", "ExplainError", "Explanation", "TraceError", "add_explain_parser",
+    "explain", "explain_config", "explain_op", "resolve_target", "run_explain",
+]
+
+#: Input (C, H, W) assumed for a layer when none is given: the project's data sets are 28x28.
+DEFAULT_INPUT = (1, 28, 28)
+#: Largest batch traced as is; other batches are traced at batch 2 (shapes differ only in N;
+#: batch 1 cannot train BatchNorm1d).
+MAX_TRACE_BATCH = 4
+
+
+class Explanation(str):
+    """The explanation text; ``plans`` holds the per-layer data, ``trace`` the trace result."""
+
+    plans: list[LayerPlan]
+    trace: TraceResult | None
+
+
+def _finish(text: str, plans, traced: TraceResult | None) -> Explanation:
+    if traced is not None:
+        if traced.mismatches:
+            lines = "\n  ".join(traced.mismatches)
+            err = TraceError(f"trace: {len(traced.mismatches)} mismatches between the "
+                             f"explanation and the code:\n  {lines}")
+            err.explanation = text
+            raise err
+        text += "\n" + traced.summary()
+    out = Explanation(text)
+    out.plans, out.trace = plans, traced
+    return out
+
+
+def resolve_target(target):
+    """A model name, a layer spec or a module -> (module, display name, default (C, H, W))."""
+    if not isinstance(target, str):
+        return target, type(target).__name__, _default_input(target)
+    from ..models import MODELS, get_model, input_size
+
+    name = target.strip()
+    if name.lower() in MODELS:
+        return get_model(name.lower()), name.lower(), input_size(name.lower())
+    if "(" not in name and "," not in name and spec_key(name) not in LAYER_NAMES:
+        raise ExplainError(f"unknown model or layer {target!r}; models: {', '.join(sorted(MODELS))}"
+                           f"; layers look like conv2d(3, 16, kernel_size=3)")
+    module = build_layers(parse_layer_spec(name))
+    return module, name, _default_input(module)
+
+
+def _default_input(module) -> tuple[int, ...]:
+    """(C, H, W) for a model or layer when the caller gives none."""
+    size = getattr(module, "image_size", None)
+    if size is not None:
+        channels = getattr(module, "config", {}).get("in_channels", 1)
+        return (channels,) + tuple(size)
+    first = next(iter(leaves(module)))[1]
+    if type(first).__name__ == "Linear":
+        return (first.in_features,)
+    channels = getattr(first, "in_channels", None) or getattr(first, "num_features", None)
+    return (channels or 1,) + DEFAULT_INPUT[1:]
+
+
+def explain(model_or_layer, input_shape=None, batch: int = 1, backward: bool = False,
+            trace: bool = False, dtype="float32") -> Explanation:
+    """Explain ``model_or_layer`` (a module, a model name or a layer spec) on one input.
+
+    Parameters
+    ----------
+    model_or_layer : numcnn.nn.Module, or str such as ``"lenet5"`` or ``"conv2d(1, 6, 5)"``
+    input_shape : (C, H, W) of one sample (a 4-tuple includes the batch); default: the
+        model's ``input_shape`` attribute, else (C, 28, 28) with C from the first layer
+    batch : int, the batch size the shapes, FLOPs and memory are given for
+    backward : also list every tensor of each layer's backward pass
+    trace : run the model on random float64 data and check every shape (raises TraceError)
+    dtype : dtype of the activations counted in the memory column
+
+    Returns
+    -------
+    Explanation, a ``str`` (print it) with ``plans`` and ``trace`` attributes.
+
+    Raises
+    ------
+    ExplainError : the configuration cannot run; the message says which layer and why.
+    """
+    module, name, default = resolve_target(model_or_layer)
+    sample = tuple(input_shape) if input_shape is not None else default
+    if len(sample) == 4:
+        batch, sample = sample[0], sample[1:]
+    if not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ExplainError(f"batch must be a positive int, got {batch!r}")
+    plans = plan_layers(module, (int(batch),) + sample)
+    dt = np.dtype(dtype)
+    title = f"numcnn explain {name}: input {sample}, batch {batch}, activations {dt.name}"
+    text = summary(plans, title, dt.itemsize, batch, dt.name)
+    if backward:
+        text += "\n\n" + backward_sections(plans)
+    traced = None
+    if trace:
+        traced = run_trace(module, (batch if 2 <= batch <= MAX_TRACE_BATCH else 2,) + sample)
+    return _finish(text, plans, traced)
+
+
+def explain_op(op: str, trace: bool = False, **params) -> Explanation:
+    """One ``conv2d``, ``avgpool2d`` or ``maxpool2d`` configuration, axis by axis.
+
+    ``params`` use the keys (``N, C_in, C_out, H, W, k, s, p, d, g`` for conv;
+    ``N, C, H, W, k, s, p, [d,] ceil_mode, count_include_pad`` for pools); a pair is a tuple
+    or an ``"AxB"`` string.
+    """
+    items = [f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else int(v)}"
+             for k, v in params.items()]
+    return explain_config(op, items, trace)
+
+
+def explain_config(op: str, items, trace: bool = False) -> Explanation:
+    """:func:`explain_op` for ``key=value`` strings, as typed on the command line."""
+    op = op.lower().replace("_", "")
+    if op not in OP_KEYS:
+        raise ExplainError(f"unknown op {op!r}; expected one of {', '.join(OP_KEYS)}")
+    layer, in_shape, title = layer_from_config(op, parse_key_values(op, items))
+    plans = plan_layers(layer, in_shape)
+    traced = run_trace(layer, in_shape) if trace else None
+    return _finish(detail(plans[0], title), plans, traced)
+
+
+from .command import add_explain_parser, run_explain  # uses explain above

@@ -1,0 +1,118 @@
+"""What ``explain`` knows about one layer: shapes, arithmetic, costs and backward tensors.
+
+A :class:`LayerPlan` is computed from the layer's attributes and its input shape alone, with the
+same geometry helpers (:mod:`numcnn.ops.shapes`) the kernels use; :mod:`.trace` later compares
+every shape it lists with the arrays the code really produces.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+Shape = tuple[int, ...]
+
+
+class ExplainError(ValueError):
+    """A configuration that cannot run, with the reason written out (exit code 2 in the CLI)."""
+
+
+@dataclass(frozen=True)
+class TensorRow:
+    """One tensor of a layer's forward or backward pass.
+
+    ``key`` names the array the trace compares against; ``meaning`` says how the tensor (or its
+    gradient) is formed and which axes it sums over.
+    """
+
+    name: str
+    shape: Shape
+    meaning: str
+    key: str = ""
+
+
+@dataclass
+class LayerPlan:
+    """Everything ``explain`` prints about one layer (one row of the summary table)."""
+
+    index: int
+    name: str
+    kind: str
+    label: str
+    in_shape: Shape
+    out_shape: Shape
+    arithmetic: list[str] = field(default_factory=list)
+    params: int = 0
+    flops_fwd: int | None = 0
+    flops_bwd: int | None = 0
+    axis_rows: list[tuple[str, int, int]] = field(default_factory=list)
+    tensors: list[TensorRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    geometry: object = None
+    unread: tuple[int, int] | None = None
+    layer: object = None
+
+    def act_bytes(self, itemsize: int) -> int:
+        """Bytes of this layer's output (its activation) at the planned batch."""
+        return math.prod(self.out_shape) * itemsize
+
+    def shapes(self) -> dict[str, Shape]:
+        """``{key: shape}`` of every tensor the trace can check."""
+        return {t.key: t.shape for t in self.tensors if t.key}
+
+
+# --- arithmetic written out with the actual numbers -------------------------------------------
+
+def conv_size_text(size: int, k: int, s: int, pad: tuple[int, int], d: int, out: int) -> str:
+    """``floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14`` (asymmetric padding: ``28 + 1 + 2``)."""
+    padded = f"2*{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
+    return f"floor(({size} + {padded} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
+
+
+def pool_size_text(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool, out: int) -> str:
+    """The pooling output size, with PyTorch's ceil-mode correction spelled out when it fires."""
+    num = f"{size} + 2*{p} - {d}*({k}-1) - 1"
+    if not ceil_mode:
+        return f"floor(({num}) / {s}) + 1 = {out}"
+    raw = -(-(size + 2 * p - d * (k - 1) - 1) // s) + 1
+    text = f"ceil(({num}) / {s}) + 1 = {raw}"
+    if raw != out:
+        text += (f"; the last window would start at ({raw}-1)*{s} = {(raw - 1) * s} >= "
+                 f"{size} + {p} (past input and left padding), so {out}")
+    return text
+
+
+def per_axis(h_text: str, w_text: str) -> list[str]:
+    """One line when both axes do the same arithmetic, else one line per axis."""
+    if h_text == w_text:
+        return [f"H, W: {h_text}"]
+    return [f"H: {h_text}", f"W: {w_text}"]
+
+
+def unread_count(size: int, k: int, s: int, p_before: int, d: int, out: int) -> int:
+    """Input rows that no window reads: no (o, u) with s*o + d*u - p = i (math.md §3.3)."""
+    read = {s * o + d * u - p_before for o in range(out) for u in range(k)}
+    return sum(1 for i in range(size) if i not in read)
+
+
+def shape_text(shape: Shape) -> str:
+    return str(tuple(shape))
+
+
+def human(n: int | None) -> str:
+    """An exact count below 10 000, else 3 significant digits with a K/M/G/T suffix."""
+    if n is None:
+        return "?"
+    if abs(n) < 10_000:
+        return str(n)
+    for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g}{suffix}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """Bytes in B, KiB, MiB or GiB with 3 significant digits."""
+    for factor, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.3g} {suffix}"
+    return f"{n} B"

@@ -1,0 +1,186 @@
+"""Find the layers a model applies, in order, and plan each one from the shape it receives.
+
+Layers are recognized by their class names (PyTorch's: ``Conv2d``, ``MaxPool2d``, ...), so a
+subclass is explained like its base. A ``Sequential`` of such layers is walked statically, so a
+configuration that cannot run is still explained layer by layer. A model with its own
+``forward`` (which may reuse one activation module, or flatten inline with ``x.flatten(1)``)
+is run once on zeros (batch 1, eval mode, no graph) to record which layer is called on which
+shape; reshapes done inside ``forward`` appear as their own rows. The trace (:mod:`.trace`)
+checks the result against a real forward and backward pass.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .convpool import plan_adaptive, plan_conv, plan_pool
+from .plan import ExplainError, LayerPlan, TensorRow
+from .simple import (
+    ELEMENTWISE,
+    plan_batchnorm,
+    plan_elementwise,
+    plan_flatten,
+    plan_linear,
+    plan_unknown,
+)
+
+PLANNERS = {
+    "Conv2d": plan_conv,
+    "AvgPool2d": plan_pool,
+    "MaxPool2d": plan_pool,
+    "AdaptiveAvgPool2d": plan_adaptive,
+    "Linear": plan_linear,
+    "Flatten": plan_flatten,
+    "BatchNorm2d": plan_batchnorm,
+    "BatchNorm1d": plan_batchnorm,
+    **{name: plan_elementwise for name in ELEMENTWISE},
+}
+
+
+def planner_for(layer):
+    """The planner of the first class in the layer's MRO that explain knows, else None."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in PLANNERS:
+            return PLANNERS[cls.__name__]
+    return None
+
+
+def label(layer) -> str:
+    """The layer's one-line repr (PyTorch style), or its class name when that is long."""
+    text = repr(layer)
+    return text if "\n" not in text and len(text) <= 96 else type(layer).__name__
+
+
+def _children(module) -> list:
+    return list(module.named_children()) if hasattr(module, "named_children") else []
+
+
+def _is_static(module) -> bool:
+    """A known layer, or a Sequential of static modules: its order of calls is known."""
+    if planner_for(module) is not None:
+        return True
+    if "Sequential" not in (c.__name__ for c in type(module).__mro__):
+        return not _children(module)
+    return all(_is_static(child) for _, child in _children(module))
+
+
+def leaves(module, prefix: str = ""):
+    """``(dotted name, layer)`` for every leaf layer, in registration order."""
+    children = _children(module)
+    if planner_for(module) is not None or not children:
+        yield prefix, module
+        return
+    for name, child in children:
+        yield from leaves(child, f"{prefix}.{name}" if prefix else name)
+
+
+def _planned(planner, index, name, layer, shape, **kwargs) -> LayerPlan:
+    text = "flatten in forward()" if layer is None else label(layer)
+    try:
+        plan = planner(index, name, layer, shape, **kwargs)
+    except ExplainError as err:
+        where = f"layer {index}" + (f" ({name})" if name else "")
+        raise ExplainError(f"{where} {text} on input {tuple(shape)}: {err}") from None
+    plan.label = text
+    return plan
+
+
+def plan_layers(model, in_shape) -> list[LayerPlan]:
+    """Plan every layer ``model`` applies to an input of shape ``in_shape`` (batch included).
+
+    Raises :class:`ExplainError` naming the layer, its input shape and the violated constraint.
+    """
+    if _is_static(model):
+        plans: list[LayerPlan] = []
+        shape = tuple(in_shape)
+        for name, layer in leaves(model):
+            plans.append(_planned(planner_for(layer) or plan_unknown, len(plans) + 1, name,
+                                  layer, shape))
+            shape = plans[-1].out_shape
+        return plans
+    return _plan_recorded(model, tuple(in_shape))
+
+
+# --- models with their own forward: record the calls --------------------------------------
+
+def _hook_targets(model):
+    names = {}
+    for name, module in model.named_modules():
+        if module is not model and (planner_for(module) is not None or not _children(module)):
+            names.setdefault(id(module), (name, module))
+    return names
+
+
+def _restore_forward(module, saved) -> None:
+    """Undo a forward hook: back to the class's method, or to an instance attribute it had."""
+    if saved is None:
+        module.__dict__.pop("forward", None)
+    else:
+        object.__setattr__(module, "forward", saved)
+
+
+def _record_calls(model, sample_shape):
+    """Run ``model`` on zeros of batch 1; return [(layer, in shape, out shape or None)], error."""
+    from ..autograd import Tensor, no_grad
+
+    targets = _hook_targets(model)
+    calls = []
+    saved = {id(m): m.__dict__.get("forward") for _, m in targets.values()}
+    for _, module in targets.values():
+        def forward(inp, *args, _orig=module.forward, _module=module, **kwargs):
+            calls.append([_module, tuple(inp.shape), None])
+            out = _orig(inp, *args, **kwargs)
+            calls[-1][2] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+            return out
+        object.__setattr__(module, "forward", forward)
+    modes = [(m, m.training) for _, m in model.named_modules() if hasattr(m, "training")]
+    params = list(model.parameters()) if hasattr(model, "parameters") else []
+    dtype = params[0].dtype if params else np.float32
+    error = None
+    try:
+        if hasattr(model, "eval"):
+            model.eval()
+        with no_grad():
+            model(Tensor(np.zeros((1,) + sample_shape, dtype=dtype)))
+    except Exception as err:  # noqa: BLE001 - explained below
+        error = err
+    finally:
+        for _, module in targets.values():
+            _restore_forward(module, saved[id(module)])
+        for module, mode in modes:
+            object.__setattr__(module, "training", mode)
+    return targets, calls, error
+
+
+def _plan_gap(index, in_shape, out_shape) -> LayerPlan:
+    """A reshape done inside ``forward`` between two layers."""
+    if math.prod(in_shape) == math.prod(out_shape) and out_shape == in_shape[:1] + (
+            math.prod(in_shape[1:]),):
+        return _planned(plan_flatten, index, "", None, in_shape, implicit=True)
+    plan = LayerPlan(index, "", "reshape in forward()", "reshape in forward()", in_shape, out_shape,
+                     ["(an operation inside forward, not a layer: not explained)"])
+    plan.tensors = [TensorRow("Y", out_shape, "output", "y")]
+    return plan
+
+
+def _plan_recorded(model, in_shape) -> list[LayerPlan]:
+    batch, sample = in_shape[0], in_shape[1:]
+    targets, calls, error = _record_calls(model, sample)
+    plans: list[LayerPlan] = []
+    previous = in_shape
+    for layer, shape_in, shape_out in calls:
+        shape_in = (batch,) + tuple(shape_in[1:])
+        if shape_in != previous:
+            plans.append(_plan_gap(len(plans) + 1, previous, shape_in))
+        name = targets[id(layer)][0]
+        plans.append(_planned(planner_for(layer) or plan_unknown, len(plans) + 1, name, layer,
+                              shape_in))
+        if shape_out is None:                    # the layer raised, but its plan did not
+            raise ExplainError(f"layer {len(plans)} ({name}) {label(layer)} on input "
+                               f"{shape_in}: {error}")
+        previous = plans[-1].out_shape
+    if error is not None:
+        raise ExplainError(f"{type(model).__name__}.forward rejected input {in_shape}: "
+                           f"{error}") from None
+    return plans
