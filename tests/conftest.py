@@ -4,9 +4,11 @@ Profiles (select with ``HYPOTHESIS_PROFILE=<name>``):
 
 * ``ci`` (default): no deadline (the machines running the tests are shared and slow), a
   moderate number of examples per property so the whole suite stays fast;
-* ``thorough``: many more examples, for a local soak run.
+* ``thorough``: many more examples for the properties that do not set their own count.
 
-Individual tests set their own ``max_examples`` where the default would be too slow or too small.
+Properties that are slow (reference loops, PyTorch) or cheap and central (adjoint identities)
+set their own ``max_examples``, which takes precedence over the profile; for a soak run of those,
+repeat the suite with different ``--hypothesis-seed`` values.
 """
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         diff = np.abs(analytic - numeric)
         bad = diff > atol + rtol * np.abs(numeric)
         if bad.any():
-            worst = np.unravel_index(np.argmax(diff - rtol * np.abs(numeric)), t.shape)
+            worst = tuple(int(i) for i in np.unravel_index(
+                np.argmax(diff - rtol * np.abs(numeric)), t.shape))
             msg = (
                 f"gradcheck: gradient of input {k} (shape {t.shape}) disagrees with finite "
                 f"differences at {sum(bad.flat)} of {t.size} elements; worst at index {worst}: "
