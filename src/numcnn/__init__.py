@@ -7,7 +7,7 @@
 array([[2., 2., 2.],
        [2., 2., 2.]])
 """
-from . import data, functional, models, nn, ops, optim, random
+from . import data, functional, io, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
@@ -18,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "no_grad", "is_grad_enabled", "gradcheck",
     "GradcheckError", "manual_seed", "functional", "ops", "random", "nn", "optim", "data",
-    "models", "explain", "__version__",
+    "models", "explain", "io", "__version__",
 ]

@@ -298,6 +298,18 @@ class Module:
                 child.state_dict(destination=out, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
         return out
 
+    def save(self, path):
+        """Write parameters, buffers and architecture to a ``.safetensors`` file (no pickle);
+        see :func:`numcnn.io.save`. Needs the ``safetensors`` extra."""
+        from .. import io
+        return io.save(self, path)
+
+    @staticmethod
+    def load(path):
+        """Rebuild a model written by :meth:`save`; see :func:`numcnn.io.load`."""
+        from .. import io
+        return io.load(path)
+
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters and buffers in place, keeping their dtypes.
 

@@ -1,0 +1,462 @@
+"""Weights in and out of numcnn: PyTorch state dicts and safetensors files.
+
+numcnn models name their parameters and buffers exactly as PyTorch does (``conv1.weight`` of
+shape (C_out, C_in/groups, kh, kw), ``fc.weight`` of shape (out, in), BatchNorm's
+``running_mean``, ``running_var`` and ``num_batches_tracked``), so a state dict moves between
+the two libraries unchanged:
+
+* :func:`load_torch_state_dict` copies a state dict of torch tensors or NumPy arrays into a
+  numcnn model, and :func:`torch_state_dict` gives the model's state as NumPy arrays or, with
+  ``as_torch=True``, as torch tensors. PyTorch is imported only in that last case.
+* :func:`save_safetensors` and :func:`load_safetensors` write and read the state dict as a
+  `safetensors <https://github.com/huggingface/safetensors>`_ file (no pickle: opening a file
+  never runs code), readable by ``safetensors.torch.load_file`` into the equivalent torch model.
+* :func:`save` and :func:`load` also store the architecture (``model.arch`` and the JSON
+  ``model.config``, or the layer list of a :class:`~numcnn.nn.Sequential`) in the file's
+  metadata, so :func:`load` rebuilds the model from the file alone.
+
+The safetensors functions need the optional ``safetensors`` package
+(``pip install 'numcnn[safetensors]'``); NumPy stays the only requirement of everything else.
+
+Examples
+--------
+>>> import numpy as np
+>>> from numcnn import io, nn
+>>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+>>> state = io.torch_state_dict(model)
+>>> list(state), state["0.weight"].shape
+(['0.weight', '0.bias', '2.weight', '2.bias'], (3, 4))
+>>> copy = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+>>> io.load_torch_state_dict(copy, state)
+<All keys matched successfully>
+>>> bool(np.array_equal(copy[2].weight.data, model[2].weight.data))
+True
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from . import nn
+from .nn.state import IncompatibleKeys
+
+__all__ = [
+    "FORMAT",
+    "load",
+    "load_safetensors",
+    "load_torch_state_dict",
+    "model_from_spec",
+    "model_spec",
+    "read_metadata",
+    "save",
+    "save_safetensors",
+    "torch_state_dict",
+]
+
+#: The ``format`` entry of the metadata :func:`save` writes.
+FORMAT = "numcnn"
+_FORMAT_VERSION = "1"
+_RESERVED = ("format", "format_version", "arch", "config")
+
+
+# --- PyTorch state dicts ---------------------------------------------------------------------
+
+def _to_numpy(key: str, value) -> np.ndarray:
+    """A state dict value as an ndarray: a torch tensor goes through ``detach().cpu().numpy()``
+    (bfloat16 and float16 tensors are widened to float32 first), anything else through
+    ``np.asarray``."""
+    if isinstance(value, np.ndarray):
+        return value
+    if all(hasattr(value, attr) for attr in ("detach", "cpu", "numpy")):
+        tensor = value.detach().cpu()
+        if str(tensor.dtype) in ("torch.bfloat16", "torch.float16"):
+            tensor = tensor.float()
+        return tensor.numpy()
+    data = getattr(value, "data", value)        # a numcnn Tensor or Parameter
+    try:
+        return np.asarray(data)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"load_torch_state_dict: the value of {key!r} is a "
+                        f"{type(value).__name__}, expected a torch tensor or an array "
+                        f"({err})") from None
+
+
+def load_torch_state_dict(model: nn.Module, state_dict: Mapping, strict: bool = True
+                          ) -> IncompatibleKeys:
+    """Copy a PyTorch state dict into ``model`` in place.
+
+    Parameters
+    ----------
+    model : numcnn.nn.Module
+        The model to fill; it keeps its dtypes (values are cast to them).
+    state_dict : mapping of str to torch.Tensor or numpy.ndarray
+        For example ``torch_model.state_dict()``. Torch tensors are converted with
+        ``.detach().cpu().numpy()``; PyTorch itself is not imported.
+    strict : bool, default True
+        Raise when keys are missing or unexpected. Shape mismatches always raise.
+
+    Returns
+    -------
+    IncompatibleKeys
+        ``(missing_keys, unexpected_keys)``, both empty when everything matched.
+
+    Raises
+    ------
+    numcnn.nn.StateDictError
+        (a ``KeyError`` and a ``ValueError``) listing every missing or unexpected key and every
+        shape mismatch; nothing is copied then.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"load_torch_state_dict: model must be a numcnn.nn.Module, got "
+                        f"{type(model).__name__}")
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"load_torch_state_dict: state_dict must be a mapping of names to "
+                        f"tensors, got {type(state_dict).__name__}")
+    arrays = OrderedDict((key, _to_numpy(key, value)) for key, value in state_dict.items())
+    return model.load_state_dict(arrays, strict=strict)
+
+
+def torch_state_dict(model: nn.Module, as_torch: bool = False) -> OrderedDict:
+    """The state dict of ``model`` under PyTorch's names, ready for ``load_state_dict``.
+
+    Parameters
+    ----------
+    model : numcnn.nn.Module
+    as_torch : bool, default False
+        Return ``torch.Tensor`` values (PyTorch is imported only then) instead of NumPy arrays.
+
+    Returns
+    -------
+    OrderedDict
+        name -> a copy of each parameter and persistent buffer, in registration order.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"torch_state_dict: model must be a numcnn.nn.Module, got "
+                        f"{type(model).__name__}")
+    state = model.state_dict()
+    if not as_torch:
+        return state
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("torch_state_dict(as_torch=True) needs PyTorch: pip install torch, "
+                          "or use as_torch=False for NumPy arrays") from None
+    return OrderedDict((key, torch.from_numpy(_contiguous(value)))
+                       for key, value in state.items())
+
+
+# --- architecture specs ------------------------------------------------------------------------
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous array of the same shape (``np.ascontiguousarray`` makes 0-d arrays 1-d)."""
+    return np.require(array, requirements="C")
+
+
+def _pair_list(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _layer_spec(module: nn.Module, where: str) -> dict:
+    """The constructor arguments of one layer (JSON-able), under ``"type"``."""
+    kind = type(module).__name__
+    if isinstance(module, nn.Sequential):
+        return {"type": "Sequential",
+                "layers": [[name, _layer_spec(child, f"{where}.{name}" if where else name)]
+                           for name, child in module._modules.items()]}
+    if type(module) is nn.Conv2d:
+        return {"type": kind, "in_channels": module.in_channels,
+                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
+                "stride": list(module.stride), "padding": _pair_list(module.padding),
+                "dilation": list(module.dilation), "groups": module.groups,
+                "bias": module.bias is not None}
+    if type(module) is nn.Linear:
+        return {"type": kind, "in_features": module.in_features,
+                "out_features": module.out_features, "bias": module.bias is not None}
+    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
+        return {"type": kind, "num_features": module.num_features, "eps": module.eps,
+                "momentum": module.momentum, "affine": module.affine,
+                "track_running_stats": module.track_running_stats,
+                "bias": (not module.affine) or module.bias is not None}
+    if type(module) is nn.MaxPool2d:
+        return {"type": kind, "kernel_size": _pair_list(module.kernel_size),
+                "stride": _pair_list(module.stride), "padding": _pair_list(module.padding),
+                "dilation": _pair_list(module.dilation), "ceil_mode": module.ceil_mode,
+                "return_indices": module.return_indices}
+    if type(module) is nn.AvgPool2d:
+        return {"type": kind, "kernel_size": _pair_list(module.kernel_size),
+                "stride": _pair_list(module.stride), "padding": _pair_list(module.padding),
+                "ceil_mode": module.ceil_mode, "count_include_pad": module.count_include_pad,
+                "divisor_override": module.divisor_override}
+    if type(module) is nn.AdaptiveAvgPool2d:
+        return {"type": kind, "output_size": _pair_list(module.output_size)}
+    if type(module) is nn.Flatten:
+        return {"type": kind, "start_dim": module.start_dim, "end_dim": module.end_dim}
+    if type(module) is nn.Dropout:
+        return {"type": kind, "p": module.p}
+    if type(module) is nn.LeakyReLU:
+        return {"type": kind, "negative_slope": module.negative_slope}
+    if type(module) in (nn.Softmax, nn.LogSoftmax):
+        return {"type": kind, "dim": module.dim}
+    if type(module) in (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity):
+        return {"type": kind}
+    raise TypeError(f"model_spec: cannot describe layer {where or '(model)'!r} of type {kind}; "
+                    "only Sequential models of numcnn.nn layers (or models with 'arch' and "
+                    "'config' attributes) can be described")
+
+
+_PAIR_ARGS = ("kernel_size", "stride", "padding", "dilation", "output_size")
+
+
+def _build_layer(spec, where: str) -> nn.Module:
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise TypeError(f"model_from_spec: layer {where or '(model)'!r} must be a dict with a "
+                         f"'type' entry, got {spec!r}")
+    kind = spec["type"]
+    if kind == "Sequential":
+        layers = spec.get("layers", [])
+        children = OrderedDict()
+        for item in layers:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
+                                 f"be [name, spec] pairs, got {item!r}")
+            name, child = item
+            children[str(name)] = _build_layer(child, f"{where}.{name}" if where else str(name))
+        return nn.Sequential(children)
+    known = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
+             and issubclass(getattr(nn, name), nn.Module)}
+    if kind not in known or kind in ("Module", "ModuleList", "CrossEntropyLoss", "MSELoss"):
+        raise ValueError(f"model_from_spec: unknown layer type {kind!r} at "
+                         f"{where or '(model)'!r}")
+    kwargs = {k: (tuple(v) if k in _PAIR_ARGS and isinstance(v, list) else v)
+              for k, v in spec.items() if k != "type"}
+    return getattr(nn, kind)(**kwargs)
+
+
+def model_spec(model: nn.Module) -> tuple[str, dict]:
+    """``(arch, config)``: what :func:`model_from_spec` needs to rebuild ``model``'s layers.
+
+    A registered model (one with ``arch`` and ``config`` attributes, such as
+    :func:`numcnn.models.lenet5`) gives those. A :class:`~numcnn.nn.Sequential` of numcnn layers
+    (nested ones too) gives ``('sequential', {'layers': [[name, layer spec], ...]})``.
+
+    Examples
+    --------
+    >>> from numcnn import io, nn
+    >>> io.model_spec(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))[1]["layers"][1]
+    ['1', {'type': 'Linear', 'in_features': 4, 'out_features': 2, 'bias': True}]
+    """
+    arch, config = getattr(model, "arch", None), getattr(model, "config", None)
+    if isinstance(arch, str) and isinstance(config, dict):
+        return arch, dict(config)
+    if isinstance(model, nn.Sequential):
+        return "sequential", {"layers": _layer_spec(model, "")["layers"]}
+    raise TypeError(f"model_spec: {type(model).__name__} has no 'arch' and 'config' attributes "
+                    "and is not a Sequential of numcnn.nn layers, so its architecture cannot be "
+                    "stored; save its weights with save_safetensors and rebuild it in code")
+
+
+def model_from_spec(arch: str, config: dict) -> nn.Module:
+    """Build the model :func:`model_spec` described (fresh weights)."""
+    if arch == "sequential":
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise TypeError("model_from_spec: arch 'sequential' needs a config with a "
+                             f"'layers' list, got {config!r}")
+        return _build_layer({"type": "Sequential", "layers": config["layers"]}, "")
+    from .models import get_model
+
+    if not isinstance(config, dict):
+        raise TypeError(f"model_from_spec: config must be a dict, got {config!r}")
+    return get_model(arch, **config)
+
+
+# --- safetensors -----------------------------------------------------------------------------
+
+def _safetensors():
+    """``(safetensors.numpy, safe_open, SafetensorError)``, or an ImportError naming the extra."""
+    try:
+        import safetensors.numpy as st_numpy
+        from safetensors import SafetensorError, safe_open
+    except ImportError:
+        raise ImportError("reading and writing .safetensors files needs the safetensors "
+                          "package: pip install 'numcnn[safetensors]' (or pip install "
+                          "safetensors)") from None
+    return st_numpy, safe_open, SafetensorError
+
+
+def _check_metadata(metadata, op: str) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError(f"{op}: metadata must be a dict of str to str (safetensors stores "
+                        f"only strings), got {metadata!r}")
+    return dict(metadata)
+
+
+def _write_atomically(path, write) -> Path:
+    """Call ``write(tmp_path)`` then move the file to ``path``: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_safetensors(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``model``'s state dict to a ``.safetensors`` file under PyTorch's names.
+
+    ``safetensors.torch.load_file(path)`` then gives a state dict the equivalent torch model
+    loads. The file is written atomically (a temporary file, then a rename).
+
+    Parameters
+    ----------
+    model : numcnn.nn.Module
+    path : str or os.PathLike
+    metadata : dict of str to str, optional
+        Stored in the file's header (safetensors keeps only strings).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"save_safetensors: model must be a numcnn.nn.Module, got "
+                        f"{type(model).__name__}")
+    meta = _check_metadata(metadata, "save_safetensors")
+    st_numpy, _, _ = _safetensors()
+    tensors = {key: _contiguous(value) for key, value in model.state_dict().items()}
+    return _write_atomically(path, lambda tmp: st_numpy.save_file(tensors, tmp,
+                                                                   metadata=meta or None))
+
+
+def _read(path, op: str):
+    """``(OrderedDict of arrays, metadata dict)`` from a safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{op}: {path} does not exist")
+    _, safe_open, SafetensorError = _safetensors()
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = OrderedDict((key, f.get_tensor(key)) for key in f.keys())  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        raise ValueError(f"{op}: {path} is not a readable safetensors file: {err}") from None
+    return tensors, metadata
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The string metadata stored in a safetensors file's header."""
+    return _read(path, "read_metadata")[1]
+
+
+def load_safetensors(model_or_path, path=None, strict: bool = True):
+    """Read a ``.safetensors`` state dict: into a model, or as a dict of arrays.
+
+    ``load_safetensors(model, path)`` copies the file's tensors into ``model`` in place (the
+    checks of :meth:`numcnn.nn.Module.load_state_dict`) and returns the model;
+    ``load_safetensors(path)`` returns an ``OrderedDict`` of NumPy arrays.
+
+    Parameters
+    ----------
+    model_or_path : numcnn.nn.Module or path
+    path : str or os.PathLike, optional
+        The file, when the first argument is a model.
+    strict : bool, default True
+        Raise on missing or unexpected keys (shape mismatches always raise).
+
+    Notes
+    -----
+    Files written by ``safetensors.torch.save_file(torch_model.state_dict(), path)`` load
+    directly into the equivalent numcnn model.
+    """
+    if isinstance(model_or_path, nn.Module):
+        if path is None:
+            raise TypeError("load_safetensors: a path is needed after the model: "
+                            "load_safetensors(model, path)")
+        tensors, _ = _read(path, "load_safetensors")
+        model_or_path.load_state_dict(tensors, strict=strict)
+        return model_or_path
+    if path is not None:
+        raise TypeError(f"load_safetensors: the first argument must be a numcnn.nn.Module when "
+                        f"a path is given too, got {type(model_or_path).__name__}")
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(f"load_safetensors: expected a model and a path, or a path, got "
+                        f"{type(model_or_path).__name__}")
+    return _read(model_or_path, "load_safetensors")[0]
+
+
+def save(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``model`` (weights and architecture) to a ``.safetensors`` file.
+
+    The metadata holds ``format`` (``'numcnn'``), ``arch`` and ``config`` (JSON) from
+    :func:`model_spec`, plus the optional user ``metadata``; :func:`load` rebuilds the model
+    from them. The tensors are a plain state dict, so other tools (and
+    ``safetensors.torch.load_file``) read the file too.
+
+    Examples
+    --------
+    >>> import tempfile, numcnn as nc
+    >>> from numcnn import io, models
+    >>> model = models.lenet5(activation="relu")
+    >>> with tempfile.TemporaryDirectory() as tmp:            # doctest: +SKIP
+    ...     io.save(model, f"{tmp}/lenet.safetensors")
+    ...     again = io.load(f"{tmp}/lenet.safetensors")
+    """
+    meta = _check_metadata(metadata, "save")
+    clash = [k for k in meta if k in _RESERVED]
+    if clash:
+        raise ValueError(f"save: metadata keys {clash} are reserved for the architecture; "
+                         f"use other names")
+    arch, config = model_spec(model)
+    try:
+        config_json = json.dumps(config)
+    except TypeError as err:
+        raise TypeError(f"save: the config of {arch!r} is not JSON-able: {err}") from None
+    meta.update(format=FORMAT, format_version=_FORMAT_VERSION, arch=arch, config=config_json)
+    return save_safetensors(model, path, meta)
+
+
+def load(path) -> nn.Module:
+    """Rebuild the model :func:`save` wrote: architecture from the metadata, then the weights.
+
+    The model takes the floating dtype of the stored weights (float32 or float64) and is
+    returned in evaluation mode.
+
+    Raises
+    ------
+    ValueError
+        When the file holds no numcnn architecture (write it with :func:`save`, or load bare
+        weights with ``load_safetensors(model, path)``).
+    """
+    tensors, metadata = _read(path, "load")
+    if metadata.get("format") != FORMAT or "arch" not in metadata:
+        raise ValueError(f"load: {path} holds no numcnn architecture (metadata format "
+                         f"{metadata.get('format')!r}); load its weights into a model with "
+                         "load_safetensors(model, path)")
+    version = metadata.get("format_version", "1")
+    if not version.isdigit() or int(version) > int(_FORMAT_VERSION):
+        raise ValueError(f"load: {path} has format version {version!r}; this numcnn reads "
+                         f"versions up to {_FORMAT_VERSION} (upgrade numcnn)")
+    try:
+        config = json.loads(metadata.get("config", "{}"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"load: the config stored in {path} is not valid JSON: {err}") from None
+    model = model_from_spec(metadata["arch"], config)
+    dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
+                 None)
+    if dtype is not None and dtype != np.float32:
+        model.to(dtype)
+    model.load_state_dict(tensors)
+    return model.eval()
