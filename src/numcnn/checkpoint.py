@@ -83,7 +83,10 @@ def load(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
+            raise CheckpointError(f"{path} is not a numcnn checkpoint (it holds a single array)")
+        with npz:
             if _META not in npz.files:
                 raise CheckpointError(f"{path} is not a numcnn checkpoint (no {_META} entry)")
             meta = json.loads(str(npz[_META][()]))
@@ -92,12 +95,15 @@ def load(path) -> dict:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} is not a readable numcnn checkpoint: {err}") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a numcnn checkpoint (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{path} is not a numcnn checkpoint (format {found!r})")
     if meta.get("version", 0) > VERSION:
         raise CheckpointError(
             f"{path} was written by a newer numcnn (checkpoint version {meta['version']})")
     try:
         return _unflatten(meta["tree"], arrays)
-    except (KeyError, TypeError) as err:
+    except KeyError as err:
         raise CheckpointError(f"{path} is damaged: missing entry {err}") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path} is damaged: {err}") from None

@@ -75,12 +75,20 @@ def add_train_parser(sub) -> None:
     p.add_argument("--no-download", dest="download", action="store_false", help="never download missing data")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: only on a terminal)")
+    p.add_argument("--distributed", action="store_true",  # distributed: numcnn.distributed
+                   help="data-parallel training over MPI: mpirun -n K numcnn train "
+                        "--distributed ...; --batch-size is the global batch, split over the "
+                        "K ranks (needs pip install 'numcnn[mpi]')")
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args) -> int:
+    from .distributed import launched_ranks  # distributed; imports no MPI
     from .train import TrainConfig, fit
 
+    if not args.distributed and launched_ranks() > 1:
+        raise UserError(f"started as {launched_ranks()} MPI processes: add --distributed, or "
+                        "each process trains alone and they overwrite each other's files")
     options = {}
     if args.activation is not None:
         if args.model != "lenet5":
@@ -93,8 +101,10 @@ def cmd_train(args) -> int:
         out=args.out or f"runs/{args.model}-{args.dataset}", resume=args.resume,
         data_dir=args.data_dir, limit=args.limit, test_limit=args.test_limit, dtype=args.dtype,
         augment=args.augment, model_options=options, progress=args.progress,
-        download=args.download)
-    fit(config)
+        download=args.download, distributed=args.distributed)
+    # a diverging run ends with TrainingDiverged; numpy's overflow warnings on the way are noise
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        fit(config)
     return 0
 
 
@@ -196,7 +206,7 @@ def cmd_predict(args) -> int:
         if args.invert == "yes" or (args.invert == "auto" and border > 127):
             img = 255 - img
         images.append(img)
-    x = normalize(base(np.stack(images)))
+    x = normalize.batch(base.batch(np.stack(images)))  # (N, 1, H, W)
     model.eval()
     with no_grad():
         probs = F.softmax(model(Tensor(x)), dim=1).data
@@ -239,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_predict_parser(sub)
     add_plot_parser(sub)
-    for module, name in (("explain", "add_explain_parser"), ("bench", "add_bench_parser")):
+    for module, name in (("explain", "add_explain_parser"), ("bench", "add_bench_parser"),
+                         ("onnx", "add_export_parser")):
         try:
             mod = __import__(f"numcnn.{module}", fromlist=[name])
         except ImportError:
@@ -271,6 +282,7 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     except _user_errors() as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        message = " ".join(str(message).split())  # one line, even for multi-line messages
         print(f"numcnn: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 

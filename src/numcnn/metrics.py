@@ -11,7 +11,15 @@ def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, num_classes: 
     array([[1, 0],
            [1, 1]])
     """
-    flat = num_classes * np.asarray(targets, np.int64) + np.asarray(predictions, np.int64)
+    targets, predictions = np.asarray(targets, np.int64), np.asarray(predictions, np.int64)
+    if targets.ndim != 1 or targets.shape != predictions.shape:
+        raise ValueError(f"confusion_matrix: targets and predictions must be 1-D and of the same "
+                         f"length, got shapes {targets.shape} and {predictions.shape}")
+    for name, values in (("targets", targets), ("predictions", predictions)):
+        if values.size and not (0 <= values.min() and values.max() < num_classes):
+            raise ValueError(f"confusion_matrix: {name} must lie in 0..{num_classes - 1}, got "
+                             f"values from {values.min()} to {values.max()}")
+    flat = num_classes * targets + predictions
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 

@@ -116,7 +116,7 @@ def plot_run(out_dir, data_dir=None) -> list[Path]:
         test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1)
         x, y = test[np.arange(1)]
         with no_grad():
-            maps = F.conv2d(Tensor(normalize(x)), conv.weight, conv.bias, conv.stride,
+            maps = F.conv2d(Tensor(normalize.batch(x)), conv.weight, conv.bias, conv.stride,
                             conv.padding, conv.dilation, conv.groups).data[0]
         written.append(plot_feature_maps(maps, out_dir / "feature_maps.png",
                                          f"label {test.classes[int(y[0])]}"))

@@ -58,6 +58,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     progress: bool | None = None       # None: a bar only on a terminal
     download: bool = True
+    distributed: bool = False          # data parallel over MPI, see numcnn.distributed
 
     def validate(self) -> None:
         if self.model not in models.MODELS:
@@ -219,12 +220,16 @@ def load_model(path):
     for key in ("arch", "model_config", "model_state"):
         if key not in payload:
             raise checkpoint.CheckpointError(f"{path} holds no model ({key!r} is missing)")
-    model = models.get_model(payload["arch"], **payload["model_config"])
-    state = payload["model_state"]
-    dtype = next((v.dtype for v in state.values() if np.issubdtype(v.dtype, np.floating)), None)
-    if dtype is not None and dtype != np.float32:
-        model.to(dtype)
-    model.load_state_dict(state)
+    try:
+        model = models.get_model(payload["arch"], **payload["model_config"])
+        state = payload["model_state"]
+        dtype = next((v.dtype for v in state.values() if np.issubdtype(v.dtype, np.floating)),
+                     None)
+        if dtype is not None and dtype != np.float32:
+            model.to(dtype)
+        model.load_state_dict(state)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as err:
+        raise checkpoint.CheckpointError(f"{path}: cannot rebuild its model: {err}") from None
     return model, payload
 
 
@@ -243,6 +248,22 @@ def _read_metrics(path: Path, up_to_epoch: int) -> list[dict]:
 def fit(config: TrainConfig, log=_log) -> dict:
     """Train as configured; returns the last epoch's metrics (and writes everything to ``out``)."""
     config.validate()
+    if config.distributed:  # distributed: data parallel over MPI (numcnn.distributed)
+        from .distributed import DataParallel, run_or_abort
+
+        dp = DataParallel(log=log)
+        if dp.is_root:
+            log(f"data parallel over {dp.size} {'rank' if dp.size == 1 else 'ranks'}: "
+                f"global batch {config.batch_size}, "
+                f"{math.ceil(config.batch_size / dp.size)} images per rank or fewer")
+        return run_or_abort(_fit, config, log if dp.is_root else (lambda line: None), dp,
+                            comm=dp.comm)
+    return _fit(config, log)
+
+
+def _fit(config: TrainConfig, log=_log, dp=None) -> dict:
+    """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
+    is_root = dp is None or dp.is_root  # distributed: only rank 0 writes files
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     defaults = MODEL_DEFAULTS.get(config.model, {"lr": {}, "augment": False})
@@ -270,7 +291,7 @@ def fit(config: TrainConfig, log=_log) -> dict:
     metrics_path = out / "metrics.jsonl"
     last_path, best_path = out / "last.npz", out / "best.npz"
     history: list[dict] = []
-    if config.resume and last_path.exists():
+    if config.resume and is_root and last_path.exists():
         payload = checkpoint.load(last_path)
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -282,36 +303,45 @@ def fit(config: TrainConfig, log=_log) -> dict:
         log(f"resuming from {last_path} after epoch {start_epoch}")
     elif config.resume:
         log(f"no checkpoint in {out}; starting from scratch")
-    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    if dp is not None:  # distributed: every rank starts from rank 0's state
+        start_epoch, history = dp.sync_start(model, optimizer, scheduler, start_epoch, history)
+    if is_root:
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     best_acc = max((r["test_acc"] for r in history), default=-1.0)
 
     log(f"training {config.model} on {config.dataset}: {len(train_set)} train / "
         f"{len(test_set)} test images, {model.num_parameters():,} parameters, "
         f"{config.optimizer} lr={lr:g}, batch {config.batch_size}, {config.epochs} epochs")
     row: dict = history[-1] if history else {}
+    run_epoch = train_epoch if dp is None else dp.train_epoch  # distributed: sharded batches
+    run_eval = evaluate if dp is None else dp.evaluate
     for epoch in range(start_epoch + 1, config.epochs + 1):
         train_loader.set_epoch(epoch - 1)
         lr_now = _current_lr(optimizer)
-        bar = Progress(len(train_loader), f"epoch {epoch}/{config.epochs}", config.progress)
+        bar = Progress(len(train_loader), f"epoch {epoch}/{config.epochs}",
+                       config.progress if is_root else False)
         try:
-            train_loss, train_acc, seconds, ips = train_epoch(model, train_loader, optimizer,
-                                                              scheduler, bar)
+            train_loss, train_acc, seconds, ips = run_epoch(model, train_loader, optimizer,
+                                                            scheduler, bar)
         finally:
             bar.close()
-        result = evaluate(model, test_loader, len(dataset_cls.classes))
+        result = run_eval(model, test_loader, len(dataset_cls.classes))
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                "test_loss": result["loss"], "test_acc": result["accuracy"], "lr": lr_now,
                "seconds": seconds, "images_per_second": ips,
                "per_class_acc": [None if np.isnan(a) else float(a)
                                  for a in result["per_class_accuracy"]]}
-        save_checkpoint(last_path, model, optimizer, scheduler, config, epoch, row)
-        if result["accuracy"] > best_acc:
-            best_acc = result["accuracy"]
-            save_checkpoint(best_path, model, optimizer, scheduler, config, epoch, row)
-        with metrics_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        np.savetxt(out / "confusion.csv", result["confusion"], fmt="%d", delimiter=",")
+        if is_root:
+            # last.npz is written last: a run stopped before it redoes this epoch on resume
+            # (dropping its metrics line), one stopped after it has every file up to date
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            np.savetxt(out / "confusion.csv", result["confusion"], fmt="%d", delimiter=",")
+            if result["accuracy"] > best_acc:
+                best_acc = result["accuracy"]
+                save_checkpoint(best_path, model, optimizer, scheduler, config, epoch, row)
+            save_checkpoint(last_path, model, optimizer, scheduler, config, epoch, row)
         log(f"epoch {epoch:>2}/{config.epochs}  train loss {train_loss:.4f} "
             f"acc {100 * train_acc:.2f}%  test loss {result['loss']:.4f} "
             f"acc {100 * result['accuracy']:.2f}%  lr {lr_now:.4g}  {seconds:.1f}s  "
