@@ -202,6 +202,26 @@ def test_resume_extends_a_finished_run_exactly(tmp_path):
     assert_same_training_state(tmp_path / "a", tmp_path / "b")
 
 
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_resume_with_a_larger_total_follows_the_new_schedule(tmp_path, scheduler):
+    """Extending a finished run re-plans the schedule for the new total: epoch 2 starts at the
+    learning rate a 2-epoch run has at that step (the parameters differ, the schedule does not)."""
+    run(make_config(tmp_path / "a", scheduler=scheduler))
+    run(make_config(tmp_path / "b", epochs=1, scheduler=scheduler))
+    run(make_config(tmp_path / "b", resume=True, scheduler=scheduler))
+    straight, extended = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
+    assert [r["epoch"] for r in extended] == [1, 2]
+    assert extended[1]["lr"] == pytest.approx(straight[1]["lr"], rel=1e-9)
+    assert extended[0]["lr"] == pytest.approx(straight[0]["lr"], rel=1e-9)
+
+
+def test_resume_with_another_model_is_refused(straight_run, tmp_path):
+    for name in ("last.npz", "metrics.jsonl"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    with pytest.raises(ValueError, match="holds a 'lenet5' model but --model is 'convnet'"):
+        run(make_config(tmp_path, resume=True, model="convnet"))
+
+
 def test_resume_of_a_finished_run_trains_nothing(straight_run, tmp_path):
     for name in ("last.npz", "best.npz", "metrics.jsonl"):
         (tmp_path / name).write_bytes((straight_run / name).read_bytes())

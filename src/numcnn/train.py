@@ -293,12 +293,27 @@ def _fit(config: TrainConfig, log=_log, dp=None) -> dict:
     history: list[dict] = []
     if config.resume and is_root and last_path.exists():
         payload = checkpoint.load(last_path)
+        if payload.get("arch") != config.model:
+            raise ValueError(f"{last_path} holds a {payload.get('arch')!r} model but --model is "
+                             f"{config.model!r}; resume with --model {payload.get('arch')} or "
+                             f"choose another --out")
         model.load_state_dict(payload["model_state"])
+        fresh = [{k: g[k] for k in ("lr", "momentum", "betas") if k in g}
+                 for g in optimizer.param_groups]
         optimizer.load_state_dict(payload["optimizer"])
-        if scheduler is not None and payload.get("scheduler") is not None:
-            scheduler.load_state_dict(payload["scheduler"])
-        nc_random.set_rng_state(payload["rng_state"])
         start_epoch = int(payload["epoch"])
+        planned = payload.get("train_config", {}).get("epochs", config.epochs)
+        if scheduler is not None and payload.get("scheduler") is not None:
+            if planned == config.epochs:
+                scheduler.load_state_dict(payload["scheduler"])
+            else:
+                # a longer (or shorter) run: follow the schedule planned for the new total
+                # from the step reached, instead of the one the old total had planned
+                for group, hyper in zip(optimizer.param_groups, fresh):
+                    group.update(hyper)
+                for _ in range(start_epoch * len(train_loader)):
+                    scheduler.step()
+        nc_random.set_rng_state(payload["rng_state"])
         history = _read_metrics(metrics_path, start_epoch)
         log(f"resuming from {last_path} after epoch {start_epoch}")
     elif config.resume:
