@@ -89,27 +89,30 @@ def max_pool_forward(x, geo: PoolGeometry):
     """``Y[n,c,o_h,o_w] = max over taps (u,v) of X[n,c, s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``
     (SPEC §5.3); taps on padding are skipped.
 
-    Returns ``(y, argmax)``; argmax (int64, shape of y) is the window-local tap ``u·kw + v`` of
-    the FIRST maximum in scan order (a later tap wins only if strictly greater), PyTorch's tie
-    rule. The first real cell of a window always counts, so a window of −∞ values still routes
-    its gradient to an input cell. A NaN wins over numbers and the first NaN is kept, as
-    ``np.argmax`` does. A window with no real cell (only possible with dilation) gives −∞ and
-    argmax −1 (no gradient).
+    Returns ``(y, argmax)``; argmax (int64, shape of y) is the
+    window-local tap ``u·kw + v`` of the FIRST maximum in scan order (u outer, v inner),
+    PyTorch's tie rule. Two passes: the maximum over taps, then the taps in reverse order, each
+    claiming the windows where it equals the maximum, so the first one wins. A window of −∞
+    values still routes its gradient to a real cell. A window containing NaN gives NaN and its
+    first NaN, as ``np.argmax``. A window with no real cell (only possible with dilation) gives
+    −∞ and argmax −1 (no gradient).
     """
     xp = _padded(x, geo, -np.inf)
+    taps = [(t, w, _tap_inside(geo, t // geo.kw, t % geo.kw)) for t, w in _taps(geo)]
+    taps = [(t, w, inside) for t, w, inside in taps if inside.any()]
     y = np.full(geo.output_shape, -np.inf, dtype=x.dtype)
     argmax = np.full(geo.output_shape, -1, dtype=np.int64)
-    seen = np.zeros((geo.Ho, geo.Wo), dtype=bool)                    # a real cell was scanned
-    for t, window in _taps(geo):
-        inside = _tap_inside(geo, t // geo.kw, t % geo.kw)            # (Ho, Wo)
-        if not inside.any():
-            continue
+    for _, window, _ in taps:
+        np.maximum(y, xp[window], out=y)                               # NaN propagates
+    has_nan = bool(np.isnan(y).any())
+    for t, window, inside in reversed(taps):
         v = xp[window]                                                 # (N, C, Ho, Wo)
-        better = (v > y) | (np.isnan(v) & ~np.isnan(y)) | ~seen
-        better &= inside
-        np.copyto(y, v, where=better)
-        np.copyto(argmax, t, where=better)
-        seen |= inside
+        claims = v == y
+        if has_nan:
+            claims |= np.isnan(v)
+        if not inside.all():
+            claims &= inside
+        np.copyto(argmax, t, where=claims)
     return y, argmax
 
 
@@ -127,7 +130,7 @@ def max_pool_backward(gy, argmax, geo: PoolGeometry):
 
 def argmax_to_flat_index(argmax, geo: PoolGeometry):
     """Window-local tap index -> PyTorch's flat input index ``i·W + j`` (``return_indices``)."""
-    u, v = np.divmod(argmax, geo.kw)
+    u, v = np.divmod(argmax.astype(np.int64), geo.kw)
     i = geo.sh * np.arange(geo.Ho)[:, None] + geo.dh * u - geo.ph
     j = geo.sw * np.arange(geo.Wo)[None, :] + geo.dw * v - geo.pw
     return i * geo.W + j
