@@ -318,6 +318,9 @@ def add_bench_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .heap import keep_freed_memory
+
+    keep_freed_memory()  # both libraries then reuse freed buffers instead of faulting in pages
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and slow NumPy's BLAS; "
               "unset both for this command (make bench does)")

@@ -48,7 +48,7 @@ def _batched(x: Tensor, op: str):
 
 # --- convolution and pooling ---------------------------------------------------------------------
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, method="gemm"):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, method="auto"):
     """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
 
     ``Y[n,q,o_h,o_w] = b[q] + Σ_{c',u,v} W[q,c',u,v]·X̃[n, γ(q)·C_in/g + c', s_h·o_h + d_h·u − p_h,
@@ -62,8 +62,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride, dilation : int or (int, int)
     padding : int, (int, int), ``'same'`` or ``'valid'``
     groups : int, divides C_in and C_out
-    method : ``'gemm'`` (im2col GEMM + col2im, default) or ``'inserted'`` (the seed's
-        zero-inserted gradient correlated with the flipped kernel); both give the same gradients.
+    method : ``'auto'`` (default: the faster exact form per gradient), ``'gemm'`` (im2col GEMM +
+        col2im) or ``'inserted'`` (the seed's zero-inserted gradient correlated with the flipped
+        kernel); all give the same gradients.
 
     Returns
     -------
@@ -92,7 +93,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     geo = conv_geometry(x4.shape, w.shape, stride, padding, dilation, groups, op)
     if b is not None and b.shape != (geo.C_out,):
         raise ValueError(f"{op}: bias must have shape ({geo.C_out},), got {b.shape}")
-    keep_cols = is_grad_enabled() and w.requires_grad and method == "gemm"
+    keep_cols = is_grad_enabled() and w.requires_grad and method != "inserted"
     y, cols = _conv.forward(x4.data, w.data, None if b is None else b.data, geo, keep_cols)
 
     def backward(gy):

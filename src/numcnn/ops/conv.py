@@ -5,8 +5,9 @@ H/W input, Hp/Wp padded input, kh/kw kernel, Ho/Wo output, K = Cg·kh·kw, L = H
 Arrays: x, w, b, y and their gradients gx, gw, gb, gy; ``geo`` is a
 :class:`~numcnn.ops.shapes.ConvGeometry` (validated once, at the public boundary).
 
-Default backward (``method="gemm"``): one batched GEMM per contraction on im2col columns, and
-col2im (a scatter-add looping over kernel taps only) for gx. The seed's form
+GEMM backward (``method="gemm"``): one batched GEMM per contraction on im2col columns, and
+col2im (a scatter-add looping over kernel taps only) for gx. The default, ``"auto"``, uses it
+except for gx with stride 1, where the seed's form below costs the same GEMM and no scatter. The seed's form
 (``method="inserted"``): gx is the zero-inserted, padded gy correlated with the flipped,
 channel-swapped kernel (3.2a); gw is rot180 of the padded inserted gy correlated with x (3.2c).
 """
@@ -20,7 +21,7 @@ from .windows import col2im, crop2d, dilate2d, im2col, pad2d, pad_or_crop2d
 #: Largest im2col buffer one GEMM may use; bigger batches are processed in chunks.
 COLS_BUDGET_BYTES = 256 * 2**20
 
-METHODS = ("gemm", "inserted")
+METHODS = ("auto", "gemm", "inserted")
 
 
 def _is_pointwise(geo: ConvGeometry) -> bool:
@@ -76,7 +77,7 @@ def grad_bias(gy: np.ndarray) -> np.ndarray:
     return gy.sum(axis=(0, 2, 3))
 
 
-def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "gemm") -> np.ndarray:
+def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np.ndarray:
     """``gW[q,c',u,v] = Σ_{n,o_h,o_w} gY[n,q,o_h,o_w]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
     s_w·o_w + d_w·v − p_w]``   (SPEC 3.1b)
 
@@ -96,13 +97,18 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "gemm") -> np
     return gw.reshape(geo.weight_shape)
 
 
-def grad_input(gy, w, geo: ConvGeometry, method: str = "gemm") -> np.ndarray:
+def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
     """``gX[n,c,i,j] = Σ_{q ∈ group γ(c)} Σ_{u ∈ U_h(i), v ∈ U_w(j)}
     gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w]·W[q, c', u, v]``   (SPEC 3.1c)
 
-    GEMM form: ``dcols = Wᵀ gY`` contracted over Qg, then col2im. Shape (N, C_in, H, W).
+    GEMM form (``"gemm"``): ``dcols = Wᵀ gY`` contracted over Qg, then col2im. The seed's form
+    (``"inserted"``): :func:`grad_input_inserted`. ``"auto"`` takes the inserted form for stride 1,
+    where it inserts no zeros, and the GEMM form otherwise. Shape (N, C_in, H, W).
     """
-    if method == "inserted":
+    if method == "inserted" or (method == "auto" and (geo.sh, geo.sw) == (1, 1)
+                                and not _is_pointwise(geo)):
+        # with stride 1 the seed's form inserts no zeros: the same GEMM work as dcols, and the
+        # scatter-add becomes a gather that copies faster; "auto" takes it
         return grad_input_inserted(gy, w, geo)
     N, g = geo.N, geo.groups
     Qg = geo.C_out // g
@@ -193,14 +199,14 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return forward(x, w, b, geo)[0]
 
 
-def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="gemm"):
+def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
     """Gradient of conv2d with respect to its input. Shape: gy (N, C_out, Ho, Wo) -> input_shape."""
     _check_method(method)
     geo = conv_geometry(tuple(input_shape), w.shape, stride, padding, dilation, groups)
     return grad_input(gy, w, geo, method)
 
 
-def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1, method="gemm"):
+def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
     """Gradient of conv2d with respect to its weight. Shape -> weight_shape."""
     _check_method(method)
     geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
