@@ -7,7 +7,8 @@ Arrays: x, w, b, y and their gradients gx, gw, gb, gy; ``geo`` is a
 
 GEMM backward (``method="gemm"``): one batched GEMM per contraction on im2col columns, and
 col2im (a scatter-add looping over kernel taps only) for gx. The default, ``"auto"``, uses it
-except for gx with stride 1, where the seed's form below costs the same GEMM and no scatter. The seed's form
+except for gx with stride 1 and C_out <= C_in, where the seed's form below costs the same GEMM
+and no scatter. The seed's form
 (``method="inserted"``): gx is the zero-inserted, padded gy correlated with the flipped,
 channel-swapped kernel (3.2a); gw is rot180 of the padded inserted gy correlated with x (3.2c).
 """
@@ -97,18 +98,23 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
     return gw.reshape(geo.weight_shape)
 
 
+def _inserted_is_cheaper(geo: ConvGeometry) -> bool:
+    """With stride 1 the seed's form inserts no zeros, so its GEMM does the same work as the
+    dcols GEMM and the scatter-add becomes a gather, which copies faster; its column buffer
+    (C_out·kh·kw per input pixel) is no larger than dcols (C_in·kh·kw per output pixel) when
+    C_out <= C_in. Measured on both kinds of layer; "auto" picks by this rule."""
+    return (geo.sh, geo.sw) == (1, 1) and geo.C_out <= geo.C_in and not _is_pointwise(geo)
+
+
 def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
     """``gX[n,c,i,j] = Σ_{q ∈ group γ(c)} Σ_{u ∈ U_h(i), v ∈ U_w(j)}
     gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w]·W[q, c', u, v]``   (SPEC 3.1c)
 
     GEMM form (``"gemm"``): ``dcols = Wᵀ gY`` contracted over Qg, then col2im. The seed's form
-    (``"inserted"``): :func:`grad_input_inserted`. ``"auto"`` takes the inserted form for stride 1,
-    where it inserts no zeros, and the GEMM form otherwise. Shape (N, C_in, H, W).
+    (``"inserted"``): :func:`grad_input_inserted`. ``"auto"`` takes the inserted form for stride 1
+    when C_out <= C_in (see :func:`_inserted_is_cheaper`), the GEMM form otherwise. Shape (N, C_in, H, W).
     """
-    if method == "inserted" or (method == "auto" and (geo.sh, geo.sw) == (1, 1)
-                                and not _is_pointwise(geo)):
-        # with stride 1 the seed's form inserts no zeros: the same GEMM work as dcols, and the
-        # scatter-add becomes a gather that copies faster; "auto" takes it
+    if method == "inserted" or (method == "auto" and _inserted_is_cheaper(geo)):
         return grad_input_inserted(gy, w, geo)
     N, g = geo.N, geo.groups
     Qg = geo.C_out // g
