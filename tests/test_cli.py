@@ -300,5 +300,5 @@ def test_resuming_with_another_model_fails_cleanly_and_keeps_the_run(trained, tm
     before = (run / "last.npz").read_bytes()
     proc = numcnn("train", "--model", "convnet", "--resume", "--out", run, "--limit", 64,
                   "--test-limit", 10, "--epochs", 2, cwd=tmp_path)
-    assert_user_error(proc, "state_dict")
+    assert_user_error(proc, "holds a 'lenet5' model but --model is 'convnet'")
     assert (run / "last.npz").read_bytes() == before
