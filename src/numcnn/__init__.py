@@ -9,14 +9,30 @@ array([[2., 2., 2.],
 """
 from . import data, functional, io, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
+from .explain import explain
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
-from .explain import explain  # noqa: E402  (the function shadows the subpackage attribute)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "zeros", "ones", "no_grad", "is_grad_enabled", "gradcheck",
-    "GradcheckError", "manual_seed", "functional", "ops", "random", "nn", "optim", "data",
-    "models", "explain", "io", "__version__",
+    "GradcheckError",
+    "Tensor",
+    "__version__",
+    "data",
+    "explain",
+    "functional",
+    "gradcheck",
+    "io",
+    "is_grad_enabled",
+    "manual_seed",
+    "models",
+    "nn",
+    "no_grad",
+    "ones",
+    "ops",
+    "optim",
+    "random",
+    "tensor",
+    "zeros",
 ]

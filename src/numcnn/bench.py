@@ -19,6 +19,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -246,16 +247,16 @@ def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3):
     for name, *cfg in conv_cases:
         flops = conv_flops(*cfg)
         reps = max(3, repeat // (4 if cfg[0] * cfg[3] * cfg[3] > 200_000 else 1))
-        measure(name + " fwd", flops, lambda: numcnn_conv(*cfg, False),
-                lambda: torch_conv(*cfg, False), reps)
-        measure(name + " fwd+bwd", 3 * flops, lambda: numcnn_conv(*cfg, True),
-                lambda: torch_conv(*cfg, True), reps)
+        measure(name + " fwd", flops, partial(numcnn_conv, *cfg, False),
+                partial(torch_conv, *cfg, False), reps)
+        measure(name + " fwd+bwd", 3 * flops, partial(numcnn_conv, *cfg, True),
+                partial(torch_conv, *cfg, True), reps)
     for name, kind in POOL_CASES:
-        measure(name + " fwd", 0, lambda: numcnn_pool(kind, False), lambda: torch_pool(kind, False), repeat)
-        measure(name + " fwd+bwd", 0, lambda: numcnn_pool(kind, True), lambda: torch_pool(kind, True), repeat)
+        measure(name + " fwd", 0, partial(numcnn_pool, kind, False), partial(torch_pool, kind, False), repeat)
+        measure(name + " fwd+bwd", 0, partial(numcnn_pool, kind, True), partial(torch_pool, kind, True), repeat)
     for batch in (64, 256):
-        measure(f"LeNet-5 train step batch {batch}", 0, lambda: numcnn_lenet_step(batch),
-                lambda: torch_lenet_step(batch), repeat)
+        measure(f"LeNet-5 train step batch {batch}", 0, partial(numcnn_lenet_step, batch),
+                partial(torch_lenet_step, batch), repeat)
         rows[-1]["numcnn_images_per_second"] = batch / (rows[-1]["numcnn_ms"] * 1e-3)
         if rows[-1]["torch_ms"]:
             rows[-1]["torch_images_per_second"] = batch / (rows[-1]["torch_ms"] * 1e-3)

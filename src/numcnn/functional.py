@@ -8,15 +8,30 @@ from __future__ import annotations
 import numpy as np
 
 from . import random as _random
-from .autograd import Tensor, _sigmoid, is_grad_enabled, make
+from .autograd import Tensor, is_grad_enabled, make
 from .ops import conv as _conv
 from .ops import pool as _pool
 from .ops.shapes import check_input_rank, conv_geometry, pair, pool_geometry
 
 __all__ = [
-    "conv2d", "avg_pool2d", "max_pool2d", "adaptive_avg_pool2d", "linear", "relu", "leaky_relu",
-    "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
-    "dropout", "flatten", "pad", "batch_norm",
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "cross_entropy",
+    "dropout",
+    "flatten",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "pad",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")

@@ -5,7 +5,7 @@ import numpy as np
 
 from .autograd import Tensor
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["GradcheckError", "gradcheck"]
 
 
 class GradcheckError(RuntimeError):

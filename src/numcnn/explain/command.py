@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import _positive_int
+
 EXIT_OK, EXIT_TRACE, EXIT_INVALID = 0, 1, 2
 
 EPILOG = """examples:
@@ -16,16 +18,6 @@ EPILOG = """examples:
   numcnn explain "maxpool2d(3, stride=2, padding=1, ceil_mode=True)" --input 8x7x7
   numcnn explain conv2d N=2 C_in=4 C_out=6 H=7 W=6 k=3x2 s=2x1 p=1x0 d=1x2 g=2
   numcnn explain avgpool2d N=1 C=3 H=6 W=6 k=3 s=2 p=1 ceil_mode=1 count_include_pad=0"""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_explain_parser(subparsers) -> argparse.ArgumentParser:

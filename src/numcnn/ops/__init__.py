@@ -10,7 +10,14 @@ from .pool import (
 )
 
 __all__ = [
-    "conv2d_forward", "conv2d_input", "conv2d_weight", "conv2d_bias",
-    "avg_pool2d_forward", "avg_pool2d_backward", "max_pool2d_forward", "max_pool2d_backward",
-    "adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
+    "adaptive_avg_pool_backward",
+    "adaptive_avg_pool_forward",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "conv2d_bias",
+    "conv2d_forward",
+    "conv2d_input",
+    "conv2d_weight",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
 ]
