@@ -57,7 +57,7 @@ def mnist_test_images(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 EXPECTED_FLAGS = {
     "train": ["--model", "--dataset", "--epochs", "--batch-size", "--lr", "--optimizer",
-              "--momentum", "--weight-decay", "--scheduler", "--activation", "--augment",
+              "--momentum", "--weight-decay", "--scheduler", "--activation", "--width", "--augment",
               "--no-augment", "--seed", "--out", "--resume", "--data-dir", "--limit",
               "--test-limit", "--dtype", "--no-download", "--progress"],
     "eval": ["checkpoint", "--dataset", "--data-dir", "--limit", "--batch-size"],
@@ -274,6 +274,7 @@ def untrained(tmp_path_factory) -> Path:
     (["train", "--resume", "--out", "broken", "--limit", 64, "--test-limit", 10],
      "last.npz is not a readable numcnn checkpoint"),
     (["train", "--model", "convnet", "--activation", "relu"], "--activation applies"),
+    (["train", "--model", "lenet5", "--width", 8], "--width applies"),
     (["plot", "norun"], "metrics.jsonl does not exist"),
     (["plot", "nowhere"], "nowhere is not a folder"),
 ])

@@ -65,6 +65,8 @@ def add_train_parser(sub) -> None:
                    help="learning-rate schedule, stepped every batch (default: %(default)s)")
     p.add_argument("--activation", choices=("tanh", "relu"), default=None,
                    help="lenet5 activation (default: tanh, as in the paper)")
+    p.add_argument("--width", type=_positive_int, default=None,
+                   help="convnet channels of the first block (default: 32; 16 is 4x cheaper)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts of up to 2 pixels (default: on for convnet, off for lenet5)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of initialization, shuffling, dropout (default: %(default)s)")
@@ -96,6 +98,10 @@ def cmd_train(args) -> int:
         if args.model != "lenet5":
             raise UserError("--activation applies to --model lenet5 only")
         options["activation"] = args.activation
+    if args.width is not None:
+        if args.model != "convnet":
+            raise UserError("--width applies to --model convnet only")
+        options["width"] = args.width
     config = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, momentum=args.momentum,
