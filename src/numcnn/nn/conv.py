@@ -1,8 +1,6 @@
 """``Conv2d``: a 2-D convolution layer holding its weight and bias, as ``torch.nn.Conv2d``."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import functional as F
@@ -85,11 +83,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: ``kaiming_uniform_(w, a=√5)``, bias ``U(±1/√fan_in)``."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -178,3 +178,13 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator)
+
+
+def default_layer_init_(weight, bias=None, generator=None):
+    """PyTorch's default for Conv2d and Linear: ``kaiming_uniform_(w, a=√5)`` and the bias from
+    ``U(−1/√fan_in, 1/√fan_in)`` (fan_in = input features × kernel area)."""
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound, generator=generator)

@@ -1,7 +1,6 @@
 """Dense and shape layers: ``Linear``, ``Flatten``, ``Identity`` (as in ``torch.nn``)."""
 from __future__ import annotations
 
-import math
 from numbers import Integral
 
 import numpy as np
@@ -56,10 +55,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: ``kaiming_uniform_(w, a=√5)``, bias ``U(±1/√fan_in)``."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
