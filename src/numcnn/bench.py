@@ -7,16 +7,28 @@ and would steal the cores from each other. Each block warms up, repeats, and rep
 and the best. GFLOP/s are given against this machine's float32 GEMM peak measured in the same run
 with one large ``np.matmul``.
 
+Then, each in its own small table: the peak extra memory of each conv case's forward+backward
+for both libraries (measured in a fresh process per library and case, see :func:`memory_probe`),
+numcnn against MyGrad (another autograd library on NumPy alone) on the LeNet convs, and the
+wall time of one full MNIST epoch of ``numcnn train``. ``--memory-budget`` caps numcnn's im2col
+buffer everywhere numcnn runs, to show what less memory costs in time.
+
 NumPy's OpenBLAS is slowed by ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` where those are set:
 run benchmarks with both unset (``make bench`` does).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -90,7 +102,14 @@ def conv_flops(N, C_in, C_out, H, k, s, p) -> float:
     return 2.0 * N * C_out * Ho * Ho * C_in * k * k
 
 
+def conv_output_shape(N, C_in, C_out, H, k, s, p) -> tuple[int, int, int, int]:
+    Ho = (H + 2 * p - k) // s + 1
+    return (N, C_out, Ho, Ho)
+
+
 def numcnn_conv(N, C_in, C_out, H, k, s, p, backward: bool):
+    """A numcnn conv2d call; inputs and the upstream gradient are built here, outside ``run``,
+    so that neither the timing nor the memory probe counts them."""
     import numcnn as nc
     import numcnn.functional as F
 
@@ -99,14 +118,11 @@ def numcnn_conv(N, C_in, C_out, H, k, s, p, backward: bool):
     w = nc.tensor(rng.standard_normal((C_out, C_in, k, k), dtype=np.float32) * 0.1,
                   requires_grad=backward)
     b = nc.tensor(np.zeros(C_out, np.float32), requires_grad=backward)
-    gy = None
+    gy = np.ones(conv_output_shape(N, C_in, C_out, H, k, s, p), np.float32) if backward else None
 
     def run():
-        nonlocal gy
         y = F.conv2d(x, w, b, stride=s, padding=p)
         if backward:
-            if gy is None:
-                gy = np.ones(y.shape, np.float32)
             x.grad = w.grad = b.grad = None
             y.backward(gy)
 
@@ -114,19 +130,17 @@ def numcnn_conv(N, C_in, C_out, H, k, s, p, backward: bool):
 
 
 def torch_conv(N, C_in, C_out, H, k, s, p, backward: bool):
+    """The same call in PyTorch, inputs and upstream gradient built outside ``run``."""
     import torch
 
     x = torch.randn(N, C_in, H, H, requires_grad=backward)
     w = (torch.randn(C_out, C_in, k, k) * 0.1).requires_grad_(backward)
     b = torch.zeros(C_out, requires_grad=backward)
-    gy = None
+    gy = torch.ones(conv_output_shape(N, C_in, C_out, H, k, s, p)) if backward else None
 
     def run():
-        nonlocal gy
         if backward:
             y = torch.nn.functional.conv2d(x, w, b, stride=s, padding=p)
-            if gy is None:
-                gy = torch.ones_like(y)
             x.grad = w.grad = b.grad = None
             y.backward(gy)
         else:
@@ -297,6 +311,268 @@ def naive_speedup() -> dict:
     return {"case": "conv 1x4x16x16 -> 8 k3 fwd+bwd, float64", "naive_ms": t_naive.median_ms,
             "vectorized_ms": t_fast.median_ms, "speedup": t_naive.median_ms / t_fast.median_ms}
 
+# --- peak memory ------------------------------------------------------------------------------
+#
+# Timings in one process are fine, but memory is not: a library that frees and reallocates the
+# same buffers looks free on its second call, and the first library run would leave heap behind
+# for the second. So each (library, case) runs in its own fresh process that builds the inputs
+# and the upstream gradient, reads its resident size, resets the kernel's peak counter and makes
+# ONE forward+backward call on them (the first one: no freed blocks of its size exist yet to hide
+# its allocations; only a batch-1 call has run, see measure_peak_memory).
+# Extra memory = peak resident size during the call - resident size before.
+
+_PROBE_CODE = ("import sys; from numcnn.bench import memory_probe_main; "
+               "sys.exit(memory_probe_main(sys.argv[1:]))")
+METHOD_HWM = "VmHWM"
+METHOD_MAXRSS = "ru_maxrss (lower bound)"
+
+
+@contextlib.contextmanager
+def cols_budget(mib: float | None):
+    """Set ``numcnn.ops.conv.COLS_BUDGET_BYTES`` (the cap on one im2col buffer; bigger batches
+    run in chunks) to ``mib`` MiB for the block, and restore it after; ``None`` changes nothing.
+    """
+    if mib is None:
+        yield
+        return
+    from .ops import conv
+
+    old = conv.COLS_BUDGET_BYTES
+    conv.COLS_BUDGET_BYTES = max(1, int(mib * 2**20))
+    try:
+        yield
+    finally:
+        conv.COLS_BUDGET_BYTES = old
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``Vm*`` line of /proc/self/status in KiB; None where there is no /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _maxrss_kib() -> int:
+    """Peak resident size of this process since it started (bytes on macOS, KiB elsewhere)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current resident size (Linux >= 4.0); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") is not None
+
+
+def measure_peak_memory(library: str, cfg, budget_mib: float | None = None,
+                        threads: int | None = None, warmup_batch: int = 1) -> dict:
+    """Extra resident MiB of the first conv forward+backward of ``library`` in THIS process.
+
+    Meant for a fresh process (see :func:`memory_probe`). Before it, one call on a batch of
+    ``warmup_batch`` (0: none) pays what a process pays once and not per call: PyTorch faults in
+    tens of MiB of its library's code and starts its threads on its first conv. That call frees
+    at most 1/N of the case's buffers, too little to hide the measured call's allocations. Where /proc/self/clear_refs cannot be
+    written, the peak is the process's ``ru_maxrss`` and the baseline its peak before the call:
+    a lower bound, since the call's peak only shows where it exceeds the imports' peak.
+    """
+    if library == "numcnn":
+        make = numcnn_conv
+    elif library == "torch":
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        make = torch_conv
+    else:
+        raise ValueError(f"unknown library {library!r}; choose numcnn or torch")
+    with cols_budget(budget_mib if library == "numcnn" else None):
+        if warmup_batch:  # loads code pages, thread pools, BLAS buffers: once per process
+            make(warmup_batch, *cfg[1:], True)()
+        run = make(*cfg, True)  # inputs and gy exist before the baseline is read
+        gc.collect()
+        before = _status_kib("VmRSS")
+        if before is not None and _reset_peak():
+            method = METHOD_HWM
+            run()
+            peak = _status_kib("VmHWM")
+        else:
+            method = METHOD_MAXRSS
+            before = _maxrss_kib()
+            run()
+            peak = _maxrss_kib()
+        budget = None
+        if library == "numcnn":
+            from .ops import conv
+
+            budget = conv.COLS_BUDGET_BYTES
+    return {"library": library, "extra_mib": (peak - before) / 1024, "before_mib": before / 1024,
+            "peak_mib": peak / 1024, "method": method, "cols_budget_bytes": budget,
+            "warmup_batch": warmup_batch}
+
+
+def memory_probe_main(argv) -> int:
+    """The fresh process's side of :func:`memory_probe`: prints one JSON line."""
+    p = argparse.ArgumentParser(prog="numcnn.bench memory probe")
+    p.add_argument("library")
+    p.add_argument("cfg", type=int, nargs=7, help="N C_in C_out H k stride padding")
+    p.add_argument("--budget", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--warmup-batch", type=int, default=1)
+    args = p.parse_args(argv)
+    print(json.dumps(measure_peak_memory(args.library, args.cfg, args.budget, args.threads,
+                                         args.warmup_batch)))
+    return 0
+
+
+def memory_probe(library: str, cfg, budget_mib: float | None = None,
+                 threads: int | None = None, warmup_batch: int = 1, timeout: float = 600) -> dict:
+    """:func:`measure_peak_memory` of ``library`` on conv case ``cfg`` in a fresh interpreter."""
+    cmd = [sys.executable, "-c", _PROBE_CODE, library, *map(str, cfg),
+           "--warmup-batch", str(warmup_batch)]
+    if budget_mib is not None:
+        cmd += ["--budget", repr(float(budget_mib))]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    env = dict(os.environ)
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.basename(src) == "src":  # a source checkout: import this numcnn, installed or not
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit {proc.returncode}"
+        raise RuntimeError(f"memory probe {library} {list(cfg)} failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_memory(conv_cases, with_torch: bool, budget_mib: float | None = None) -> dict:
+    """Peak extra memory of conv forward+backward, numcnn against PyTorch, one row per case."""
+    threads = blas_threads()
+    with_torch = with_torch and importlib.util.find_spec("torch") is not None
+    rows = []
+    for name, *cfg in conv_cases:
+        row = {"case": name + " fwd+bwd", "numcnn_mib": None, "torch_mib": None, "ratio": None}
+        try:
+            nc = memory_probe("numcnn", cfg, budget_mib)
+            row.update(numcnn_mib=nc["extra_mib"], method=nc["method"],
+                       cols_budget_bytes=nc["cols_budget_bytes"])
+            if with_torch:
+                th = memory_probe("torch", cfg, threads=threads)
+                row.update(torch_mib=th["extra_mib"])
+                if th["method"] != nc["method"]:
+                    row["method"] = f"numcnn {nc['method']}, torch {th['method']}"
+                if th["extra_mib"] > 0:
+                    row["ratio"] = nc["extra_mib"] / th["extra_mib"]
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as err:
+            row["error"] = str(err)
+        rows.append(row)
+        print(format_memory_row(row), flush=True)
+    return {"rows": rows, "cols_budget_mib": budget_mib, "torch_threads": threads,
+            "protocol": "first fwd+bwd call in a fresh process per (library, case); "
+                        "extra = peak resident size during the call - resident size before"}
+
+
+def format_memory_row(row) -> str:
+    def mib(v):
+        return f"{v:10.1f}" if v is not None else "         -"
+
+    ratio = f"{row['ratio']:6.2f}" if row.get("ratio") else "     -"
+    tail = f"  {row['method']}" if row.get("method") else ""
+    if row.get("error"):
+        tail += f"  ({row['error']})"
+    return f"{row['case']:<52} {mib(row.get('numcnn_mib'))} {mib(row.get('torch_mib'))} {ratio}{tail}"
+
+
+# --- other pure-NumPy libraries ---------------------------------------------------------------
+
+def mygrad_conv2d(x, w, b, stride: int, padding: int):
+    """MyGrad's conv with the bias added after it (numcnn's conv2d adds the bias itself)."""
+    from mygrad.nnet.layers import conv_nd
+
+    return conv_nd(x, w, stride=stride, padding=padding) + b.reshape(1, -1, 1, 1)
+
+
+def mygrad_conv(N, C_in, C_out, H, k, s, p):
+    """The fwd+bwd conv case in MyGrad (float32, inputs and gy built outside ``run``)."""
+    import mygrad as mg
+
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((N, C_in, H, H), dtype=np.float32))
+    w = mg.tensor(rng.standard_normal((C_out, C_in, k, k), dtype=np.float32) * 0.1)
+    b = mg.tensor(np.zeros(C_out, np.float32))
+    gy = np.ones(conv_output_shape(N, C_in, C_out, H, k, s, p), np.float32)
+
+    def run():
+        mygrad_conv2d(x, w, b, s, p).backward(gy)  # MyGrad replaces, not accumulates, grads
+
+    return run
+
+
+def run_other_libraries(repeat: int, pause: float = 0.3) -> dict | None:
+    """numcnn against MyGrad, another autograd library on NumPy alone, on the LeNet convs."""
+    try:
+        import mygrad
+    except ImportError:
+        print("\nmygrad is not installed (pip install 'numcnn[bench]'): skipping that comparison")
+        return None
+    print(f"\n{'fwd+bwd vs MyGrad ' + mygrad.__version__:<52} {'numcnn ms':>9} {'mygrad ms':>9} "
+          f"{'numcnn speedup (x)':>18}")
+    rows = []
+    for name, *cfg in CONV_CASES[:2]:
+        reps = max(3, repeat)
+        nc_t = time_block(numcnn_conv(*cfg, True), reps)
+        time.sleep(pause)
+        mg_t = time_block(mygrad_conv(*cfg), reps)
+        time.sleep(pause)
+        row = {"case": name + " fwd+bwd", "numcnn_ms": nc_t.median_ms,
+               "numcnn_best_ms": nc_t.best_ms, "mygrad_ms": mg_t.median_ms,
+               "mygrad_best_ms": mg_t.best_ms, "speedup": mg_t.median_ms / nc_t.median_ms}
+        rows.append(row)
+        print(f"{row['case']:<52} {row['numcnn_ms']:9.2f} {row['mygrad_ms']:9.2f} "
+              f"{row['speedup']:18.2f}", flush=True)
+    return {"mygrad": mygrad.__version__, "rows": rows}
+
+
+# --- a full training epoch --------------------------------------------------------------------
+
+def mnist_epoch(limit: int | None = None, data_dir: str | None = None) -> dict:
+    """One epoch of ``numcnn train`` (LeNet-5 on MNIST, the training defaults, one epoch).
+
+    Counts everything a user waits for per epoch that the per-step rows do not: data loading
+    and normalization, shuffling, the optimizer and scheduler, the test pass and checkpoints.
+    ``limit`` caps the train and test images (for tests); the files go to a temporary folder.
+    """
+    from .train import TrainConfig, fit
+
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(epochs=1, out=out, data_dir=data_dir, limit=limit,
+                             test_limit=limit, download=False, progress=False)
+        start = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            row = fit(config, log=lambda line: None)
+        total = time.perf_counter() - start
+    return {"case": f"{config.model} {config.dataset} epoch, batch {config.batch_size}",
+            "images": round(row["images_per_second"] * row["seconds"]),
+            "train_seconds": row["seconds"], "images_per_second": row["images_per_second"],
+            "total_seconds": total, "test_acc": row["test_acc"]}
+
+
+def format_epoch_row(row) -> str:
+    return (f"{row['case']:<52} {row['train_seconds']:.1f} s train pass, "
+            f"{row['images_per_second']:.0f} img/s ({row['images']} images); "
+            f"{row['total_seconds']:.1f} s with loading, test pass and checkpoints")
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -306,9 +582,18 @@ def main(argv=None) -> int:
 
 def add_arguments(p) -> None:
     p.add_argument("--repeat", type=int, default=15, help="timed runs per case (median reported)")
-    p.add_argument("--quick", action="store_true", help="only the LeNet conv cases, pools and steps")
+    p.add_argument("--quick", action="store_true",
+                   help="only the LeNet conv cases, pools and steps; no MNIST epoch")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--naive", action="store_true", help="only: reference loops vs vectorized kernel")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory table (one fresh process per library and case)")
+    p.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
+                   help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.conv.COLS_BUDGET_BYTES;"
+                        " bigger batches run in chunks) in the memory probes and every numcnn "
+                        "timing, to show the memory/speed trade-off")
+    p.add_argument("--no-epoch", action="store_true",
+                   help="skip timing one full MNIST epoch of numcnn train")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
 
@@ -316,6 +601,39 @@ def add_bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="time numcnn against PyTorch CPU (and the naive loops)")
     add_arguments(p)
     p.set_defaults(func=run)
+
+
+def run_all(args) -> dict:
+    """The timing table, then peak memory, other libraries, the MNIST epoch and the naive loops."""
+    budget = args.memory_budget
+    if budget is not None:
+        print(f"numcnn im2col budget: {budget:g} MiB (numcnn.ops.conv.COLS_BUDGET_BYTES)")
+    print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6}")
+    with cols_budget(budget):
+        result = run_cases(args.repeat, args.quick, not args.no_torch)
+    print(f"GEMM peak {result['gemm_peak_gflops']:.1f} GFLOP/s; BLAS: {result['blas']}")
+    result["memory"] = None
+    if not args.no_memory:
+        print(f"\n{'peak extra memory, float32':<52} {'numcnn MiB':>10} {'torch MiB':>10} "
+              f"{'ratio':>6}  method")
+        cases = CONV_CASES[:2] if args.quick else CONV_CASES
+        result["memory"] = run_memory(cases, not args.no_torch, budget)
+        print("(a fresh process per library and case: peak resident size during its first "
+              "fwd+bwd minus the size before)")
+    with cols_budget(budget):
+        result["other_libraries"] = run_other_libraries(args.repeat)
+    result["epoch"] = None
+    if not (args.quick or args.no_epoch):
+        try:
+            with cols_budget(budget):
+                result["epoch"] = mnist_epoch()
+            print("\n" + format_epoch_row(result["epoch"]), flush=True)
+        except FileNotFoundError as err:
+            print(f"\nskipping the MNIST epoch: {' '.join(str(err).split())}")
+    result["naive"] = naive_speedup()
+    n = result["naive"]
+    print(f"naive loops vs vectorized ({n['case']}): {n['speedup']:.0f}x")
+    return result
 
 
 def run(args) -> int:
@@ -330,12 +648,7 @@ def run(args) -> int:
         print(f"{result['case']}: naive loops {result['naive_ms']:.1f} ms, vectorized "
               f"{result['vectorized_ms']:.3f} ms, speedup {result['speedup']:.0f}x")
     else:
-        print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6}")
-        result = run_cases(args.repeat, args.quick, not args.no_torch)
-        result["naive"] = naive_speedup()
-        print(f"GEMM peak {result['gemm_peak_gflops']:.1f} GFLOP/s; BLAS: {result['blas']}")
-        n = result["naive"]
-        print(f"naive loops vs vectorized ({n['case']}): {n['speedup']:.0f}x")
+        result = run_all(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .shapes import ConvGeometry, conv_geometry
-from .windows import col2im, crop2d, dilate2d, im2col, pad2d, pad_or_crop2d
+from .windows import col2im, col2im_rows, dilate2d, im2col, pad_or_crop2d
 
 #: Largest im2col buffer one GEMM may use; bigger batches are processed in chunks.
 COLS_BUDGET_BYTES = 256 * 2**20
@@ -39,14 +39,15 @@ def columns(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     K, L = geo.C_in // g * geo.kh * geo.kw, geo.Ho * geo.Wo
     if _is_pointwise(geo):
         return x.reshape(N, g, K, L)                                   # free view
-    xp = pad2d(x, geo.pad_h, geo.pad_w)                                # (N, C_in, Hp, Wp)
-    cols = im2col(xp, geo.kh, geo.kw, geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw)
-    return cols.reshape(N, g, K, L)                                    # (N, C_in, kh, kw, Ho, Wo)
+    cols = im2col(x, geo.kh, geo.kw, geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw,
+                  pad_h=geo.pad_h, pad_w=geo.pad_w)                    # (N, C_in, kh, kw, Ho, Wo)
+    return cols.reshape(N, g, K, L)
 
 
-def _batch_chunks(geo: ConvGeometry, itemsize: int):
-    """Batch slices whose im2col buffer stays within ``COLS_BUDGET_BYTES``."""
-    per_sample = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * itemsize
+def _batch_chunks(geo: ConvGeometry, itemsize: int, row_width: int | None = None):
+    """Batch slices whose column buffer (Ho × ``row_width`` outputs, default Wo) stays within
+    ``COLS_BUDGET_BYTES``."""
+    per_sample = geo.C_in * geo.kh * geo.kw * geo.Ho * (row_width or geo.Wo) * itemsize
     step = max(1, COLS_BUDGET_BYTES // max(per_sample, 1))
     return [slice(i, min(i + step, geo.N)) for i in range(0, geo.N, step)]
 
@@ -89,12 +90,15 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
     g, N = geo.groups, geo.N
     gy_g = gy.reshape(N, g, geo.C_out // g, geo.Ho * geo.Wo)            # (N, g, Qg, L)
     gw = np.zeros((g, geo.C_out // g, geo.C_in // g * geo.kh * geo.kw), dtype=gy.dtype)
+    gw_t = gw.transpose(0, 2, 1)                                       # (g, K, Qg) view
+    # cols_n @ gy_nᵀ rather than gy_n @ cols_nᵀ: the same products, but BLAS reads the big
+    # operand in its stored order (measured 1.3-1.4x faster)
     if cols is not None:
-        gw += np.matmul(gy_g, cols.transpose(0, 1, 3, 2)).sum(axis=0)   # (g, Qg, K)
+        gw_t += np.matmul(cols, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, K, Qg)
     else:
         for chunk in _batch_chunks(geo, x.itemsize):
             c = columns(x[chunk], geo)                                  # (n, g, K, L)
-            gw += np.matmul(gy_g[chunk], c.transpose(0, 1, 3, 2)).sum(axis=0)
+            gw_t += np.matmul(c, gy_g[chunk].transpose(0, 1, 3, 2)).sum(axis=0)
     return gw.reshape(geo.weight_shape)
 
 
@@ -119,13 +123,34 @@ def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
     N, g = geo.N, geo.groups
     Qg = geo.C_out // g
     w_t = w.reshape(g, Qg, -1).transpose(0, 2, 1)                     # (g, K, Qg)
-    gy_g = gy.reshape(N, g, Qg, geo.Ho * geo.Wo)                       # (N, g, Qg, L)
-    dcols = np.matmul(w_t, gy_g)                                       # (N, g, K, L)
     if _is_pointwise(geo):
-        return dcols.reshape(geo.input_shape)
-    dcols = dcols.reshape(N, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo)
-    gxp = col2im(dcols, geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw)  # (N, C_in, Hp, Wp)
-    return np.ascontiguousarray(crop2d(gxp, geo.pad_h, geo.pad_w))
+        gy_g = gy.reshape(N, g, Qg, geo.Ho * geo.Wo)                   # (N, g, Qg, L)
+        return np.matmul(w_t, gy_g).reshape(geo.input_shape)          # dcols is gx itself
+    gx = np.empty(geo.input_shape, dtype=np.result_type(gy, w))
+    rows = _rows_layout_pays(geo)
+    for chunk in _batch_chunks(geo, gy.itemsize, geo.Wp if rows else geo.Wo):
+        n = chunk.stop - chunk.start
+        if rows:
+            # gy on the Ho × Wp grid of whole padded rows, zero where no output is
+            gy_rows = np.zeros((n, geo.C_out, geo.Ho, geo.Wp), dtype=gy.dtype)
+            gy_rows[..., :geo.Wo] = gy[chunk]
+            dcols = np.matmul(w_t, gy_rows.reshape(n, g, Qg, -1))      # (n, g, K, Ho·Wp)
+            gx[chunk] = col2im_rows(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, -1),
+                                    geo.Hp, geo.Wp, geo.kh, geo.kw, geo.dh, geo.dw,
+                                    crop_h=geo.pad_h, crop_w=geo.pad_w)
+        else:
+            gy_g = gy[chunk].reshape(n, g, Qg, geo.Ho * geo.Wo)        # (n, g, Qg, L)
+            dcols = np.matmul(w_t, gy_g)                               # (n, g, K, L)
+            gx[chunk] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
+                               geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw,
+                               crop_h=geo.pad_h, crop_w=geo.pad_w)     # (n, C_in, H, W)
+    return gx
+
+
+def _rows_layout_pays(geo: ConvGeometry) -> bool:
+    """Whole-row columns (:func:`~numcnn.ops.windows.col2im_rows`) need stride 1 and cost
+    Wp/Wo times the dcols GEMM; their faster scatter wins while that factor is at most 2."""
+    return (geo.sh, geo.sw) == (1, 1) and geo.Wp <= 2 * geo.Wo
 
 
 # --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------
@@ -186,7 +211,7 @@ def grad_weight_inserted(x, gy, geo: ConvGeometry) -> np.ndarray:
     # R: (Qg, g·Cg, keh, kew) with R[q', γ·Cg + c'] = Σ_n P[n, γ·Qg + q'] ⋆ X[n, γ·Cg + c']
     R = R.reshape(Qg, g, Cg, geo.keh, geo.kew).transpose(1, 0, 2, 3, 4)  # (g, Qg, Cg, keh, kew)
     gw = np.flip(R, axis=(3, 4))[..., ::geo.dh, ::geo.dw]              # rot180 of the result
-    return np.ascontiguousarray(gw.reshape(geo.weight_shape))
+    return gw.reshape(geo.weight_shape)
 
 
 # --- public kernels with PyTorch's argument names (torch.nn.grad) ------------------------------

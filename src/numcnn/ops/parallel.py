@@ -1,0 +1,112 @@
+"""Share the memory-bound loops of the kernels (im2col, col2im, padding) among the CPU cores.
+
+NumPy runs an element-wise copy or add on one core while BLAS uses all of them, so on a small
+machine the column gather and the scatter-add, not the GEMMs, set the pace. These loops move
+memory and release the GIL, so plain threads run them in parallel: :func:`over_batch` cuts the
+batch into one contiguous block per thread (never one sample at a time) and every block writes
+its own rows of the output, so no two threads touch the same cell.
+
+The threads only pay off when BLAS lets go of the cores between calls. OpenBLAS's worker
+threads spin for about 2^28 cycles (~0.1 s) after each GEMM unless ``OPENBLAS_THREAD_TIMEOUT``
+was set before NumPy loaded; ``import numcnn`` sets it to 4 when it runs before NumPy is
+imported. So the thread count defaults to the cores this process may use when that variable
+holds a short spin (at most 2^24 cycles), and to 1 otherwise. ``NUMCNN_NUM_THREADS`` or
+:func:`set_num_threads` choose it explicitly (1 turns the threads off). Small arrays run on the
+calling thread alone, where waking another core would cost more than it saves.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+#: Below this many elements a loop stays on the calling thread (waking an idle core can cost a millisecond on a virtual machine).
+MIN_PARALLEL_ELEMENTS = 1 << 20
+
+_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+_num_threads: int | None = None
+_inside_worker = threading.local()
+
+
+def _default_threads() -> int:
+    env = os.environ.get("NUMCNN_NUM_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"NUMCNN_NUM_THREADS must be a positive int, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"NUMCNN_NUM_THREADS must be a positive int, got {env!r}")
+        return value
+    try:
+        blas_spins_briefly = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "")) <= 24
+    except ValueError:
+        blas_spins_briefly = False
+    if not blas_spins_briefly:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Threads the kernels' copy and add loops use."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_threads()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for the kernels' copy and add loops (1: the calling thread only)."""
+    global _num_threads, _executor
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    with _lock:
+        _num_threads = n
+        if _executor is not None:
+            _executor.shutdown(wait=True)
+            _executor = None
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(workers, thread_name_prefix="numcnn",
+                                           initializer=_mark_worker)
+        return _executor
+
+
+def _mark_worker() -> None:
+    _inside_worker.active = True
+
+
+def batch_blocks(n: int, parts: int) -> list[slice]:
+    """``parts`` contiguous, nearly equal slices covering ``range(n)`` (none empty)."""
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in pairwise(bounds)]
+
+
+def over_batch(fn, n: int, elements: int) -> None:
+    """Run ``fn(block)`` for blocks of the batch ``range(n)``, in parallel when worth it.
+
+    ``fn`` must only write output rows of its own block. ``elements`` is the work size that
+    decides whether threads pay off. The calling thread does one block itself.
+    """
+    threads = get_num_threads()
+    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or getattr(
+            _inside_worker, "active", False):
+        fn(slice(0, n))
+        return
+    blocks = batch_blocks(n, threads)
+    futures = [_pool(threads - 1).submit(fn, block) for block in blocks[1:]]
+    try:
+        fn(blocks[0])
+    finally:
+        for future in futures:
+            future.result()

@@ -1,0 +1,171 @@
+"""The threaded copy/add loops (numcnn.ops.parallel) and the whole-row scatter-add give the same
+numbers as one thread and as the reference loops, for every path the kernels can take."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_conv import SEEDS, conv_configs
+
+from numcnn import reference as ref
+from numcnn.ops import conv, parallel, windows
+from numcnn.ops.shapes import conv_geometry
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Run every loop on 3 threads, however small (restored afterwards)."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(3)
+    yield 3
+    parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n, parts", [(1, 1), (1, 4), (2, 3), (7, 3), (64, 2), (5, 5), (3, 8)])
+def test_batch_blocks_cover_the_batch_once(n, parts):
+    blocks = parallel.batch_blocks(n, parts)
+    assert len(blocks) == min(n, parts)
+    assert [i for b in blocks for i in range(b.start, b.stop)] == list(range(n))
+    assert all(b.stop > b.start for b in blocks)
+    sizes = [b.stop - b.start for b in blocks]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_over_batch_uses_several_threads_and_writes_every_row(threads):
+    seen = set()
+    out = np.zeros(10)
+
+    def fill(block):
+        seen.add(threading.get_ident())
+        out[block] = np.arange(block.start, block.stop)
+
+    parallel.over_batch(fill, 10, elements=10)
+    np.testing.assert_array_equal(out, np.arange(10))
+    assert len(seen) > 1
+
+
+def test_over_batch_stays_on_the_calling_thread_for_small_work(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1000)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(2)
+    try:
+        calls = []
+        parallel.over_batch(lambda block: calls.append((block, threading.get_ident())), 8, 999)
+    finally:
+        parallel.set_num_threads(before)
+    assert calls == [(slice(0, 8), threading.get_ident())]
+
+
+def test_over_batch_passes_errors_on(threads):
+    def fail(block):
+        if block.start > 0:
+            raise RuntimeError(f"block {block.start}")
+
+    with pytest.raises(RuntimeError, match="block"):
+        parallel.over_batch(fail, 6, elements=6)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got"):
+        parallel.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("env, timeout, expected", [
+    ("3", None, 3), (None, None, 1), (None, "28", 1), (None, "junk", 1), ("1", "4", 1),
+])
+def test_default_thread_count(monkeypatch, env, timeout, expected):
+    for name, value in (("NUMCNN_NUM_THREADS", env), ("OPENBLAS_THREAD_TIMEOUT", timeout)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert parallel._default_threads() == expected
+
+
+def test_default_thread_count_with_a_short_blas_spin_is_the_core_count(monkeypatch):
+    monkeypatch.delenv("NUMCNN_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+    assert parallel._default_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_thread_variable_is_named(monkeypatch, value):
+    monkeypatch.setenv("NUMCNN_NUM_THREADS", value)
+    with pytest.raises(ValueError, match=rf"NUMCNN_NUM_THREADS must be a positive int, got '{value}'"):
+        parallel._default_threads()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=conv_configs(max_batch=5), seed=SEEDS)
+def test_threaded_kernels_match_the_reference_loops(threads, cfg, seed):
+    """Forward and both GEMM-form gradients with every loop split over 3 threads, and with a
+    column budget so small that each sample is its own chunk."""
+    x, w, b, gy = cfg.arrays(seed)
+    y_ref = ref.conv2d(x, w, b, **cfg.kwargs)
+    gx_ref, gw_ref, _ = ref.conv2d_backward(x, w, gy, **cfg.kwargs)
+    geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
+    for budget in (conv.COLS_BUDGET_BYTES, 1):
+        old = conv.COLS_BUDGET_BYTES
+        conv.COLS_BUDGET_BYTES = budget
+        try:
+            y = conv.forward(x, w, b, geo)[0]
+            gx = conv.grad_input(gy, w, geo, "gemm")
+            gw = conv.grad_weight(x, gy, geo, method="gemm")
+        finally:
+            conv.COLS_BUDGET_BYTES = old
+        np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=40)
+@given(cfg=conv_configs(max_batch=4), seed=SEEDS)
+def test_threads_change_no_bit(cfg, seed):
+    """Each output cell is summed in the same order whatever the thread count."""
+    x, w, b, gy = cfg.arrays(seed, np.float32)
+    geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
+    one = (conv.forward(x, w, b, geo)[0], conv.grad_input(gy, w, geo, "gemm"))
+    old_min, before = parallel.MIN_PARALLEL_ELEMENTS, parallel.get_num_threads()
+    parallel.MIN_PARALLEL_ELEMENTS = 0
+    parallel.set_num_threads(2)
+    try:
+        two = (conv.forward(x, w, b, geo)[0], conv.grad_input(gy, w, geo, "gemm"))
+    finally:
+        parallel.MIN_PARALLEL_ELEMENTS = old_min
+        parallel.set_num_threads(before)
+    for a, c in zip(one, two):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("shape", [
+    # N, C, H, W, kh, kw, dh, dw, crop_h, crop_w
+    (2, 3, 6, 7, 3, 2, 1, 1, (0, 0), (0, 0)),
+    (3, 2, 9, 8, 3, 3, 2, 1, (1, 1), (2, 0)),
+    (1, 1, 5, 5, 5, 5, 1, 1, (0, 0), (0, 0)),
+    (2, 2, 7, 10, 2, 4, 1, 3, (0, 1), (1, 1)),
+])
+def test_col2im_rows_equals_col2im(threads, shape):
+    """The whole-row scatter-add equals the per-tap one when the unused columns hold zeros, and
+    it is the adjoint of the gather: <im2col(x), dcols> = <x, col2im_rows(dcols)>."""
+    N, C, Hp, Wp, kh, kw, dh, dw, crop_h, crop_w = shape
+    Ho, Wo = Hp - dh * (kh - 1), Wp - dw * (kw - 1)
+    rng = np.random.default_rng(0)
+    dcols = rng.standard_normal((N, C, kh, kw, Ho, Wo))
+    rows = np.zeros((N, C, kh, kw, Ho, Wp))
+    rows[..., :Wo] = dcols
+    got = windows.col2im_rows(rows.reshape(N, C, kh, kw, -1), Hp, Wp, kh, kw, dh, dw,
+                              crop_h, crop_w)
+    want = windows.col2im(dcols, Hp, Wp, 1, 1, dh, dw, crop_h, crop_w)
+    assert got.flags.c_contiguous and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    xp = rng.standard_normal((N, C, Hp, Wp))
+    lhs = np.vdot(windows.im2col(xp, kh, kw, Ho, Wo, 1, 1, dh, dw), dcols)
+    full = windows.col2im_rows(rows.reshape(N, C, kh, kw, -1), Hp, Wp, kh, kw, dh, dw)
+    assert lhs == pytest.approx(np.vdot(xp, full), rel=1e-12)

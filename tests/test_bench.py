@@ -1,0 +1,154 @@
+"""The benchmark's own machinery: memory probes, the MyGrad comparison, the MNIST epoch, JSON."""
+import json
+
+import numpy as np
+import pytest
+
+import numcnn as nc
+import numcnn.functional as F
+from numcnn import bench
+from numcnn.ops import conv
+
+# big enough that its buffers need fresh pages (above glibc's mmap threshold), still fast
+SMALL_CASE = (8, 4, 8, 32, 3, 1, 1)
+
+
+@pytest.mark.parametrize("library", ["numcnn", "torch"])
+def test_memory_probe_measures_a_positive_peak(library):
+    if library == "torch":
+        pytest.importorskip("torch")
+    result = bench.memory_probe(library, SMALL_CASE, threads=1)
+    assert result["library"] == library
+    assert result["method"] in (bench.METHOD_HWM, bench.METHOD_MAXRSS)
+    assert 0 < result["extra_mib"] < 200
+    assert result["peak_mib"] == pytest.approx(result["before_mib"] + result["extra_mib"])
+
+
+def test_memory_budget_reaches_the_probe_and_lowers_the_peak():
+    case = (16, 32, 16, 28, 3, 1, 1)  # im2col columns of 7 MiB: one chunk by default
+    default = bench.memory_probe("numcnn", case)
+    small = bench.memory_probe("numcnn", case, budget_mib=0.25)
+    assert default["cols_budget_bytes"] == conv.COLS_BUDGET_BYTES
+    assert small["cols_budget_bytes"] == 2**18
+    assert small["extra_mib"] < 0.6 * default["extra_mib"]
+
+
+def test_cols_budget_sets_and_restores_the_constant():
+    old = conv.COLS_BUDGET_BYTES
+    with bench.cols_budget(2):
+        assert conv.COLS_BUDGET_BYTES == 2 * 2**20
+    assert conv.COLS_BUDGET_BYTES == old
+    with bench.cols_budget(None):
+        assert conv.COLS_BUDGET_BYTES == old
+
+
+def test_memory_budget_applies_to_the_numcnn_timings(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake_cases(repeat, quick, with_torch):
+        seen["cases"] = conv.COLS_BUDGET_BYTES
+        return {"gemm_peak_gflops": 1.0, "blas": "fake", "rows": []}
+
+    def fake_other(repeat):
+        seen["other"] = conv.COLS_BUDGET_BYTES
+
+    monkeypatch.setattr(bench, "run_cases", fake_cases)
+    monkeypatch.setattr(bench, "run_other_libraries", fake_other)
+    monkeypatch.setattr(bench, "naive_speedup", lambda: {"case": "fake", "speedup": 1.0})
+    old = conv.COLS_BUDGET_BYTES
+    out = tmp_path / "b.json"
+    assert bench.main(["--memory-budget", "0.5", "--no-memory", "--no-epoch",
+                       "--json", str(out)]) == 0
+    assert seen == {"cases": 2**19, "other": 2**19}
+    assert conv.COLS_BUDGET_BYTES == old
+    result = json.loads(out.read_text())
+    assert result["memory"] is None and result["epoch"] is None
+    assert "im2col budget: 0.5 MiB" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1)])
+def test_mygrad_computes_the_same_conv_as_numcnn(stride, padding):
+    mg = pytest.importorskip("mygrad")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 9, 9))
+    w = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+    Ho = (9 + 2 * padding - 3) // stride + 1
+    gy = rng.standard_normal((3, 4, Ho, Ho))
+
+    mx, mw, mb = mg.tensor(x), mg.tensor(w), mg.tensor(b)
+    my = bench.mygrad_conv2d(mx, mw, mb, stride, padding)
+    my.backward(gy)
+    nx, nw, nb = (nc.tensor(a, requires_grad=True) for a in (x, w, b))
+    ny = F.conv2d(nx, nw, nb, stride=stride, padding=padding)
+    ny.backward(gy)
+
+    for ours, theirs in [(ny.data, my.data), (nx.grad, mx.grad), (nw.grad, mw.grad),
+                         (nb.grad, mb.grad)]:
+        assert ours.dtype == theirs.dtype == np.float64
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_mygrad_runner_is_float32():
+    pytest.importorskip("mygrad")
+    run = bench.mygrad_conv(2, 1, 2, 8, 3, 1, 0)
+    run()
+    run()  # grads are replaced, not accumulated, so repeated runs do the same work
+
+
+def test_mnist_epoch_on_a_few_images():
+    try:
+        row = bench.mnist_epoch(limit=128)
+    except FileNotFoundError:
+        pytest.skip("MNIST is not bundled in this checkout")
+    assert row["images"] == 128
+    assert row["train_seconds"] > 0 and row["images_per_second"] > 0
+    assert row["total_seconds"] >= row["train_seconds"]
+    assert 0 <= row["test_acc"] <= 1
+    assert "128 images" in bench.format_epoch_row(row)
+
+
+def test_format_rows_without_torch():
+    row = {"case": "conv x", "numcnn_ms": 1.5, "torch_ms": None, "ratio": None}
+    line = bench.format_row(row)
+    assert line.startswith("conv x") and "1.50" in line and line.split()[-4:] == ["-"] * 4
+    mem = {"case": "conv x", "numcnn_mib": 3.25, "torch_mib": None, "ratio": None,
+           "method": bench.METHOD_HWM}
+    line = bench.format_memory_row(mem)
+    assert "3.2" in line and line.split()[-3:] == ["-", "-", bench.METHOD_HWM]
+    failed = {"case": "conv x", "numcnn_mib": None, "torch_mib": None, "ratio": None,
+              "error": "probe failed"}
+    assert "(probe failed)" in bench.format_memory_row(failed)
+
+
+def test_quick_run_writes_the_new_sections(monkeypatch, tmp_path, capsys):
+    # the machinery, not the numbers: skip the GEMM peak, the pools and the pauses
+    monkeypatch.setattr(bench, "gemm_peak_gflops", lambda: 100.0)
+    monkeypatch.setattr(bench, "POOL_CASES", [])
+    monkeypatch.setattr(bench.time, "sleep", lambda seconds: None)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--repeat", "1", "--no-epoch", "--no-torch",
+                       "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {"rows", "memory", "other_libraries", "epoch", "naive"} <= set(result)
+    assert result["epoch"] is None
+    memory = result["memory"]["rows"]
+    assert [r["case"] for r in memory] == [name + " fwd+bwd" for name, *_ in bench.CONV_CASES[:2]]
+    assert all(r["numcnn_mib"] > 0 and r["torch_mib"] is None for r in memory)
+    printed = capsys.readouterr().out
+    assert "numcnn MiB" in printed
+    other = result["other_libraries"]
+    if other is None:
+        assert "mygrad is not installed" in printed
+    else:
+        assert len(other["rows"]) == 2
+        assert all(r["speedup"] == pytest.approx(r["mygrad_ms"] / r["numcnn_ms"])
+                   for r in other["rows"])
+        assert "numcnn speedup (x)" in printed
+
+
+def test_peak_falls_back_to_ru_maxrss(monkeypatch):
+    monkeypatch.setattr(bench, "_reset_peak", lambda: False)
+    result = bench.measure_peak_memory("numcnn", (2, 1, 2, 8, 3, 1, 0), warmup_batch=0)
+    assert result["method"] == bench.METHOD_MAXRSS
+    assert result["extra_mib"] >= 0 and result["peak_mib"] >= result["before_mib"]
