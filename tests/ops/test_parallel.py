@@ -169,3 +169,16 @@ def test_col2im_rows_equals_col2im(threads, shape):
     lhs = np.vdot(windows.im2col(xp, kh, kw, Ho, Wo, 1, 1, dh, dw), dcols)
     full = windows.col2im_rows(rows.reshape(N, C, kh, kw, -1), Hp, Wp, kh, kw, dh, dw)
     assert lhs == pytest.approx(np.vdot(xp, full), rel=1e-12)
+
+
+def test_workers_follow_the_callers_errstate(threads):
+    """np.errstate is per thread: a setting of the caller holds in every worker too."""
+    seen = {}
+
+    def record(block):
+        seen[block.start] = (np.geterr()["invalid"], threading.get_ident())
+
+    with np.errstate(invalid="ignore"):
+        parallel.over_batch(record, 9, 0)
+    assert len(seen) == 3 and len({ident for _, ident in seen.values()}) > 1
+    assert {mode for mode, _ in seen.values()} == {"ignore"}

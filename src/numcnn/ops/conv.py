@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from .shapes import ConvGeometry, conv_geometry
 from .windows import col2im, col2im_rows, dilate2d, im2col, pad_or_crop2d
 
@@ -67,7 +68,7 @@ def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     cols = None
     for chunk in chunks:
         cols = columns(x[chunk], geo)                                  # (n, g, K, L)
-        np.matmul(w_g, cols, out=y[chunk])                             # (n, g, Qg, L)
+        parallel.matmul(w_g, cols, out=y[chunk])                       # (n, g, Qg, L)
     y = y.reshape(geo.output_shape)                                    # (N, C_out, Ho, Wo)
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
@@ -94,11 +95,11 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
     # cols_n @ gy_nᵀ rather than gy_n @ cols_nᵀ: the same products, but BLAS reads the big
     # operand in its stored order (measured 1.3-1.4x faster)
     if cols is not None:
-        gw_t += np.matmul(cols, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)  # (g, K, Qg)
+        gw_t += parallel.matmul(cols, gy_g.transpose(0, 1, 3, 2), sum_batch=True)  # (g, K, Qg)
     else:
         for chunk in _batch_chunks(geo, x.itemsize):
             c = columns(x[chunk], geo)                                  # (n, g, K, L)
-            gw_t += np.matmul(c, gy_g[chunk].transpose(0, 1, 3, 2)).sum(axis=0)
+            gw_t += parallel.matmul(c, gy_g[chunk].transpose(0, 1, 3, 2), sum_batch=True)
     return gw.reshape(geo.weight_shape)
 
 
@@ -134,13 +135,13 @@ def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
             # gy on the Ho × Wp grid of whole padded rows, zero where no output is
             gy_rows = np.zeros((n, geo.C_out, geo.Ho, geo.Wp), dtype=gy.dtype)
             gy_rows[..., :geo.Wo] = gy[chunk]
-            dcols = np.matmul(w_t, gy_rows.reshape(n, g, Qg, -1))      # (n, g, K, Ho·Wp)
+            dcols = parallel.matmul(w_t, gy_rows.reshape(n, g, Qg, -1))  # (n, g, K, Ho·Wp)
             gx[chunk] = col2im_rows(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, -1),
                                     geo.Hp, geo.Wp, geo.kh, geo.kw, geo.dh, geo.dw,
                                     crop_h=geo.pad_h, crop_w=geo.pad_w)
         else:
             gy_g = gy[chunk].reshape(n, g, Qg, geo.Ho * geo.Wo)        # (n, g, Qg, L)
-            dcols = np.matmul(w_t, gy_g)                               # (n, g, K, L)
+            dcols = parallel.matmul(w_t, gy_g)                         # (n, g, K, L)
             gx[chunk] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
                                geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw,
                                crop_h=geo.pad_h, crop_w=geo.pad_w)     # (n, C_in, H, W)
@@ -149,8 +150,11 @@ def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
 
 def _rows_layout_pays(geo: ConvGeometry) -> bool:
     """Whole-row columns (:func:`~numcnn.ops.windows.col2im_rows`) need stride 1 and cost
-    Wp/Wo times the dcols GEMM; their faster scatter wins while that factor is at most 2."""
-    return (geo.sh, geo.sw) == (1, 1) and geo.Wp <= 2 * geo.Wo
+    Wp/Wo times the dcols GEMM. On one thread their faster scatter wins while that factor is at
+    most 2; with several threads the per-tap scatter is split among them, the row-form GEMMs
+    outgrow the size BLAS runs on one core, and the compact form measured faster."""
+    return ((geo.sh, geo.sw) == (1, 1) and geo.Wp <= 2 * geo.Wo
+            and parallel.get_num_threads() == 1)
 
 
 # --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------

@@ -21,8 +21,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
+import numpy as np
+
 #: Below this many elements a loop stays on the calling thread (waking an idle core can cost a millisecond on a virtual machine).
-MIN_PARALLEL_ELEMENTS = 1 << 20
+MIN_PARALLEL_ELEMENTS = 1 << 18
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -103,10 +105,71 @@ def over_batch(fn, n: int, elements: int) -> None:
             _inside_worker, "active", False):
         fn(slice(0, n))
         return
-    blocks = batch_blocks(n, threads)
-    futures = [_pool(threads - 1).submit(fn, block) for block in blocks[1:]]
+    _over_blocks(fn, batch_blocks(n, threads))
+
+
+def _over_blocks(fn, blocks: list[slice]) -> None:
+    """``fn(block)`` for every block: the first on the calling thread, the others on the pool."""
+    if len(blocks) == 1 or getattr(_inside_worker, "active", False):
+        for block in blocks:
+            fn(block)
+        return
+    threads = get_num_threads()
+    errors = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
+
+    def in_callers_errstate(block):
+        with np.errstate(**errors):
+            fn(block)
+
+    futures = [_pool(threads - 1).submit(in_callers_errstate, block) for block in blocks[1:]]
     try:
         fn(blocks[0])
     finally:
         for future in futures:
             future.result()
+
+
+#: OpenBLAS runs a GEMM with m·n·k at most this on one thread (65536 · GEMM_MULTITHREAD_THRESHOLD).
+BLAS_SINGLE_THREAD_MNK = 65536 * 4
+
+
+def _block_of(a: np.ndarray, block: slice, batch: tuple) -> np.ndarray:
+    """The rows of ``block`` of an operand whose batch axes broadcast against ``batch`` (an
+    operand with fewer batch axes, like a shared weight, or size 1 there, is used whole)."""
+    return a[block] if a.ndim - 2 == len(batch) and a.shape[0] == batch[0] else a
+
+
+def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b)`` (summed over the leading batch axis when ``sum_batch``), with the
+    batch split among the threads when each product is small enough that BLAS would run it on
+    one core: LeNet-size layers are 64 products of a few hundred thousand multiply-adds each.
+    Larger products go to BLAS whole, which threads them itself."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    work = m * k * n * int(np.prod(batch))
+    serial = (not batch or batch[0] < 2 or m * k * n > BLAS_SINGLE_THREAD_MNK
+              or get_num_threads() == 1 or work < 4 * MIN_PARALLEL_ELEMENTS)
+    if sum_batch:
+        if serial:
+            return np.matmul(a, b).sum(axis=0)
+        blocks = batch_blocks(batch[0], get_num_threads())
+        partial = np.empty((len(blocks),) + batch[1:] + (m, n), dtype=np.result_type(a, b))
+        index = {block.start: i for i, block in enumerate(blocks)}
+
+        def product_sum(block):
+            np.matmul(_block_of(a, block, batch), _block_of(b, block, batch)).sum(
+                axis=0, out=partial[index[block.start]])
+
+        _over_blocks(product_sum, blocks)
+        return partial.sum(axis=0)
+    if serial:
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(batch + (m, n), dtype=np.result_type(a, b))
+
+    def product(block):
+        np.matmul(_block_of(a, block, batch), _block_of(b, block, batch), out=out[block])
+
+    _over_blocks(product, batch_blocks(batch[0], get_num_threads()))
+    return out
