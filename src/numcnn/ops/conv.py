@@ -20,8 +20,11 @@ from . import parallel
 from .shapes import ConvGeometry, conv_geometry
 from .windows import col2im, col2im_rows, dilate2d, im2col, pad_or_crop2d
 
-#: Largest im2col buffer one GEMM may use; bigger batches are processed in chunks.
-COLS_BUDGET_BYTES = 256 * 2**20
+#: Largest column buffer (im2col columns, or dcols in the backward) one step may hold; bigger
+#: batches are processed in chunks of samples. The GEMMs are per sample anyway, so chunks cost
+#: little: 8 MiB kept conv 32->64 (N=64, 28x28, k3) forward+backward within 5 % of one 55 MiB
+#: chunk and cut its peak extra memory from 141 MiB to 35 MiB (PyTorch CPU: 37 MiB).
+COLS_BUDGET_BYTES = 8 * 2**20
 
 METHODS = ("auto", "gemm", "inserted")
 
