@@ -439,3 +439,49 @@ def test_kernels_keep_dtype_and_shape(dtype):
     y = pool.adaptive_avg_pool_forward(x, (4, 5))
     gx = pool.adaptive_avg_pool_backward(rng.standard_normal(y.shape).astype(dtype), x.shape)
     assert y.dtype == gx.dtype == dtype and gx.shape == x.shape
+
+
+@pytest.mark.parametrize("shape, kernel, ceil_mode, divisor", [
+    ((2, 3, 8, 6), 2, False, None),            # LeNet's 2x2 tiles, exact
+    ((1, 2, 9, 7), 2, False, None),            # floor mode drops the last row and column
+    ((2, 1, 9, 8), (3, 2), False, 5),          # non-square tiles, divisor override
+    ((1, 1, 4, 4), 4, False, None),            # one tile covers everything
+    ((1, 2, 5, 5), 1, False, None),            # 1x1 tiles: the identity
+])
+def test_avg_pool_backward_on_disjoint_tiles(shape, kernel, ceil_mode, divisor):
+    """The repeat fast path for kernel = stride tiles equals the reference loops."""
+    kernel_hw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    geo = pool_geometry(shape, kernel, None, 0, 1, ceil_mode, "avg_pool2d")
+    assert pool._windows_tile(geo)
+    rng = np.random.default_rng(7)
+    gy = rng.standard_normal(geo.output_shape)
+    got = pool.avg_pool2d_backward(gy, shape, kernel, divisor_override=divisor)
+    want = ref.avg_pool2d_backward(gy, shape, kernel, divisor_override=divisor)
+    assert got.shape == shape and kernel_hw == (geo.kh, geo.kw)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+
+
+def test_avg_pool_ceil_overhang_is_not_a_tiling():
+    geo = pool_geometry((1, 1, 5, 5), 2, None, 0, 1, True, "avg_pool2d")
+    assert geo.eh == 1 and not pool._windows_tile(geo)
+
+
+@pytest.mark.parametrize("shape, kernel", [((2, 3, 8, 6), 2), ((1, 2, 9, 7), 2),
+                                           ((2, 1, 9, 8), (3, 2)), ((1, 1, 3, 3), 1)])
+@pytest.mark.parametrize("special", [None, np.inf, np.nan])
+def test_max_pool_backward_on_disjoint_tiles(shape, kernel, special):
+    """The tile fast path (and its fallback when gY is not finite) equals the reference loops;
+    ties in x make several taps equal so only the first may receive the gradient."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, shape).astype(np.float64)                   # many ties
+    geo = pool_geometry(shape, kernel, None, 0, 1, False, "max_pool2d")
+    assert pool._windows_tile(geo)
+    gy = rng.standard_normal(geo.output_shape)
+    if special is not None:
+        gy[0, 0, 0, 0] = special
+    _, argmax = pool.max_pool_forward(x, geo)
+    _, ref_argmax = ref.max_pool2d(x, kernel)
+    np.testing.assert_array_equal(argmax, ref_argmax)
+    got = pool.max_pool_backward(gy, argmax, geo)
+    want = ref.max_pool2d_backward(gy, ref_argmax, shape, kernel)
+    np.testing.assert_array_equal(got, want)
