@@ -135,22 +135,37 @@ def col2im_rows(dcols_rows: np.ndarray, Hp: int, Wp: int, kh: int, kw: int, dh=1
     Shape: dcols_rows (N, C, kh, kw, Ho·Wp) -> (N, C, Hp − crop, Wp − crop), C-contiguous.
     """
     N, C = dcols_rows.shape[:2]
-    run = dcols_rows.shape[-1]
     out = np.empty((N, C, Hp - sum(crop_h), Wp - sum(crop_w)), dtype=dcols_rows.dtype)
 
     def scatter(block):
-        # the last tap's run ends d_w·(kw − 1) cells past the grid; those cells only receive
-        # the zeros of the unused columns
-        flat = np.zeros((block.stop - block.start, C, Hp * Wp + dw * (kw - 1)), dcols_rows.dtype)
+        flat = flat_rows(block.stop - block.start, C, Hp, Wp, kw, dw, dcols_rows.dtype)
         for u in range(kh):
-            for v in range(kw):
-                offset = dh * u * Wp + dw * v
-                flat[:, :, offset:offset + run] += dcols_rows[block, :, u, v]
-        grid = flat[:, :, :Hp * Wp].reshape(-1, C, Hp, Wp)
-        out[block] = crop2d(grid, crop_h, crop_w)
+            add_row_taps(flat, dcols_rows[block, :, u], u, Wp, dh, dw)
+        out[block] = unflatten_rows(flat, Hp, Wp, crop_h, crop_w)
 
     parallel.over_batch(scatter, N, dcols_rows.size)
     return out
+
+
+def flat_rows(n: int, C: int, Hp: int, Wp: int, kw: int, dw: int, dtype) -> np.ndarray:
+    """Zeroed flattened padded grid for :func:`add_row_taps`; the last tap's run ends
+    d_w·(kw − 1) cells past the grid, where only the zeros of the unused columns land."""
+    return np.zeros((n, C, Hp * Wp + dw * (kw - 1)), dtype=dtype)
+
+
+def add_row_taps(flat: np.ndarray, dcols_u: np.ndarray, u: int, Wp: int, dh=1, dw=1) -> None:
+    """Scatter-add the kw taps of kernel row u: ``flat[..., off(u,v) : off(u,v) + Ho·Wp] +=
+    dcols_u[:, :, v]`` with ``off(u, v) = d_h·u·Wp + d_w·v``. Shape dcols_u (n, C, kw, Ho·Wp)."""
+    run = dcols_u.shape[-1]
+    for v in range(dcols_u.shape[2]):
+        offset = dh * u * Wp + dw * v
+        flat[:, :, offset:offset + run] += dcols_u[:, :, v]
+
+
+def unflatten_rows(flat: np.ndarray, Hp: int, Wp: int, crop_h, crop_w) -> np.ndarray:
+    """The (n, C, Hp, Wp) grid of :func:`flat_rows` with the padding cropped (a view)."""
+    grid = flat[:, :, :Hp * Wp].reshape(flat.shape[0], flat.shape[1], Hp, Wp)
+    return crop2d(grid, crop_h, crop_w)
 
 
 def _col2im(dcols, Hp, Wp, sh, sw, dh, dw) -> np.ndarray:
