@@ -182,3 +182,23 @@ def test_workers_follow_the_callers_errstate(threads):
         parallel.over_batch(record, 9, 0)
     assert len(seen) == 3 and len({ident for _, ident in seen.values()}) > 1
     assert {mode for mode, _ in seen.values()} == {"ignore"}
+
+
+def test_sum_over_batch_adds_every_block_once(threads):
+    values = np.arange(10.0) ** 2
+    total = parallel.sum_over_batch(lambda block: np.array([values[block].sum()]), 10, 10)
+    assert total.tolist() == [values.sum()]
+
+
+def test_matmul_splits_small_products_and_keeps_large_ones_whole(threads):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((6, 2, 3, 4)), rng.standard_normal((6, 2, 4, 5))
+    w = rng.standard_normal((2, 3, 4))                                 # broadcast over the batch
+    np.testing.assert_allclose(parallel.matmul(a, b), np.matmul(a, b), rtol=1e-14)
+    np.testing.assert_allclose(parallel.matmul(w, b), np.matmul(w, b), rtol=1e-14)
+    np.testing.assert_allclose(parallel.matmul(a, b, sum_batch=True), np.matmul(a, b).sum(0),
+                               rtol=1e-13)
+    out = np.empty((6, 2, 3, 5))
+    assert parallel.matmul(a, b, out=out) is out
+    big = rng.standard_normal((2, 80, 80)), rng.standard_normal((2, 80, 80))  # 512000 > limit
+    np.testing.assert_allclose(parallel.matmul(*big), np.matmul(*big), rtol=1e-13)

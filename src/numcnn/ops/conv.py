@@ -77,13 +77,40 @@ def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     y = np.empty((N, g, Qg, geo.Ho * geo.Wo), dtype=np.result_type(x, w))
     chunks = _batch_chunks(geo, x.itemsize)
     cols = None
+    fuse = _fits_one_core(geo.C_out // g * geo.C_in // g * geo.kh * geo.kw * geo.Ho * geo.Wo)
     for chunk in chunks:
-        cols = columns(x[chunk], geo)                                  # (n, g, K, L)
-        parallel.matmul(w_g, cols, out=y[chunk])                       # (n, g, Qg, L)
+        if fuse and not _is_pointwise(geo):
+            cols = _columns_and_product(x[chunk], w_g, geo, y[chunk])
+        else:
+            cols = columns(x[chunk], geo)                              # (n, g, K, L)
+            parallel.matmul(w_g, cols, out=y[chunk])                   # (n, g, Qg, L)
     y = y.reshape(geo.output_shape)                                    # (N, C_out, Ho, Wo)
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     return y, (cols if keep_cols and len(chunks) == 1 else None)
+
+
+def _fits_one_core(mnk: int) -> bool:
+    """Is a per-sample GEMM of m·n·k multiply-adds one BLAS keeps on one core, so that batch
+    blocks may call it from several threads at once?"""
+    return mnk <= parallel.BLAS_SINGLE_THREAD_MNK
+
+
+def _columns_and_product(x, w_g, geo: ConvGeometry, y_out) -> np.ndarray:
+    """Small layers: each thread gathers the columns of its batch block and multiplies them at
+    once, while they are still in its cache (one hand-off instead of two).
+    Shapes: x (n, C_in, H, W), y_out (n, g, Qg, L); returns cols (n, g, K, L)."""
+    n, g = x.shape[0], geo.groups
+    cols = np.empty((n, g, geo.C_in // g * geo.kh * geo.kw, geo.Ho * geo.Wo), dtype=x.dtype)
+
+    def gather_and_multiply(block):
+        im2col(x[block], geo.kh, geo.kw, geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw,
+               out=cols[block].reshape(-1, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
+               pad_h=geo.pad_h, pad_w=geo.pad_w)
+        np.matmul(w_g, cols[block], out=y_out[block])
+
+    parallel.over_batch(gather_and_multiply, n, cols.size)
+    return cols
 
 
 def grad_bias(gy: np.ndarray) -> np.ndarray:
@@ -95,7 +122,8 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
     """``gW[q,c',u,v] = Σ_{n,o_h,o_w} gY[n,q,o_h,o_w]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
     s_w·o_w + d_w·v − p_w]``   (SPEC 3.1b)
 
-    GEMM form: per sample ``gy_n (Qg, L) @ cols_nᵀ (L, K)``, summed over n. Shape (C_out, Cg, kh, kw).
+    GEMM form: per sample ``cols_n (K, L) @ gy_nᵀ (L, Qg)``, summed over n, is gWᵀ.
+    Shape (C_out, Cg, kh, kw).
     """
     if method == "inserted":
         return grad_weight_inserted(x, gy, geo)
@@ -108,9 +136,18 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
     if cols is not None:
         gw_t += parallel.matmul(cols, gy_g.transpose(0, 1, 3, 2), sum_batch=True)  # (g, K, Qg)
     else:
+        K = gw.shape[-1]
+        fuse = _fits_one_core(K * geo.C_out // g * geo.Ho * geo.Wo) and not _is_pointwise(geo)
         for chunk in _batch_chunks(geo, x.itemsize):
-            c = columns(x[chunk], geo)                                  # (n, g, K, L)
-            gw_t += parallel.matmul(c, gy_g[chunk].transpose(0, 1, 3, 2), sum_batch=True)
+            gy_t = gy_g[chunk].transpose(0, 1, 3, 2)                    # (n, g, L, Qg)
+            if fuse:  # small layers: gather and contract per thread, as in the forward
+                gw_t += parallel.sum_over_batch(
+                    lambda block, x_c=x[chunk], gy_c=gy_t: np.matmul(
+                        columns(x_c[block], geo), gy_c[block]).sum(axis=0),
+                    chunk.stop - chunk.start, (chunk.stop - chunk.start) * K * geo.Ho * geo.Wo)
+            else:
+                c = columns(x[chunk], geo)                              # (n, g, K, L)
+                gw_t += parallel.matmul(c, gy_t, sum_batch=True)
     return gw.reshape(geo.weight_shape)
 
 
@@ -195,7 +232,7 @@ def _rows_layout_pays(geo: ConvGeometry) -> bool:
     if (geo.sh, geo.sw) != (1, 1) or geo.Wp > 2 * geo.Wo:
         return False
     row_mnk = geo.C_in // geo.groups * geo.kw * geo.C_out // geo.groups * geo.Ho * geo.Wp
-    return parallel.get_num_threads() == 1 or row_mnk <= parallel.BLAS_SINGLE_THREAD_MNK
+    return parallel.get_num_threads() == 1 or _fits_one_core(row_mnk)
 
 
 # --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------

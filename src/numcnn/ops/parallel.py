@@ -29,7 +29,7 @@ MIN_PARALLEL_ELEMENTS = 1 << 18
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _num_threads: int | None = None
-_inside_worker = threading.local()
+_in_region = threading.local()  # .active: this thread runs a block already; nest serially
 
 
 def _default_threads() -> int:
@@ -84,7 +84,12 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def _mark_worker() -> None:
-    _inside_worker.active = True
+    _in_region.active = True
+
+
+def in_parallel_region() -> bool:
+    """True on a thread that is running one block of :func:`over_batch` (loops nest serially)."""
+    return getattr(_in_region, "active", False)
 
 
 def batch_blocks(n: int, parts: int) -> list[slice]:
@@ -101,16 +106,38 @@ def over_batch(fn, n: int, elements: int) -> None:
     decides whether threads pay off. The calling thread does one block itself.
     """
     threads = get_num_threads()
-    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or getattr(
-            _inside_worker, "active", False):
+    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
         fn(slice(0, n))
         return
     _over_blocks(fn, batch_blocks(n, threads))
 
 
+def sum_over_batch(fn, n: int, elements: int) -> np.ndarray:
+    """``Σ_block fn(block)`` over blocks of ``range(n)``, the blocks run as in :func:`over_batch`;
+    the partial sums are added in block order, so the result does not depend on timing."""
+    threads = get_num_threads()
+    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
+        return fn(slice(0, n))
+    blocks = batch_blocks(n, threads)
+    partial: dict[int, np.ndarray] = {}
+
+    def run(block):
+        partial[block.start] = fn(block)
+
+    _over_blocks(run, blocks)
+    return _ordered_sum([partial[block.start] for block in blocks])
+
+
+def _ordered_sum(parts: list[np.ndarray]) -> np.ndarray:
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
 def _over_blocks(fn, blocks: list[slice]) -> None:
     """``fn(block)`` for every block: the first on the calling thread, the others on the pool."""
-    if len(blocks) == 1 or getattr(_inside_worker, "active", False):
+    if len(blocks) == 1 or in_parallel_region():
         for block in blocks:
             fn(block)
         return
@@ -122,9 +149,11 @@ def _over_blocks(fn, blocks: list[slice]) -> None:
             fn(block)
 
     futures = [_pool(threads - 1).submit(in_callers_errstate, block) for block in blocks[1:]]
+    _in_region.active = True
     try:
         fn(blocks[0])
     finally:
+        _in_region.active = False
         for future in futures:
             future.result()
 
@@ -149,20 +178,14 @@ def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     work = m * k * n * int(np.prod(batch))
     serial = (not batch or batch[0] < 2 or m * k * n > BLAS_SINGLE_THREAD_MNK
-              or get_num_threads() == 1 or work < 4 * MIN_PARALLEL_ELEMENTS)
+              or get_num_threads() == 1 or work < 4 * MIN_PARALLEL_ELEMENTS
+              or in_parallel_region())
     if sum_batch:
         if serial:
             return np.matmul(a, b).sum(axis=0)
-        blocks = batch_blocks(batch[0], get_num_threads())
-        partial = np.empty((len(blocks),) + batch[1:] + (m, n), dtype=np.result_type(a, b))
-        index = {block.start: i for i, block in enumerate(blocks)}
-
-        def product_sum(block):
-            np.matmul(_block_of(a, block, batch), _block_of(b, block, batch)).sum(
-                axis=0, out=partial[index[block.start]])
-
-        _over_blocks(product_sum, blocks)
-        return partial.sum(axis=0)
+        return sum_over_batch(
+            lambda block: np.matmul(_block_of(a, block, batch), _block_of(b, block, batch)).sum(
+                axis=0), batch[0], work)
     if serial:
         return np.matmul(a, b, out=out)
     if out is None:
