@@ -202,3 +202,53 @@ def test_matmul_splits_small_products_and_keeps_large_ones_whole(threads):
     assert parallel.matmul(a, b, out=out) is out
     big = rng.standard_normal((2, 80, 80)), rng.standard_normal((2, 80, 80))  # 512000 > limit
     np.testing.assert_allclose(parallel.matmul(*big), np.matmul(*big), rtol=1e-13)
+
+
+def test_blas_is_held_to_one_thread_inside_a_region_and_restored(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    assert parallel.can_pin_blas()
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    seen = []
+
+    def record(block):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas")
+
+    parallel.over_batch(record, 6, 0, calls_blas=True)
+    assert seen and set(seen) == {1}
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert after == before
+
+
+def test_gemm_splittable_needs_threads_and_small_gemms_or_pinned_blas(monkeypatch):
+    before = parallel.get_num_threads()
+    try:
+        parallel.set_num_threads(1)
+        assert not parallel.gemm_splittable(10)
+        parallel.set_num_threads(2)
+        assert parallel.gemm_splittable(parallel.BLAS_SINGLE_THREAD_MNK)
+        monkeypatch.setattr(parallel, "can_pin_blas", lambda: False)
+        assert not parallel.gemm_splittable(parallel.BLAS_SINGLE_THREAD_MNK + 1)
+        monkeypatch.setattr(parallel, "can_pin_blas", lambda: True)
+        assert parallel.gemm_splittable(parallel.BLAS_SINGLE_THREAD_MNK + 1)
+    finally:
+        parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("stride, padding, groups", [(1, 1, 1), (1, 0, 2), (2, 1, 1)])
+def test_large_gemms_on_threads_match_one_thread(threads, stride, padding, groups):
+    """Layers whose per-sample GEMMs exceed what BLAS keeps on one core: split over threads
+    with BLAS pinned (or left whole without threadpoolctl), the numbers match one thread."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 32, 12, 13))
+    w = rng.standard_normal((64, 32 // groups, 3, 3))
+    gy_shape = conv_geometry(x.shape, w.shape, stride, padding, 1, groups).output_shape
+    gy = rng.standard_normal(gy_shape)
+    geo = conv_geometry(x.shape, w.shape, stride, padding, 1, groups)
+    threaded = (conv.forward(x, w, None, geo)[0], conv.grad_input(gy, w, geo, "gemm"),
+                conv.grad_weight(x, gy, geo))
+    parallel.set_num_threads(1)
+    serial = (conv.forward(x, w, None, geo)[0], conv.grad_input(gy, w, geo, "gemm"),
+              conv.grad_weight(x, gy, geo))
+    for a, b in zip(threaded, serial):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -77,7 +77,8 @@ def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     y = np.empty((N, g, Qg, geo.Ho * geo.Wo), dtype=np.result_type(x, w))
     chunks = _batch_chunks(geo, x.itemsize)
     cols = None
-    fuse = _fits_one_core(geo.C_out // g * geo.C_in // g * geo.kh * geo.kw * geo.Ho * geo.Wo)
+    fuse = parallel.gemm_splittable(geo.C_out // g * geo.C_in // g * geo.kh * geo.kw
+                                    * geo.Ho * geo.Wo)
     for chunk in chunks:
         if fuse and not _is_pointwise(geo):
             cols = _columns_and_product(x[chunk], w_g, geo, y[chunk])
@@ -90,15 +91,9 @@ def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     return y, (cols if keep_cols and len(chunks) == 1 else None)
 
 
-def _fits_one_core(mnk: int) -> bool:
-    """Is a per-sample GEMM of m·n·k multiply-adds one BLAS keeps on one core, so that batch
-    blocks may call it from several threads at once?"""
-    return mnk <= parallel.BLAS_SINGLE_THREAD_MNK
-
-
 def _columns_and_product(x, w_g, geo: ConvGeometry, y_out) -> np.ndarray:
-    """Small layers: each thread gathers the columns of its batch block and multiplies them at
-    once, while they are still in its cache (one hand-off instead of two).
+    """Each thread gathers the columns of its batch block and multiplies them at once, while
+    they are still in its cache (one hand-off instead of two, BLAS on one thread per block).
     Shapes: x (n, C_in, H, W), y_out (n, g, Qg, L); returns cols (n, g, K, L)."""
     n, g = x.shape[0], geo.groups
     cols = np.empty((n, g, geo.C_in // g * geo.kh * geo.kw, geo.Ho * geo.Wo), dtype=x.dtype)
@@ -109,7 +104,7 @@ def _columns_and_product(x, w_g, geo: ConvGeometry, y_out) -> np.ndarray:
                pad_h=geo.pad_h, pad_w=geo.pad_w)
         np.matmul(w_g, cols[block], out=y_out[block])
 
-    parallel.over_batch(gather_and_multiply, n, cols.size)
+    parallel.over_batch(gather_and_multiply, n, cols.size, calls_blas=True)
     return cols
 
 
@@ -137,14 +132,16 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
         gw_t += parallel.matmul(cols, gy_g.transpose(0, 1, 3, 2), sum_batch=True)  # (g, K, Qg)
     else:
         K = gw.shape[-1]
-        fuse = _fits_one_core(K * geo.C_out // g * geo.Ho * geo.Wo) and not _is_pointwise(geo)
+        fuse = parallel.gemm_splittable(K * geo.C_out // g * geo.Ho * geo.Wo) and not \
+            _is_pointwise(geo)
         for chunk in _batch_chunks(geo, x.itemsize):
             gy_t = gy_g[chunk].transpose(0, 1, 3, 2)                    # (n, g, L, Qg)
-            if fuse:  # small layers: gather and contract per thread, as in the forward
+            if fuse:  # gather and contract per thread, as in the forward
                 gw_t += parallel.sum_over_batch(
                     lambda block, x_c=x[chunk], gy_c=gy_t: np.matmul(
                         columns(x_c[block], geo), gy_c[block]).sum(axis=0),
-                    chunk.stop - chunk.start, (chunk.stop - chunk.start) * K * geo.Ho * geo.Wo)
+                    chunk.stop - chunk.start, (chunk.stop - chunk.start) * K * geo.Ho * geo.Wo,
+                    calls_blas=True)
             else:
                 c = columns(x[chunk], geo)                              # (n, g, K, L)
                 gw_t += parallel.matmul(c, gy_t, sum_batch=True)
@@ -182,13 +179,31 @@ def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
         if rows:
             _grad_input_rows(gy, w_rows, geo, chunk, gx)
             continue
-        n = chunk.stop - chunk.start
-        gy_g = gy[chunk].reshape(n, g, Qg, geo.Ho * geo.Wo)            # (n, g, Qg, L)
-        dcols = parallel.matmul(w_t, gy_g)                             # (n, g, K, L)
-        gx[chunk] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
+        _grad_input_compact(gy, w_t, geo, chunk, gx)
+    return gx
+
+
+def _grad_input_compact(gy, w_t, geo: ConvGeometry, chunk: slice, gx: np.ndarray) -> None:
+    """gx[chunk] = col2im(Wᵀ gY): per batch block on each thread when the GEMMs may be split
+    (:func:`~numcnn.ops.parallel.gemm_splittable`), else one GEMM that BLAS threads and a
+    col2im that splits itself."""
+    g, Qg = geo.groups, geo.C_out // geo.groups
+
+    def block_job(block):
+        n = block.stop - block.start
+        gy_g = gy[block].reshape(n, g, Qg, geo.Ho * geo.Wo)            # (n, g, Qg, L)
+        dcols = np.matmul(w_t, gy_g)                                   # (n, g, K, L)
+        gx[block] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
                            geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw,
                            crop_h=geo.pad_h, crop_w=geo.pad_w)         # (n, C_in, H, W)
-    return gx
+
+    n = chunk.stop - chunk.start
+    K = w_t.shape[1]
+    if parallel.gemm_splittable(K * Qg * geo.Ho * geo.Wo):
+        parallel.over_batch(lambda b: block_job(slice(chunk.start + b.start, chunk.start + b.stop)),
+                            n, n * g * K * geo.Ho * geo.Wo, calls_blas=True)
+    else:
+        block_job(chunk)
 
 
 def _kernel_rows(w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
@@ -220,19 +235,19 @@ def _grad_input_rows(gy, w_rows, geo: ConvGeometry, chunk: slice, gx: np.ndarray
         gx[part] = unflatten_rows(flat, Hp, Wp, geo.pad_h, geo.pad_w)
 
     n = chunk.stop - chunk.start
-    parallel.over_batch(block_job, n, n * geo.C_in * geo.kh * geo.kw * Ho * Wp)
+    parallel.over_batch(block_job, n, n * geo.C_in * geo.kh * geo.kw * Ho * Wp, calls_blas=True)
 
 
 def _rows_layout_pays(geo: ConvGeometry) -> bool:
     """The whole-row form needs stride 1 and costs Wp/Wo times the dcols GEMM; its contiguous
-    scatter wins while that factor is at most 2. Its batch blocks call BLAS from several threads
-    at once, so with threads the per-row GEMM must be small enough for BLAS to keep it on one
-    core (LeNet's conv2: 1.4 -> 1.0 ms at N=64, 4.9 -> 2.9 ms at N=256); larger layers take the
-    compact form, whose GEMM BLAS threads itself."""
+    scatter wins while that factor is at most 2 (LeNet's conv2: 1.4 -> 1.0 ms at N=64; conv
+    32->64 28x28: 22 -> 16 ms). Its batch blocks call BLAS from several threads at once, which
+    needs :func:`~numcnn.ops.parallel.gemm_splittable`; otherwise the compact form, whose GEMM
+    BLAS threads itself, measured faster."""
     if (geo.sh, geo.sw) != (1, 1) or geo.Wp > 2 * geo.Wo:
         return False
     row_mnk = geo.C_in // geo.groups * geo.kw * geo.C_out // geo.groups * geo.Ho * geo.Wp
-    return parallel.get_num_threads() == 1 or _fits_one_core(row_mnk)
+    return parallel.get_num_threads() == 1 or parallel.gemm_splittable(row_mnk)
 
 
 # --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------

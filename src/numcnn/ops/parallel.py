@@ -16,6 +16,7 @@ calling thread alone, where waking another core would cost more than it saves.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -99,20 +100,22 @@ def batch_blocks(n: int, parts: int) -> list[slice]:
     return [slice(a, b) for a, b in pairwise(bounds)]
 
 
-def over_batch(fn, n: int, elements: int) -> None:
+def over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> None:
     """Run ``fn(block)`` for blocks of the batch ``range(n)``, in parallel when worth it.
 
     ``fn`` must only write output rows of its own block. ``elements`` is the work size that
-    decides whether threads pay off. The calling thread does one block itself.
+    decides whether threads pay off. The calling thread does one block itself. ``calls_blas``:
+    ``fn`` runs GEMMs, so BLAS is held to one thread per block meanwhile (the caller checked
+    :func:`gemm_splittable`).
     """
     threads = get_num_threads()
     if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
         fn(slice(0, n))
         return
-    _over_blocks(fn, batch_blocks(n, threads))
+    _over_blocks(fn, batch_blocks(n, threads), calls_blas)
 
 
-def sum_over_batch(fn, n: int, elements: int) -> np.ndarray:
+def sum_over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> np.ndarray:
     """``Σ_block fn(block)`` over blocks of ``range(n)``, the blocks run as in :func:`over_batch`;
     the partial sums are added in block order, so the result does not depend on timing."""
     threads = get_num_threads()
@@ -124,7 +127,7 @@ def sum_over_batch(fn, n: int, elements: int) -> np.ndarray:
     def run(block):
         partial[block.start] = fn(block)
 
-    _over_blocks(run, blocks)
+    _over_blocks(run, blocks, calls_blas)
     return _ordered_sum([partial[block.start] for block in blocks])
 
 
@@ -135,11 +138,15 @@ def _ordered_sum(parts: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _over_blocks(fn, blocks: list[slice]) -> None:
+def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
     """``fn(block)`` for every block: the first on the calling thread, the others on the pool."""
     if len(blocks) == 1 or in_parallel_region():
         for block in blocks:
             fn(block)
+        return
+    if calls_blas:
+        with blas_on_one_thread():
+            _over_blocks(fn, blocks)
         return
     threads = get_num_threads()
     errors = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
@@ -158,8 +165,56 @@ def _over_blocks(fn, blocks: list[slice]) -> None:
             future.result()
 
 
+# --- BLAS inside the threads -------------------------------------------------------------------
+
 #: OpenBLAS runs a GEMM with m·n·k at most this on one thread (65536 · GEMM_MULTITHREAD_THRESHOLD).
 BLAS_SINGLE_THREAD_MNK = 65536 * 4
+
+_blas_controller = None  # threadpoolctl.ThreadpoolController, False when unavailable
+
+
+def _blas_limiter():
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            controller = ThreadpoolController()
+            _blas_controller = controller if controller.select(user_api="blas") else False
+        except ImportError:
+            _blas_controller = False
+    return _blas_controller
+
+
+def can_pin_blas() -> bool:
+    """Can BLAS be held to one thread while the kernels' threads call it (threadpoolctl)?"""
+    return bool(_blas_limiter())
+
+
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """Hold BLAS to one thread, so that each kernel thread runs its own GEMMs on its own core
+    instead of several threads fighting over BLAS's workers. Needs threadpoolctl; without it
+    this does nothing, and :func:`gemm_splittable` only lets GEMMs that BLAS keeps on one core
+    into a parallel region."""
+    controller = _blas_limiter()
+    if not controller:
+        yield
+        return
+    limits = controller.limit(limits=1, user_api="blas")
+    try:
+        yield
+    finally:
+        limits.restore_original_limits()
+
+
+def gemm_splittable(mnk: int) -> bool:
+    """May batch blocks run per-sample GEMMs of ``mnk`` multiply-adds on several threads?
+
+    Yes when there are threads and either BLAS can be held to one thread in the meantime, or
+    the GEMM is small enough that BLAS keeps it on one core anyway (a GEMM BLAS threads itself,
+    called from two threads at once, measured slower than called once)."""
+    return get_num_threads() > 1 and (mnk <= BLAS_SINGLE_THREAD_MNK or can_pin_blas())
 
 
 def _block_of(a: np.ndarray, block: slice, batch: tuple) -> np.ndarray:
@@ -171,21 +226,20 @@ def _block_of(a: np.ndarray, block: slice, batch: tuple) -> np.ndarray:
 def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
            out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b)`` (summed over the leading batch axis when ``sum_batch``), with the
-    batch split among the threads when each product is small enough that BLAS would run it on
-    one core: LeNet-size layers are 64 products of a few hundred thousand multiply-adds each.
-    Larger products go to BLAS whole, which threads them itself."""
+    batch split among the threads when :func:`gemm_splittable` (LeNet-size layers are 64
+    products of a few hundred thousand multiply-adds each); otherwise BLAS gets the whole
+    batch and threads each product itself."""
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     work = m * k * n * int(np.prod(batch))
-    serial = (not batch or batch[0] < 2 or m * k * n > BLAS_SINGLE_THREAD_MNK
-              or get_num_threads() == 1 or work < 4 * MIN_PARALLEL_ELEMENTS
-              or in_parallel_region())
+    serial = (not batch or batch[0] < 2 or not gemm_splittable(m * k * n)
+              or work < 4 * MIN_PARALLEL_ELEMENTS or in_parallel_region())
     if sum_batch:
         if serial:
             return np.matmul(a, b).sum(axis=0)
         return sum_over_batch(
             lambda block: np.matmul(_block_of(a, block, batch), _block_of(b, block, batch)).sum(
-                axis=0), batch[0], work)
+                axis=0), batch[0], work, calls_blas=True)
     if serial:
         return np.matmul(a, b, out=out)
     if out is None:
@@ -194,5 +248,5 @@ def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
     def product(block):
         np.matmul(_block_of(a, block, batch), _block_of(b, block, batch), out=out[block])
 
-    _over_blocks(product, batch_blocks(batch[0], get_num_threads()))
+    _over_blocks(product, batch_blocks(batch[0], get_num_threads()), calls_blas=True)
     return out
