@@ -1,5 +1,6 @@
 """The benchmark's own machinery: memory probes, the MyGrad comparison, the MNIST epoch, JSON."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -126,6 +127,7 @@ def test_quick_run_writes_the_new_sections(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "gemm_peak_gflops", lambda: 100.0)
     monkeypatch.setattr(bench, "POOL_CASES", [])
     monkeypatch.setattr(bench.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(bench, "WARMUP_SECONDS", 0.0)
     out = tmp_path / "bench.json"
     assert bench.main(["--quick", "--repeat", "1", "--no-epoch", "--no-torch",
                        "--json", str(out)]) == 0
@@ -152,3 +154,13 @@ def test_peak_falls_back_to_ru_maxrss(monkeypatch):
     result = bench.measure_peak_memory("numcnn", (2, 1, 2, 8, 3, 1, 0), warmup_batch=0)
     assert result["method"] == bench.METHOD_MAXRSS
     assert result["extra_mib"] >= 0 and result["peak_mib"] >= result["before_mib"]
+
+
+def test_time_block_warms_up_for_calls_and_for_time():
+    calls = []
+    timing = bench.time_block(lambda: calls.append(1), repeat=3, warmup=2, warmup_seconds=0.0)
+    assert len(calls) == 5 and timing.best_ms <= timing.median_ms
+    calls.clear()
+    bench.time_block(lambda: (calls.append(1), time.sleep(0.01)), repeat=1, warmup=1,
+                     warmup_seconds=0.05)
+    assert len(calls) >= 1 + 5
