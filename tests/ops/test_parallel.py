@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -44,6 +45,7 @@ def test_over_batch_uses_several_threads_and_writes_every_row(threads):
     def fill(block):
         seen.add(threading.get_ident())
         out[block] = np.arange(block.start, block.stop)
+        time.sleep(0.05)  # long enough for the other threads to wake and pull a block
 
     parallel.over_batch(fill, 10, elements=10)
     np.testing.assert_array_equal(out, np.arange(10))
@@ -177,10 +179,12 @@ def test_workers_follow_the_callers_errstate(threads):
 
     def record(block):
         seen[block.start] = (np.geterr()["invalid"], threading.get_ident())
+        time.sleep(0.05)
 
     with np.errstate(invalid="ignore"):
         parallel.over_batch(record, 9, 0)
-    assert len(seen) == 3 and len({ident for _, ident in seen.values()}) > 1
+    assert len(seen) == len(parallel.batch_blocks(9, parallel.BLOCKS_PER_THREAD * 3))
+    assert len({ident for _, ident in seen.values()}) > 1
     assert {mode for mode, _ in seen.values()} == {"ignore"}
 
 
@@ -213,6 +217,7 @@ def test_blas_is_held_to_one_thread_inside_a_region_and_restored(threads):
     def record(block):
         seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info()
                     if i["user_api"] == "blas")
+        time.sleep(0.05)
 
     parallel.over_batch(record, 6, 0, calls_blas=True)
     assert seen and set(seen) == {1}

@@ -24,6 +24,9 @@ from itertools import pairwise
 
 import numpy as np
 
+#: Blocks per thread in a parallel region; threads pull blocks until none is left.
+BLOCKS_PER_THREAD = 1
+
 #: Below this many elements a loop stays on the calling thread (waking an idle core can cost a millisecond on a virtual machine).
 MIN_PARALLEL_ELEMENTS = 1 << 18
 
@@ -112,7 +115,7 @@ def over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> None:
     if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
         fn(slice(0, n))
         return
-    _over_blocks(fn, batch_blocks(n, threads), calls_blas)
+    _over_blocks(fn, batch_blocks(n, BLOCKS_PER_THREAD * threads), calls_blas)
 
 
 def sum_over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> np.ndarray:
@@ -121,7 +124,7 @@ def sum_over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> np.nd
     threads = get_num_threads()
     if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
         return fn(slice(0, n))
-    blocks = batch_blocks(n, threads)
+    blocks = batch_blocks(n, BLOCKS_PER_THREAD * threads)
     partial: dict[int, np.ndarray] = {}
 
     def run(block):
@@ -148,17 +151,30 @@ def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
         with blas_on_one_thread():
             _over_blocks(fn, blocks)
         return
-    threads = get_num_threads()
+    threads = min(get_num_threads(), len(blocks))
     errors = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
+    pending = iter(blocks)
+    take = threading.Lock()
 
-    def in_callers_errstate(block):
-        with np.errstate(**errors):
+    def drain():
+        # every thread pulls the next block until none is left: a worker that wakes late
+        # leaves its blocks to the others instead of making them wait
+        while True:
+            with take:
+                block = next(pending, None)
+            if block is None:
+                return
             fn(block)
 
-    futures = [_pool(threads - 1).submit(in_callers_errstate, block) for block in blocks[1:]]
+    def drain_in_callers_errstate():
+        with np.errstate(**errors):
+            drain()
+
+    futures = [_pool(get_num_threads() - 1).submit(drain_in_callers_errstate)
+               for _ in range(threads - 1)]
     _in_region.active = True
     try:
-        fn(blocks[0])
+        drain()
     finally:
         _in_region.active = False
         for future in futures:
@@ -248,5 +264,6 @@ def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
     def product(block):
         np.matmul(_block_of(a, block, batch), _block_of(b, block, batch), out=out[block])
 
-    _over_blocks(product, batch_blocks(batch[0], get_num_threads()), calls_blas=True)
+    _over_blocks(product, batch_blocks(batch[0], BLOCKS_PER_THREAD * get_num_threads()),
+                 calls_blas=True)
     return out
