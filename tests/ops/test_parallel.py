@@ -83,6 +83,8 @@ def test_set_num_threads_rejects_bad_values(bad):
     ("3", None, 3), (None, None, 1), (None, "28", 1), (None, "junk", 1), ("1", "4", 1),
 ])
 def test_default_thread_count(monkeypatch, env, timeout, expected):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     for name, value in (("NUMCNN_NUM_THREADS", env), ("OPENBLAS_THREAD_TIMEOUT", timeout)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -92,9 +94,15 @@ def test_default_thread_count(monkeypatch, env, timeout, expected):
 
 
 def test_default_thread_count_with_a_short_blas_spin_is_the_core_count(monkeypatch):
-    monkeypatch.delenv("NUMCNN_NUM_THREADS", raising=False)
+    for name in ("NUMCNN_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
     assert parallel._default_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                         # e.g. one per MPI rank
+    assert parallel._default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert parallel._default_threads() == 1
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])

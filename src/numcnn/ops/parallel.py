@@ -10,7 +10,8 @@ The threads only pay off when BLAS lets go of the cores between calls. OpenBLAS'
 threads spin for about 2^28 cycles (~0.1 s) after each GEMM unless ``OPENBLAS_THREAD_TIMEOUT``
 was set before NumPy loaded; ``import numcnn`` sets it to 4 when it runs before NumPy is
 imported. So the thread count defaults to the cores this process may use when that variable
-holds a short spin (at most 2^24 cycles), and to 1 otherwise. ``NUMCNN_NUM_THREADS`` or
+holds a short spin (at most 2^24 cycles), and to 1 otherwise; ``OPENBLAS_NUM_THREADS`` or
+``OMP_NUM_THREADS``, where set, cap it (one thread per MPI rank stays one). ``NUMCNN_NUM_THREADS`` or
 :func:`set_num_threads` choose it explicitly (1 turns the threads off). Small arrays run on the
 calling thread alone, where waking another core would cost more than it saves.
 """
@@ -53,9 +54,16 @@ def _default_threads() -> int:
     if not blas_spins_briefly:
         return 1
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    # a BLAS thread count set for this process (e.g. one per MPI rank) caps ours as well
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        try:
+            cores = min(cores, max(1, int(os.environ.get(name, ""))))
+        except ValueError:
+            pass
+    return cores
 
 
 def get_num_threads() -> int:
