@@ -112,8 +112,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     y, cols = _conv.forward(x4.data, w.data, None if b is None else b.data, geo, keep_cols)
 
     def backward(gy):
-        gx = _conv.grad_input(gy, w.data, geo, method) if x4.requires_grad else None
-        gw = _conv.grad_weight(x4.data, gy, geo, cols, method) if w.requires_grad else None
+        gx, gw = _conv.backward(x4.data, w.data, gy, geo, cols, x4.requires_grad,
+                                w.requires_grad, method)
         gb = _conv.grad_bias(gy) if b is not None and b.requires_grad else None
         return gx, gw, gb
 

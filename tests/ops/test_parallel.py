@@ -265,3 +265,44 @@ def test_large_gemms_on_threads_match_one_thread(threads, stride, padding, group
               conv.grad_weight(x, gy, geo))
     for a, b in zip(threaded, serial):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=conv_configs(max_batch=5), seed=SEEDS)
+def test_fused_backward_matches_the_reference_loops(threads, cfg, seed):
+    """conv.backward with the forward's columns (one pass over batch blocks for gX and gW when
+    possible) gives the reference gradients, for every method."""
+    x, w, b, gy = cfg.arrays(seed)
+    geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
+    gx_ref, gw_ref, _ = ref.conv2d_backward(x, w, gy, **cfg.kwargs)
+    _, cols = conv.forward(x, w, b, geo, keep_cols=True)
+    for method in ("auto", "gemm", "inserted"):
+        gx, gw = conv.backward(x, w, gy, geo, cols, True, True, method)
+        np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+    gx, gw = conv.backward(x, w, gy, geo, cols, False, True)
+    assert gx is None
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+    gx, gw = conv.backward(x, w, gy, geo, None, True, False)
+    assert gw is None
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_backward_takes_one_pass(threads, monkeypatch):
+    """For a LeNet-like layer the fused pass runs, not the two separate gradients."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((6, 3, 9, 9)), rng.standard_normal((5, 3, 3, 3))
+    geo = conv_geometry(x.shape, w.shape, 1, 0, 1, 1)
+    gy = rng.standard_normal(geo.output_shape)
+    _, cols = conv.forward(x, w, None, geo, keep_cols=True)
+    want = (conv.grad_input(gy, w, geo, "gemm"), conv.grad_weight(x, gy, geo))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fused pass should have computed this")
+
+    monkeypatch.setattr(conv, "grad_input", refuse)
+    monkeypatch.setattr(conv, "grad_weight", refuse)
+    got = conv.backward(x, w, gy, geo, cols, True, True, "gemm")
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert got[1].flags.c_contiguous

@@ -14,6 +14,9 @@ channel-swapped kernel (3.2a); gw is rot180 of the padded inserted gy correlated
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import parallel
@@ -173,37 +176,67 @@ def grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
         gy_g = gy.reshape(N, g, Qg, geo.Ho * geo.Wo)                   # (N, g, Qg, L)
         return np.matmul(w_t, gy_g).reshape(geo.input_shape)          # dcols is gx itself
     gx = np.empty(geo.input_shape, dtype=np.result_type(gy, w))
-    rows = _rows_layout_pays(geo)
-    w_rows = _kernel_rows(w, geo) if rows else None
-    for chunk in _batch_chunks(geo, gy.itemsize, geo.Wp if rows else geo.Wo):
-        if rows:
-            _grad_input_rows(gy, w_rows, geo, chunk, gx)
-            continue
-        _grad_input_compact(gy, w_t, geo, chunk, gx)
+    plan = _grad_input_plan(gy, w, geo, gx)
+    for chunk in _batch_chunks(geo, gy.itemsize, plan.row_width):
+        n = chunk.stop - chunk.start
+        if plan.splittable:
+            parallel.over_batch(lambda b, at=chunk.start: plan.job(_shifted(b, at)),
+                                n, n * plan.elements_per_sample, calls_blas=True)
+        else:
+            plan.job(chunk)
     return gx
 
 
-def _grad_input_compact(gy, w_t, geo: ConvGeometry, chunk: slice, gx: np.ndarray) -> None:
-    """gx[chunk] = col2im(Wᵀ gY): per batch block on each thread when the GEMMs may be split
-    (:func:`~numcnn.ops.parallel.gemm_splittable`), else one GEMM that BLAS threads and a
-    col2im that splits itself."""
-    g, Qg = geo.groups, geo.C_out // geo.groups
+def _shifted(block: slice, start: int) -> slice:
+    return slice(start + block.start, start + block.stop)
 
-    def block_job(block):
+
+@dataclass(frozen=True)
+class _GradInputPlan:
+    job: Callable[[slice], None]  # writes gx[block] for a slice of the whole batch
+    splittable: bool              # may blocks of the batch run job on several threads?
+    row_width: int                # column grid width for the memory budget (Wp or Wo)
+    elements_per_sample: int      # size of one sample's columns
+
+
+def _grad_input_plan(gy, w, geo: ConvGeometry, gx: np.ndarray) -> _GradInputPlan:
+    """How gX is computed in the GEMM form for this layer: the whole-row form (stride 1, see
+    :func:`_rows_layout_pays`) or the compact form, as a job per batch block."""
+    g, Qg = geo.groups, geo.C_out // geo.groups
+    Ho, Wo, Hp, Wp = geo.Ho, geo.Wo, geo.Hp, geo.Wp
+    K = geo.C_in // g * geo.kh * geo.kw
+    if _rows_layout_pays(geo):
+        w_rows = _kernel_rows(w, geo)                                  # (kh, g, Cg·kw, Qg)
+
+        def rows_job(block):
+            """One kernel row at a time: ``dcols_u = W_uᵀ gY_rows``, then its kw runs are
+            added (:func:`~numcnn.ops.windows.col2im_rows`), while the block is in cache."""
+            n = block.stop - block.start
+            # gy on the Ho × Wp grid of whole padded rows, zero where no output is
+            gy_rows = np.zeros((n, geo.C_out, Ho, Wp), dtype=gy.dtype)
+            gy_rows[..., :Wo] = gy[block]
+            gy_rows = gy_rows.reshape(n, g, Qg, Ho * Wp)               # (n, g, Qg, Ho·Wp)
+            flat = flat_rows(n, geo.C_in, Hp, Wp, geo.kw, geo.dw, gx.dtype)
+            for u in range(geo.kh):
+                dcols_u = np.matmul(w_rows[u], gy_rows)                # (n, g, Cg·kw, Ho·Wp)
+                add_row_taps(flat, dcols_u.reshape(n, geo.C_in, geo.kw, -1), u, Wp,
+                             geo.dh, geo.dw)
+            gx[block] = unflatten_rows(flat, Hp, Wp, geo.pad_h, geo.pad_w)
+
+        return _GradInputPlan(rows_job, True, Wp, g * K * Ho * Wp)
+    w_t = w.reshape(g, Qg, -1).transpose(0, 2, 1)                     # (g, K, Qg)
+
+    def compact_job(block):
+        """``gx[block] = col2im(Wᵀ gY)``; col2im splits itself when called whole."""
         n = block.stop - block.start
-        gy_g = gy[block].reshape(n, g, Qg, geo.Ho * geo.Wo)            # (n, g, Qg, L)
+        gy_g = gy[block].reshape(n, g, Qg, Ho * Wo)                    # (n, g, Qg, L)
         dcols = np.matmul(w_t, gy_g)                                   # (n, g, K, L)
-        gx[block] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
-                           geo.Hp, geo.Wp, geo.sh, geo.sw, geo.dh, geo.dw,
+        gx[block] = col2im(dcols.reshape(n, geo.C_in, geo.kh, geo.kw, Ho, Wo),
+                           Hp, Wp, geo.sh, geo.sw, geo.dh, geo.dw,
                            crop_h=geo.pad_h, crop_w=geo.pad_w)         # (n, C_in, H, W)
 
-    n = chunk.stop - chunk.start
-    K = w_t.shape[1]
-    if parallel.gemm_splittable(K * Qg * geo.Ho * geo.Wo):
-        parallel.over_batch(lambda b: block_job(slice(chunk.start + b.start, chunk.start + b.stop)),
-                            n, n * g * K * geo.Ho * geo.Wo, calls_blas=True)
-    else:
-        block_job(chunk)
+    return _GradInputPlan(compact_job, parallel.gemm_splittable(K * Qg * Ho * Wo), Wo,
+                          g * K * Ho * Wo)
 
 
 def _kernel_rows(w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
@@ -214,28 +247,35 @@ def _kernel_rows(w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
                                 .reshape(geo.kh, g, Cg * geo.kw, Qg))
 
 
-def _grad_input_rows(gy, w_rows, geo: ConvGeometry, chunk: slice, gx: np.ndarray) -> None:
-    """gx[chunk] for stride 1 in the whole-row form (:func:`~numcnn.ops.windows.col2im_rows`),
-    one kernel row at a time: ``dcols_u = W_uᵀ gY_rows`` then its kw runs are added. Each
-    batch block runs its GEMMs and adds on its own thread, while its columns are in cache."""
+def backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
+             method: str = "auto"):
+    """``(gX, gW)`` (None where not needed): :func:`grad_input` and :func:`grad_weight`.
+
+    When both use the GEMM form, the forward kept its columns and the blocks may run on
+    threads, each thread computes its batch block's share of both in one pass: ``gY`` and the
+    block's columns are read while in cache, and the threads are handed work once.
+    """
     g, Qg = geo.groups, geo.C_out // geo.groups
-    Ho, Wo, Hp, Wp = geo.Ho, geo.Wo, geo.Hp, geo.Wp
+    K = geo.C_in // g * geo.kh * geo.kw
+    fused = (need_input and need_weight and cols is not None and method != "inserted"
+             and not (method == "auto" and _inserted_is_cheaper(geo)) and not _is_pointwise(geo)
+             and parallel.gemm_splittable(K * Qg * geo.Ho * geo.Wo))
+    if fused:
+        gx = np.empty(geo.input_shape, dtype=np.result_type(gy, w))
+        plan = _grad_input_plan(gy, w, geo, gx)
+        fused = plan.splittable
+    if not fused:
+        return (grad_input(gy, w, geo, method) if need_input else None,
+                grad_weight(x, gy, geo, cols, method) if need_weight else None)
+    gy_t = gy.reshape(geo.N, g, Qg, geo.Ho * geo.Wo).transpose(0, 1, 3, 2)  # (N, g, L, Qg)
 
-    def block_job(block):
-        n = block.stop - block.start
-        part = slice(chunk.start + block.start, chunk.start + block.stop)
-        # gy on the Ho × Wp grid of whole padded rows, zero where no output is
-        gy_rows = np.zeros((n, geo.C_out, Ho, Wp), dtype=gy.dtype)
-        gy_rows[..., :Wo] = gy[part]
-        gy_rows = gy_rows.reshape(n, g, Qg, Ho * Wp)                   # (n, g, Qg, Ho·Wp)
-        flat = flat_rows(n, geo.C_in, Hp, Wp, geo.kw, geo.dw, gx.dtype)
-        for u in range(geo.kh):
-            dcols_u = np.matmul(w_rows[u], gy_rows)                    # (n, g, Cg·kw, Ho·Wp)
-            add_row_taps(flat, dcols_u.reshape(n, geo.C_in, geo.kw, -1), u, Wp, geo.dh, geo.dw)
-        gx[part] = unflatten_rows(flat, Hp, Wp, geo.pad_h, geo.pad_w)
+    def both(block):
+        plan.job(block)
+        return np.matmul(cols[block], gy_t[block]).sum(axis=0)        # (g, K, Qg)
 
-    n = chunk.stop - chunk.start
-    parallel.over_batch(block_job, n, n * geo.C_in * geo.kh * geo.kw * Ho * Wp, calls_blas=True)
+    gw_t = parallel.sum_over_batch(both, geo.N, geo.N * plan.elements_per_sample, calls_blas=True)
+    gw = np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(geo.weight_shape)
+    return gx, gw
 
 
 def _rows_layout_pays(geo: ConvGeometry) -> bool:
