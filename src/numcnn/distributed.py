@@ -210,6 +210,24 @@ class DataParallel:
         self._fail_step = None
         if fail_rank is not None and fail_step is not None and int(fail_rank) == self.rank:
             self._fail_step = int(fail_step)
+        self._share_cores_with_local_ranks()
+
+    def _share_cores_with_local_ranks(self) -> None:
+        """Ranks on one machine split its cores for numcnn's kernel threads (unless the thread
+        count was chosen): k ranks on c cores get c // k threads each, at least 1."""
+        if os.environ.get("NUMCNN_NUM_THREADS") or not hasattr(self.comm, "Split_type"):
+            return
+        from mpi4py import MPI
+
+        from .ops import parallel
+
+        local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            ranks_here = local.Get_size()
+        finally:
+            local.Free()
+        if ranks_here > 1:
+            parallel.set_num_threads(max(1, parallel.get_num_threads() // ranks_here))
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, size={self.size})"

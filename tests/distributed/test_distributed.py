@@ -156,6 +156,28 @@ def test_two_ranks_train_exactly_like_one_process(reference, tmp_path):
 
 
 @needs_mpi
+def test_ranks_on_one_machine_share_its_cores_for_kernel_threads():
+    """Without a thread count chosen, k ranks on one machine split its cores: each rank's
+    numcnn kernel threads become cores // k (at least 1)."""
+    env = _env(OPENBLAS_THREAD_TIMEOUT="4")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMCNN_NUM_THREADS"):
+        env.pop(name, None)
+    code = ("import numcnn; from numcnn.ops import parallel; "
+            "from numcnn.distributed import DataParallel; before = parallel.get_num_threads(); "
+            "DataParallel(); print('threads', before, parallel.get_num_threads())")
+    cmd = [MPIRUN, "-n", "2", "--oversubscribe", "--bind-to", "none", "-x", "PYTHONPATH",
+           "-x", "OPENBLAS_THREAD_TIMEOUT"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    result = _run(cmd + [sys.executable, "-c", code], env=env)
+    lines = [line.split() for line in result.stdout.splitlines() if line.startswith("threads")]
+    assert len(lines) == 2
+    for _, before, after in lines:
+        assert int(after) == max(1, int(before) // 2)
+
+
+@needs_mpi
 def test_failed_rank_ends_the_job_and_a_resume_with_other_ranks_finishes_the_run(reference,
                                                                                   tmp_path):
     """Rank 2 of 3 raises in epoch 4 (step 80 of 26 per epoch); every rank stops within
