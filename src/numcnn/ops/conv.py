@@ -6,11 +6,16 @@ Arrays: x, w, b, y and their gradients gx, gw, gb, gy; ``geo`` is a
 :class:`~numcnn.ops.shapes.ConvGeometry` (validated once, at the public boundary).
 
 GEMM backward (``method="gemm"``): one batched GEMM per contraction on im2col columns, and
-col2im (a scatter-add looping over kernel taps only) for gx. The default, ``"auto"``, uses it
-except for gx with stride 1 and C_out <= C_in, where the seed's form below costs the same GEMM
-and no scatter. The seed's form
-(``method="inserted"``): gx is the zero-inserted, padded gy correlated with the flipped,
-channel-swapped kernel (3.2a); gw is rot180 of the padded inserted gy correlated with x (3.2c).
+col2im (a scatter-add looping over kernel taps only) for gx; with stride 1 the scatter adds
+whole padded rows, one kernel row at a time (:func:`_grad_input_plan`). The default, ``"auto"``,
+uses it except for gx with stride 1 and C_out <= C_in, where the seed's form below costs the
+same GEMM and no scatter. The seed's form (``method="inserted"``): gx is the zero-inserted,
+padded gy correlated with the flipped, channel-swapped kernel (3.2a); gw is rot180 of the
+padded inserted gy correlated with x (3.2c).
+
+Speed: batches run in chunks within ``COLS_BUDGET_BYTES``; within a chunk, batch blocks run on
+the kernel threads (:mod:`numcnn.ops.parallel`), each gathering its columns and running its
+GEMMs while they are in cache; :func:`backward` computes gx and gw in one such pass.
 """
 from __future__ import annotations
 
@@ -139,16 +144,25 @@ def grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np
             _is_pointwise(geo)
         for chunk in _batch_chunks(geo, x.itemsize):
             gy_t = gy_g[chunk].transpose(0, 1, 3, 2)                    # (n, g, L, Qg)
-            if fuse:  # gather and contract per thread, as in the forward
-                gw_t += parallel.sum_over_batch(
-                    lambda block, x_c=x[chunk], gy_c=gy_t: np.matmul(
-                        columns(x_c[block], geo), gy_c[block]).sum(axis=0),
-                    chunk.stop - chunk.start, (chunk.stop - chunk.start) * K * geo.Ho * geo.Wo,
-                    calls_blas=True)
+            if fuse:
+                gw_t += _columns_times_gy(x[chunk], gy_t, geo)
             else:
                 c = columns(x[chunk], geo)                              # (n, g, K, L)
                 gw_t += parallel.matmul(c, gy_t, sum_batch=True)
     return gw.reshape(geo.weight_shape)
+
+
+def _columns_times_gy(x, gy_t, geo: ConvGeometry) -> np.ndarray:
+    """``Σ_n cols_n @ gy_nᵀ`` with each thread gathering and contracting its own batch block's
+    columns, as in the forward. Shapes: x (n, C_in, H, W), gy_t (n, g, L, Qg) -> (g, K, Qg)."""
+    n = x.shape[0]
+
+    def block_sum(block):
+        return np.matmul(columns(x[block], geo), gy_t[block]).sum(axis=0)
+
+    K = geo.C_in // geo.groups * geo.kh * geo.kw
+    return parallel.sum_over_batch(block_sum, n, n * geo.groups * K * geo.Ho * geo.Wo,
+                                   calls_blas=True)
 
 
 def _inserted_is_cheaper(geo: ConvGeometry) -> bool:

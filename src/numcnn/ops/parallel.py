@@ -1,19 +1,22 @@
-"""Share the memory-bound loops of the kernels (im2col, col2im, padding) among the CPU cores.
+"""Share the kernels' work among the CPU cores: batch blocks on threads.
 
 NumPy runs an element-wise copy or add on one core while BLAS uses all of them, so on a small
 machine the column gather and the scatter-add, not the GEMMs, set the pace. These loops move
 memory and release the GIL, so plain threads run them in parallel: :func:`over_batch` cuts the
 batch into one contiguous block per thread (never one sample at a time) and every block writes
-its own rows of the output, so no two threads touch the same cell.
+its own rows of the output, so no two threads touch the same cell. A block may also run its
+own per-sample GEMMs (:func:`gemm_splittable`): BLAS is then held to one thread meanwhile
+(:func:`blas_on_one_thread`), so each core multiplies the columns it has just gathered.
 
 The threads only pay off when BLAS lets go of the cores between calls. OpenBLAS's worker
 threads spin for about 2^28 cycles (~0.1 s) after each GEMM unless ``OPENBLAS_THREAD_TIMEOUT``
 was set before NumPy loaded; ``import numcnn`` sets it to 4 when it runs before NumPy is
 imported. So the thread count defaults to the cores this process may use when that variable
-holds a short spin (at most 2^24 cycles), and to 1 otherwise; ``OPENBLAS_NUM_THREADS`` or
-``OMP_NUM_THREADS``, where set, cap it (one thread per MPI rank stays one). ``NUMCNN_NUM_THREADS`` or
-:func:`set_num_threads` choose it explicitly (1 turns the threads off). Small arrays run on the
-calling thread alone, where waking another core would cost more than it saves.
+holds a short spin (at most 2^24 cycles), and to 1 otherwise. ``OPENBLAS_NUM_THREADS`` or
+``OMP_NUM_THREADS``, where set, cap it (one thread per MPI rank stays one);
+``NUMCNN_NUM_THREADS`` or :func:`set_num_threads` choose it outright (1 turns the threads
+off). Small arrays run on the calling thread alone, where waking another core would cost more
+than it saves.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ import numpy as np
 #: Blocks per thread in a parallel region; threads pull blocks until none is left.
 BLOCKS_PER_THREAD = 1
 
-#: Below this many elements a loop stays on the calling thread (waking an idle core can cost a millisecond on a virtual machine).
+#: Below this many elements a loop stays on the calling thread (waking an idle core costs tens
+#: of microseconds, more on a virtual machine).
 MIN_PARALLEL_ELEMENTS = 1 << 18
 
 _lock = threading.Lock()
@@ -67,7 +71,7 @@ def _default_threads() -> int:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels' copy and add loops use."""
+    """Threads the kernels use (see the module docstring for the default)."""
     global _num_threads
     if _num_threads is None:
         _num_threads = _default_threads()
@@ -75,7 +79,7 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for the kernels' copy and add loops (1: the calling thread only)."""
+    """Use ``n`` threads for the kernels (1: the calling thread only)."""
     global _num_threads, _executor
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
@@ -150,7 +154,8 @@ def _ordered_sum(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
-    """``fn(block)`` for every block: the first on the calling thread, the others on the pool."""
+    """``fn(block)`` for every block, on the calling thread and the pool's workers, each
+    pulling the next block until none is left."""
     if len(blocks) == 1 or in_parallel_region():
         for block in blocks:
             fn(block)
