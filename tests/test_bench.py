@@ -55,7 +55,9 @@ def test_memory_budget_applies_to_the_numcnn_timings(monkeypatch, tmp_path, caps
 
     monkeypatch.setattr(bench, "run_cases", fake_cases)
     monkeypatch.setattr(bench, "run_other_libraries", fake_other)
-    monkeypatch.setattr(bench, "naive_speedup", lambda: {"case": "fake", "speedup": 1.0})
+    monkeypatch.setattr(bench, "naive_speedup", lambda: {
+        "case": "fake", "naive_ms": 2.0, "vectorized_ms": 1.0, "speedup": 2.0,
+        "naive_ns_per_multiply_add": 1.0, "naive_lenet_epoch_conv_hours": 1.0})
     old = conv.COLS_BUDGET_BYTES
     out = tmp_path / "b.json"
     assert bench.main(["--memory-budget", "0.5", "--no-memory", "--no-epoch",
@@ -164,3 +166,13 @@ def test_time_block_warms_up_for_calls_and_for_time():
     bench.time_block(lambda: (calls.append(1), time.sleep(0.01)), repeat=1, warmup=1,
                      warmup_seconds=0.05)
     assert len(calls) >= 1 + 5
+
+
+def test_naive_extrapolation_counts_the_lenet_epoch_multiply_adds():
+    conv1 = 6 * 28 * 28 * 25                                           # per image, forward
+    conv2 = 16 * 10 * 10 * 150
+    assert bench.LENET_EPOCH_CONV_MACS == 60_000 * (2 * conv1 + 3 * conv2)
+    line = bench.format_naive({"case": "c", "naive_ms": 100.0, "vectorized_ms": 0.2,
+                               "speedup": 500.0, "naive_ns_per_multiply_add": 590.0,
+                               "naive_lenet_epoch_conv_hours": 9.4})
+    assert "500x" in line and "590 ns per multiply-add" in line and "about 9 h" in line
