@@ -170,8 +170,52 @@ def test_random_crop(images):
                                   RandomCrop(10, seed=2).batch(images))
     assert RandomCrop(10, seed=2)(images[0]).shape == (10, 10)
     with pytest.raises(ValueError, match=r"size \(31, 31\) is larger than the padded image "
-                                         r"\(30, 30\)"):
+                                         r"\(30, 30\); pass pad_if_needed=True to pad it"):
         RandomCrop(31, padding=1).batch(images)
+
+
+def crop_corners(padded, out):
+    """(top, left) of the first window of each padded image that equals its crop in ``out``."""
+    h, w = out.shape[-2:]
+    corners = []
+    for k in range(len(out)):
+        found = [(top, left) for top in range(padded.shape[-2] - h + 1)
+                 for left in range(padded.shape[-1] - w + 1)
+                 if np.array_equal(padded[k, ..., top:top + h, left:left + w], out[k])]
+        assert found, f"crop {k} is no window of the padded image"
+        corners.append(found[0])
+    return corners
+
+
+def test_random_crop_pad_if_needed_pads_small_images(images):
+    x = ToFloat().batch(images[:, :20, :24])  # (16, 1, 20, 24), values in [0, 1]
+    out = RandomCrop(28, pad_if_needed=True, fill=-1, seed=0).batch(x)
+    assert out.shape == (16, 1, 28, 28) and out.dtype == np.float32
+    # torchvision pads the missing 8 rows on top and bottom, the missing 4 columns on both sides
+    padded = np.pad(x, ((0, 0), (0, 0), (8, 8), (4, 4)), constant_values=-1)
+    assert len(set(crop_corners(padded, out))) > 3  # positions still vary per image
+    # a 28-window of 8 + 20 + 8 rows (4 + 24 + 4 columns) always holds the whole image
+    assert ((out != -1).sum(axis=(1, 2, 3)) == 20 * 24).all()
+    one = RandomCrop(28, pad_if_needed=True, seed=0)(images[0, :20, :24])
+    assert one.shape == (28, 28) and one.dtype == np.uint8 and (one != 0).sum() > 400
+    with pytest.raises(ValueError, match=r"size \(28, 28\) is larger than the padded image "
+                                         r"\(20, 24\); pass pad_if_needed=True"):
+        RandomCrop(28, fill=-1, seed=0).batch(x)
+
+
+def test_random_crop_pad_if_needed_after_padding_and_per_axis(images):
+    x = ToFloat().batch(images[:, :20, :])  # (16, 1, 20, 28)
+    out = RandomCrop(24, padding=1, pad_if_needed=True, fill=-1, seed=3).batch(x)
+    assert out.shape == (16, 1, 24, 24)
+    # padding=1 gives 22 x 30: only the height is short (by 2), so only it is padded further
+    padded = np.pad(x, ((0, 0), (0, 0), (3, 3), (1, 1)), constant_values=-1)
+    crop_corners(padded, out)
+    big = RandomCrop((20, 24), pad_if_needed=True, seed=5).batch(images)
+    np.testing.assert_array_equal(big, RandomCrop((20, 24), seed=5).batch(images))  # no-op
+    assert "pad_if_needed=True" in repr(RandomCrop(3, pad_if_needed=True))
+    with pytest.raises(TypeError, match=r"RandomCrop: pad_if_needed must be a bool, got 0.5 "
+                                        r"\(fill comes after it, as in torchvision\)"):
+        RandomCrop(3, None, 0.5)
 
 
 def test_compose_passes_rng_to_random_transforms(images):

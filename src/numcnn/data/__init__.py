@@ -8,7 +8,7 @@
 ((64, 1, 28, 28), dtype('float32'), (64,), dtype('int64'))
 """
 from numcnn.data.catalog import DATASET_NAMES, MIRRORS, SHA256
-from numcnn.data.datasets import MNIST, ArrayDataset, FashionMNIST
+from numcnn.data.datasets import MNIST, ArrayDataset, FashionMNIST, Subset, random_split
 from numcnn.data.download import (
     ChecksumError,
     DownloadError,
@@ -40,7 +40,8 @@ from numcnn.data.transforms import (
 __all__ = [
     "DATASET_NAMES", "ENV_VAR", "MIRRORS", "MNIST", "SHA256",
     "ArrayDataset", "ChecksumError", "Compose", "DataLoader", "DownloadError", "FashionMNIST",
-    "IdxFormatError", "Normalize", "Pad", "RandomCrop", "RandomShift", "ToFloat", "Transform",
-    "apply_batch", "bundled_data_dir", "cache_dir", "download_dataset", "download_file",
-    "find_dataset_dir", "read_idx", "resolve_dataset_dir", "search_dirs", "sha256_file",
+    "IdxFormatError", "Normalize", "Pad", "RandomCrop", "RandomShift", "Subset", "ToFloat",
+    "Transform", "apply_batch", "bundled_data_dir", "cache_dir", "download_dataset",
+    "download_file", "find_dataset_dir", "random_split", "read_idx", "resolve_dataset_dir",
+    "search_dirs", "sha256_file",
 ]

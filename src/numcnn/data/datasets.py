@@ -4,12 +4,17 @@ Indexing with an int returns one ``(image, label)`` pair, like ``torchvision.dat
 (the image is a NumPy array rather than a PIL image). Indexing with a slice or a 1-D integer
 array returns a whole batch ``(images, labels)`` and applies the transforms once, vectorized
 (see :func:`numcnn.data.transforms.apply_batch`); :class:`numcnn.data.DataLoader` relies on it.
+
+:class:`Subset` and :func:`random_split` (as in ``torch.utils.data``) select samples of any
+of these without copying, and keep that batched indexing.
 """
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable
-from numbers import Integral
+import warnings
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -17,7 +22,27 @@ import numpy as np
 from numcnn.data import catalog
 from numcnn.data.idx import read_idx
 from numcnn.data.paths import resolve_dataset_dir
-from numcnn.data.transforms import apply_batch
+from numcnn.data.transforms import Seed, apply_batch
+
+
+def _check_index(index, n: int, owner: str):
+    """Return an int (bounds-checked), a slice or a 1-D integer array; raise for anything else."""
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError(f"{owner}: index must be an int, a slice or a 1-D integer array, "
+                        f"got {index!r}")
+    if isinstance(index, Integral):
+        if not -n <= index < n:
+            raise IndexError(f"{owner}: index {index} is out of range for {n} samples")
+        return int(index)
+    if isinstance(index, slice):
+        return index
+    array = np.asarray(index)
+    if array.size == 0:
+        array = array.astype(np.intp).reshape(0)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise TypeError(f"{owner}: index must be an int, a slice or a 1-D integer array, "
+                        f"got an array of shape {array.shape} and dtype {array.dtype}")
+    return array
 
 
 class ArrayDataset:
@@ -73,23 +98,7 @@ class ArrayDataset:
 
     def _check_index(self, index):
         """Return an int, a slice or a 1-D integer array; raise for anything else."""
-        owner, n = type(self).__name__, len(self)
-        if isinstance(index, (bool, np.bool_)):
-            raise TypeError(f"{owner}: index must be an int, a slice or a 1-D integer array, "
-                            f"got {index!r}")
-        if isinstance(index, Integral):
-            if not -n <= index < n:
-                raise IndexError(f"{owner}: index {index} is out of range for {n} samples")
-            return int(index)
-        if isinstance(index, slice):
-            return index
-        array = np.asarray(index)
-        if array.size == 0:
-            array = array.astype(np.intp).reshape(0)
-        if array.ndim != 1 or array.dtype.kind not in "iu":
-            raise TypeError(f"{owner}: index must be an int, a slice or a 1-D integer array, "
-                            f"got an array of shape {array.shape} and dtype {array.dtype}")
-        return array
+        return _check_index(index, len(self), type(self).__name__)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(n={len(self)}, x shape {self.data.shape[1:]}, "
@@ -189,3 +198,172 @@ class FashionMNIST(MNIST):
                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     mean: ClassVar[tuple[float, ...]] = (0.2860,)
     std: ClassVar[tuple[float, ...]] = (0.3530,)
+
+
+def _check_subset_indices(indices, n: int) -> np.ndarray:
+    """Return ``indices`` as a non-negative 1-D int64 array; raise naming the bad entry."""
+    try:
+        array = np.asarray(indices)
+    except ValueError:  # ragged nesting
+        raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got {indices!r}"
+                        ) from None
+    if array.size == 0 and array.ndim == 1:
+        array = array.astype(np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        got = repr(indices) if array.ndim == 0 else (f"an array of shape {array.shape} and "
+                                                      f"dtype {array.dtype}")
+        hint = "; for a boolean mask pass np.flatnonzero(mask)" if array.dtype == bool else ""
+        raise TypeError(f"Subset: indices must be a 1-D sequence of ints, got {got}{hint}")
+    outside = (array >= n) if array.dtype.kind == "u" else (array < -n) | (array >= n)
+    if outside.any():
+        k = int(np.argmax(outside))
+        raise IndexError(f"Subset: indices[{k}] = {array[k]} is out of range for a data set of "
+                         f"{n} samples; expected {-n} <= index < {n}")
+    array = array.astype(np.int64)
+    return np.where(array < 0, array + n, array)
+
+
+class Subset:
+    """The samples of a data set at the given positions, like ``torch.utils.data.Subset``.
+
+    Nothing is copied: ``subset[i]`` is ``dataset[indices[i]]``. A slice or an index array is
+    mapped through ``indices`` and passed on as *one* index array, so a batch stays a single
+    vectorized call to the underlying data set, with its transforms applied once (this is
+    what :class:`numcnn.data.DataLoader` uses). Indices may repeat; negative ones count from
+    the end, as in NumPy, and are stored non-negative.
+
+    Parameters
+    ----------
+    dataset : indexable
+        Supports ``len()`` and ``dataset[int]``; for batches also ``dataset[int_array]``.
+    indices : sequence of int or 1-D integer array
+        Positions in ``dataset``, each in ``-len(dataset) .. len(dataset) - 1``.
+
+    Attributes
+    ----------
+    dataset
+        The underlying data set (changing its transform changes the subset's too).
+    indices : numpy.ndarray
+        int64, ``(len(subset),)``, non-negative.
+
+    Examples
+    --------
+    >>> ds = ArrayDataset(np.arange(20).reshape(10, 2), np.arange(10))
+    >>> sub = Subset(ds, [7, 2, -1])
+    >>> len(sub), sub.indices.tolist(), sub[0]
+    (3, [7, 2, 9], (array([14, 15]), 7))
+    >>> sub[1:]  # one call ds[[2, 9]]
+    (array([[ 4,  5],
+           [18, 19]]), array([2, 9]))
+    """
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = _check_subset_indices(indices, len(dataset))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        """``dataset[indices[index]]``: one sample for an int, a batch for a slice or array."""
+        index = _check_index(index, len(self), "Subset")
+        if isinstance(index, int):
+            return self.dataset[int(self.indices[index])]
+        return self.dataset[self.indices[index]]
+
+    def __repr__(self) -> str:
+        return (f"Subset(n={len(self)}, of {type(self.dataset).__name__} with "
+                f"{len(self.dataset)} samples)")
+
+
+def _split_lengths(lengths, n: int) -> list[int]:
+    """Turn counts or fractions into counts summing to ``n`` (torch's rules; see random_split)."""
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence | np.ndarray):
+        raise TypeError(f"random_split: lengths must be a sequence of ints or of fractions, "
+                        f"got {lengths!r}")
+    values = [v.item() if isinstance(v, np.generic) else v for v in lengths]  # plain numbers
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise TypeError(f"random_split: lengths[{i}] must be an int or a float, got {v!r}")
+    ints = [isinstance(v, Integral) for v in values]
+    if any(ints) and not all(ints):
+        raise TypeError(f"random_split: lengths {values!r} mixes ints and fractions; expected "
+                        f"all ints (counts) or all floats (fractions summing to 1)")
+    if all(ints):
+        for i, v in enumerate(values):
+            if v < 0:
+                raise ValueError(f"random_split: lengths[{i}] = {v} is negative; expected "
+                                 f"counts >= 0")
+        counts = [int(v) for v in values]
+        if sum(counts) != n:
+            raise ValueError(f"random_split: lengths {counts} sum to {sum(counts)} but the data "
+                             f"set has {n} samples; expected ints summing to {n} or fractions "
+                             f"summing to 1")
+        return counts
+    fractions = [float(v) for v in values]
+    for i, v in enumerate(fractions):
+        if not 0 <= v <= 1:  # also rejects nan
+            raise ValueError(f"random_split: lengths[{i}] = {v} is not a fraction in [0, 1]")
+    total = math.fsum(fractions)
+    if not math.isclose(total, 1.0):
+        raise ValueError(f"random_split: fractions {fractions} sum to {total:g}; expected "
+                         f"fractions summing to 1 (or ints summing to {n})")
+    counts = [math.floor(n * v) for v in fractions]
+    for i in range(n - sum(counts)):  # the leftover, one each, round-robin from the first
+        counts[i % len(counts)] += 1
+    for i, c in enumerate(counts):
+        if c == 0:
+            warnings.warn(f"random_split: split {i} (fraction {fractions[i]}) of {n} samples is "
+                          f"empty", UserWarning, stacklevel=3)
+    return counts
+
+
+def random_split(dataset, lengths, seed: Seed = None) -> list[Subset]:
+    """Split a data set into disjoint random :class:`Subset` s, like torch's ``random_split``.
+
+    The subsets are consecutive pieces of one random permutation of ``range(len(dataset))``,
+    so together they hold every sample exactly once. ``lengths`` is either
+
+    * ints, the sizes, summing to ``len(dataset)``; or
+    * fractions summing to 1: each split gets ``floor(n * fraction)`` samples and the
+      leftover samples go one each to splits 0, 1, 2, ... in turn, as torch does (10 samples
+      split ``[0.25, 0.25, 0.5]`` give sizes 3, 2 and 5). A split left empty gives a warning.
+
+    Unlike torch, ints and fractions cannot be mixed, and ints are always sizes (torch reads
+    ints that sum to 1, such as ``[1, 0]``, as fractions). The permutation comes from NumPy,
+    so a seed gives other splits than the same seed in torch.
+
+    Parameters
+    ----------
+    dataset : indexable
+        Supports ``len()`` and indexing (see :class:`Subset`).
+    lengths : sequence of int or sequence of float
+        Sizes or fractions, one per split.
+    seed : int, numpy.random.Generator or None, optional
+        Source of the permutation (see ``numpy.random.default_rng``): an int makes the split
+        reproducible; a generator is advanced, as a torch ``generator=`` is; None is random.
+
+    Returns
+    -------
+    list of Subset
+        One per entry of ``lengths``, in order.
+
+    Examples
+    --------
+    >>> ds = ArrayDataset(np.zeros((10, 2)), np.arange(10))
+    >>> train, val = random_split(ds, [0.8, 0.2], seed=0)
+    >>> len(train), len(val)
+    (8, 2)
+    >>> sorted(np.concatenate([train.indices, val.indices]).tolist()) == list(range(10))
+    True
+    """
+    n = len(dataset)
+    counts = _split_lengths(lengths, n)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"random_split: seed must be a non-negative int, a "
+                        f"numpy.random.Generator or None, got {seed!r}") from e
+    order = rng.permutation(n)
+    stops = np.cumsum(counts, dtype=np.int64)
+    return [Subset(dataset, order[stop - count:stop]) for stop, count in zip(stops, counts)]

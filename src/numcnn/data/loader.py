@@ -15,7 +15,8 @@ class DataLoader:
 
     Each batch is fetched with one indexing call, ``dataset[indices]`` with a 1-D int64
     array, so the data set must accept index arrays and return ``(x, y)`` batches
-    (:class:`ArrayDataset`, :class:`MNIST` and :class:`FashionMNIST` do). With MNIST and
+    (:class:`ArrayDataset`, :class:`MNIST`, :class:`FashionMNIST` and a :class:`Subset` of
+    any of them, e.g. from :func:`random_split`, do). With MNIST and
     ``transform=ToFloat()``, ``x`` is float32 ``(B, 1, 28, 28)`` and ``y`` int64 ``(B,)``.
 
     Every iteration is one epoch and advances the epoch counter. With ``shuffle=True`` the

@@ -285,35 +285,57 @@ class RandomShift(Transform):
 class RandomCrop(Transform):
     """Crop every image at its own random position, like torchvision's ``RandomCrop``.
 
+    The arguments come in torchvision's order. With ``pad_if_needed``, an image still smaller
+    than ``size`` after ``padding`` is padded further, as torchvision does: by the missing
+    height on both top and bottom, and the missing width on both left and right, so that a
+    crop always fits. That padding depends only on the image size, so a batch is padded once.
+
     Parameters
     ----------
     size : int or (int, int)
         Output size ``(h, w)``.
     padding : int or sequence of int, optional
         Border added first (see :class:`Pad`).
+    pad_if_needed : bool, optional
+        Pad images smaller than ``size`` instead of raising.
     fill : float, optional
         Value of the padding.
     seed : int, numpy.random.Generator or None, optional
         Source of the crop positions.
+
+    Examples
+    --------
+    >>> RandomCrop(32, pad_if_needed=True, seed=0).batch(np.ones((2, 1, 28, 30))).shape
+    (2, 1, 32, 32)
     """
 
-    def __init__(self, size, padding=None, fill: float = 0, seed: Seed = None):
+    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill: float = 0,
+                 seed: Seed = None):
         self.size = _pair(size, "size", "RandomCrop")
         if min(self.size) < 1:
             raise ValueError(f"RandomCrop: size must be >= 1, got {size!r}")
         self.padding = (0, 0, 0, 0) if padding is None else _parse_padding(padding, "RandomCrop")
+        if not isinstance(pad_if_needed, (bool, np.bool_)):
+            raise TypeError(f"RandomCrop: pad_if_needed must be a bool, got {pad_if_needed!r} "
+                            f"(fill comes after it, as in torchvision)")
+        self.pad_if_needed = bool(pad_if_needed)
         self.fill = fill
         self.rng = np.random.default_rng(seed)
 
     def batch(self, x, rng: np.random.Generator | None = None) -> np.ndarray:
         x = _pad(self._check_batch(x), self.padding, self.fill)
         (h, w), (hp, wp) = self.size, x.shape[-2:]
+        if self.pad_if_needed:
+            dy, dx = max(h - hp, 0), max(w - wp, 0)  # torchvision pads both sides by the gap
+            x = _pad(x, (dx, dy, dx, dy), self.fill)
+            hp, wp = x.shape[-2:]
         if h > hp or w > wp:
             raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image "
-                             f"({hp}, {wp})")
+                             f"({hp}, {wp}); pass pad_if_needed=True to pad it")
         corners = (self.rng if rng is None else rng).integers(
             0, (hp - h + 1, wp - w + 1), size=(len(x), 2))  # (N, 2): (top, left)
         return _crop(x, corners[:, 0], corners[:, 1], h, w)
 
     def __repr__(self) -> str:
-        return f"RandomCrop(size={self.size}, padding={self.padding}, fill={self.fill})"
+        return (f"RandomCrop(size={self.size}, padding={self.padding}, "
+                f"pad_if_needed={self.pad_if_needed}, fill={self.fill})")
