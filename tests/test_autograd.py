@@ -60,6 +60,16 @@ TENSOR_OPS = {
     "matmul_broadcast_right": (lambda a, b: a @ b, [normal(2, 3, 4), normal(4, 5)]),
     "matmul_broadcast_left": (lambda a, b: a @ b, [normal(3, 4), normal(2, 4, 5)]),
     "rmatmul_ndarray": (lambda a: np.arange(6.0, dtype=a.dtype).reshape(2, 3) @ a, [normal(3, 2)]),
+    "matmul_1d_1d": (lambda a, b: a @ b, [normal(4), normal(4)]),
+    "matmul_1d_2d": (lambda a, b: a @ b, [normal(4), normal(4, 3)]),
+    "matmul_2d_1d": (lambda a, b: a @ b, [normal(3, 4), normal(4)]),
+    "matmul_1d_3d": (lambda a, b: a @ b, [normal(4), normal(2, 4, 3)]),
+    "matmul_3d_1d": (lambda a, b: a @ b, [normal(2, 3, 4), normal(4)]),
+    "matmul_1d_self": (lambda a: a @ a, [normal(5)]),
+    "matmul_broadcast_batches": (lambda a, b: a @ b, [normal(2, 1, 3, 4), normal(3, 4, 2)]),
+    "matmul_broadcast_both_ways": (lambda a, b: a @ b, [normal(2, 1, 3, 4), normal(1, 3, 4, 2)]),
+    "matmul_broadcast_size_1_batch": (lambda a, b: a @ b, [normal(1, 3, 4), normal(2, 4, 2)]),
+    "rmatmul_ndarray_1d": (lambda a: np.linspace(-1, 1, 3, dtype=a.dtype) @ a, [normal(2, 3, 2)]),
     "pow_int": (lambda a: a ** 3, [normal(2, 3)]),
     "pow_fraction": (lambda a: a ** 1.5, [positive(2, 3)]),
     "pow_negative": (lambda a: a ** -2, [positive(4)]),
@@ -373,9 +383,94 @@ def test_tensor_basics():
     assert x.is_leaf and not (x * 2).is_leaf
 
 
-def test_matmul_requires_2d_operands():
-    with pytest.raises(ValueError, match="at least 2-D"):
-        tensor(np.ones(3)) @ tensor(np.ones((3, 2)))
+MATMUL_SHAPES = [((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (2, 4, 3)),
+                 ((2, 3, 4), (4,)), ((3, 4), (4, 2)), ((2, 1, 3, 4), (3, 4, 2)),
+                 ((5, 1, 2, 4), (1, 3, 4, 2)), ((4,), (2, 1, 4, 3)), ((1, 2, 3, 4), (4,))]
+
+
+@pytest.mark.parametrize("shape_a, shape_b", MATMUL_SHAPES)
+def test_matmul_matches_numpy(rng, shape_a, shape_b):
+    """Values and shapes are np.matmul's, in both dtypes; the gradients pass gradcheck."""
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal(shape_a).astype(dtype)
+        b = rng.standard_normal(shape_b).astype(dtype)
+        out = tensor(a) @ tensor(b)
+        expected = np.matmul(a, b)
+        assert out.shape == expected.shape and out.dtype == dtype
+        np.testing.assert_allclose(out.data, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    x, y = tensor(a, requires_grad=True), tensor(b, requires_grad=True)
+    assert gradcheck(lambda p, q: p @ q, (x, y))
+
+
+def test_matmul_gradients_by_hand():
+    """1-D @ 1-D: d(a·b)/da = b; v @ M: d/dv = g Mᵀ, d/dM = v ⊗ g; M @ v: d/dM = g ⊗ v."""
+    a = tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = tensor(np.array([4.0, -5.0, 6.0]), requires_grad=True)
+    out = a @ b
+    assert out.shape == () and out.item() == 12.0
+    out.backward()
+    np.testing.assert_array_equal(a.grad, b.data)
+    np.testing.assert_array_equal(b.grad, a.data)
+    m = tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    g = np.array([1.0, -1.0])
+    (a @ m).backward(g)
+    np.testing.assert_array_equal(a.grad, b.data + m.data @ g)
+    np.testing.assert_array_equal(m.grad, np.outer(a.data, g))
+    m.grad = None
+    (m.T @ a).backward(g)
+    np.testing.assert_array_equal(m.grad, np.outer(a.data, g))
+
+
+def test_matmul_gradient_sums_over_broadcast_batches():
+    """A matrix used by every batch entry gets the sum of their gradients."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 4))
+    w = tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    v = tensor(rng.standard_normal(4), requires_grad=True)
+    (tensor(x) @ w).sum().backward()
+    np.testing.assert_allclose(w.grad, sum(xi.T @ np.ones((2, 5)) for xi in x))
+    (tensor(x) @ v).sum().backward()
+    np.testing.assert_allclose(v.grad, x.sum(axis=(0, 1)))
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((4,), (4,)), ((4,), (2, 4, 3)), ((2, 1, 3, 4), (4,)),
+                                              ((2, 1, 3, 4), (3, 4, 2))])
+def test_matmul_matches_torch(torch, rng, shape_a, shape_b):
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    x, y = tensor(a, requires_grad=True), tensor(b, requires_grad=True)
+    out = x @ y
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    tx = torch.tensor(a, requires_grad=True)
+    ty = torch.tensor(b, requires_grad=True)
+    tout = torch.matmul(tx, ty)
+    tout.backward(torch.tensor(g))
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.grad, ty.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape_a, shape_b, message", [
+    ((), (3,), r"at least 1-D.*\(\) @ \(3,\)"),
+    ((3, 2), (), r"at least 1-D.*\(3, 2\) @ \(\)"),
+    ((3,), (4,), r"inner dimensions differ in \(3,\) @ \(4,\).*\(3\).*only axis.*\(4\)"),
+    ((2, 3), (2, 3), r"inner dimensions differ in \(2, 3\) @ \(2, 3\).*second-to-last"),
+    ((2, 3), (2,), r"inner dimensions differ in \(2, 3\) @ \(2,\)"),
+    ((3,), (2, 4, 5), r"inner dimensions differ in \(3,\) @ \(2, 4, 5\)"),
+    ((2, 3, 4), (3, 4, 5),
+     r"batch dimensions \(2,\) and \(3,\) do not broadcast.*\(2, 3, 4\) @ \(3, 4, 5\)"),
+])
+def test_matmul_errors_name_both_shapes(shape_a, shape_b, message):
+    with pytest.raises(ValueError, match=message):
+        tensor(np.ones(shape_a)) @ tensor(np.ones(shape_b))
+
+
+def test_matmul_with_python_scalar_is_refused():
+    with pytest.raises(ValueError, match="at least 1-D"):
+        tensor(np.ones(3)) @ 2.0
+    with pytest.raises(ValueError, match="at least 1-D"):
+        2.0 @ tensor(np.ones(3))
 
 
 def test_engine_checks_each_gradient_shape():

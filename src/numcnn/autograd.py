@@ -231,16 +231,58 @@ class Tensor:
         return make(out, (a, b), backward, "Pow")
 
     def __matmul__(self, other):
+        """Matrix product with ``np.matmul``'s (and ``torch.matmul``'s) rules.
+
+        For matrices ``C = A B``, ``dA = G Bᵀ`` and ``dB = Aᵀ G`` (``G`` the output gradient).
+        Leading axes are batch axes and broadcast; a gradient is summed over the batch axes its
+        operand was broadcast along. A 1-D left operand ``a`` (k,) is the row ``(1, k)`` and a 1-D
+        right operand ``b`` (k,) the column ``(k, 1)``; the added axis is removed from the result
+        (so 1-D @ 1-D is the 0-d dot product ``Σ a_i b_i``) and put back into ``G`` for backward.
+
+        Examples
+        --------
+        >>> import numpy as np, numcnn as nc
+        >>> v = nc.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        >>> m = nc.tensor(np.array([[1.0, 0.0], [0.0, 3.0]]), requires_grad=True)
+        >>> (v @ v).shape, (v @ m).shape, (m @ v).shape
+        ((), (2,), (2,))
+        >>> (v @ m @ v).backward()
+        >>> v.grad    # (M + Mᵀ) v
+        array([ 2., 12.])
+        """
         a, b = self, self._lift(other)
-        if a.ndim < 2 or b.ndim < 2:
-            raise ValueError(f"matmul: both operands must be at least 2-D, got {a.shape} @ {b.shape}")
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must be at least 1-D (multiply by a scalar with "
+                             f"*), got shapes {a.shape} @ {b.shape}")
+        k_left, k_right = a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]
+        if k_left != k_right:
+            right_axis = "second-to-last" if b.ndim > 1 else "only"
+            raise ValueError(f"matmul: inner dimensions differ in {a.shape} @ {b.shape}: the last "
+                             f"axis of the left ({k_left}) must equal the {right_axis} axis of the "
+                             f"right ({k_right})")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} do not "
+                             f"broadcast, got shapes {a.shape} @ {b.shape}") from None
+        # 1-D operands as matrices: a row on the left, a column on the right
+        A = a.data[None, :] if a.ndim == 1 else a.data
+        B = b.data[:, None] if b.ndim == 1 else b.data
 
         def backward(g):
-            ga = unbroadcast(g @ np.swapaxes(b.data, -1, -2), a.shape)
-            gb = unbroadcast(np.swapaxes(a.data, -1, -2) @ g, b.shape)
+            # give G the matrix axes the 1-D operands dropped from the output: (..., n, m)
+            if b.ndim == 1:
+                g = g[..., None]
+            if a.ndim == 1:
+                g = np.expand_dims(g, -2)
+            ga = gb = None
+            if a.requires_grad:
+                ga = unbroadcast(g @ np.swapaxes(B, -1, -2), A.shape).reshape(a.shape)
+            if b.requires_grad:
+                gb = unbroadcast(np.swapaxes(A, -1, -2) @ g, B.shape).reshape(b.shape)
             return ga, gb
 
-        return make(a.data @ b.data, (a, b), backward, "MatMul")
+        return make(np.matmul(a.data, b.data), (a, b), backward, "MatMul")
 
     def __neg__(self):
         return make(-self.data, (self,), lambda g: (-g,), "Neg")
