@@ -60,9 +60,9 @@ EXPECTED_FLAGS = {
               "--momentum", "--weight-decay", "--scheduler", "--activation", "--width", "--augment",
               "--no-augment", "--seed", "--out", "--resume", "--data-dir", "--limit",
               "--test-limit", "--dtype", "--no-download", "--progress"],
-    "eval": ["checkpoint", "--dataset", "--data-dir", "--limit", "--batch-size"],
+    "eval": ["checkpoint", "--dataset", "--data-dir", "--limit", "--batch-size", "--no-download"],
     "predict": ["checkpoint", "images", "--invert", "--top"],
-    "plot": ["dir", "--data-dir"],
+    "plot": ["dir", "--data-dir", "--no-download"],
 }
 
 
@@ -213,7 +213,7 @@ def test_plot_writes_the_four_figures(trained, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(trained / "run", run)
-    proc = numcnn("plot", run, cwd=tmp_path)
+    proc = numcnn("plot", run, "--no-download", cwd=tmp_path)   # the bundled data is there
     assert proc.returncode == 0, proc.stderr
     names = ["curves.png", "filters.png", "feature_maps.png", "confusion.png"]
     assert sorted(re.findall(r"wrote .*[/\\](\w+\.png)", proc.stdout)) == sorted(names)
@@ -244,11 +244,18 @@ def untrained(tmp_path_factory) -> Path:
     (cwd / "noise.png").write_bytes(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
     np.save(cwd / "wrong_shape.npy", np.zeros((32, 32), np.uint8))
     np.save(cwd / "nan.npy", np.full((28, 28), np.nan))
+    out_of_range = np.full((28, 28), 100, np.int16)
+    out_of_range[0, 0], out_of_range[5, 5] = -1, 300   # a uint8 cast would wrap to 255 and 44
+    np.save(cwd / "out_of_range.npy", out_of_range)
     np.save(cwd / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (cwd / "empty").mkdir()
     (cwd / "norun").mkdir()
     (cwd / "broken").mkdir()
     (cwd / "broken" / "last.npz").write_bytes(b"PK\x03\x04 not really a zip file")
+    (cwd / "offline_run").mkdir()   # a run folder whose plots need the MNIST test set
+    (cwd / "offline_run" / "metrics.jsonl").write_text(json.dumps(
+        {"epoch": 1, "train_loss": 2.3, "train_acc": 0.1, "test_loss": 2.3, "test_acc": 0.1}) + "\n")
+    shutil.copy(cwd / "model.npz", cwd / "offline_run" / "last.npz")
     return cwd
 
 
@@ -268,6 +275,8 @@ def untrained(tmp_path_factory) -> Path:
     (["predict", "model.npz", "empty"], "empty is not a readable image"),
     (["predict", "model.npz", "wrong_shape.npy"], "expected a 28x28 image"),
     (["predict", "model.npz", "nan.npy"], "NaN"),
+    (["predict", "model.npz", "digit.npy", "out_of_range.npy"],
+     "out_of_range.npy: integer pixel values must be in 0..255, found -1..300 (dtype int16)"),
     (["predict", "model.npz", "objects.npy"], "objects.npy is not a readable .npy"),
     (["train", "--lr", "1e300", "--limit", 128, "--test-limit", 50, "--out", "nan"],
      "the training loss became nan"),
@@ -280,6 +289,34 @@ def untrained(tmp_path_factory) -> Path:
 ])
 def test_user_errors_end_with_one_line(untrained, args, fragment):
     assert_user_error(numcnn(*args, cwd=untrained), fragment)
+
+
+@pytest.mark.parametrize("command, files", [
+    (["train", "--limit", 10], "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"),
+    (["eval", "model.npz"], "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"),
+    (["plot", "offline_run"], "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"),
+])
+def test_no_download_reports_missing_data_in_one_line(untrained, tmp_path, command, files):
+    """Every command that reads a data set takes --no-download, with train's one-line error:
+    the folder searched, the files it lacks, how to provide them; nothing is fetched or drawn."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    proc = numcnn(*command, "--data-dir", data_dir, "--no-download", cwd=untrained)
+    line = assert_user_error(proc, f"data directory {data_dir} does not hold the mnist data set")
+    assert f"{data_dir / 'mnist'} lacks {files}" in line
+    assert "Copy the files there" in line and "allow downloading" in line
+    assert list(data_dir.iterdir()) == []
+    assert not list((untrained / "offline_run").glob("*.png"))
+
+
+def test_predict_accepts_integer_npy_within_0_255(untrained):
+    """Integer images of any dtype are read as they are when their values fit 0..255."""
+    digit = np.load(untrained / "digit.npy")
+    np.save(untrained / "digit_int64.npy", digit.astype(np.int64))
+    proc = numcnn("predict", "model.npz", "digit.npy", "digit_int64.npy", cwd=untrained)
+    assert proc.returncode == 0, proc.stderr
+    predictions = _parse_predictions(proc.stdout)
+    assert predictions["digit.npy"] == predictions["digit_int64.npy"]
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -41,6 +41,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_no_download(p) -> None:
+    """``--no-download``, the same for every command that reads a data set: a missing data set
+    is then a one-line error naming the folders searched, instead of a download."""
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download missing data")
+
+
 # --- train ---------------------------------------------------------------------------------------
 
 def add_train_parser(sub) -> None:
@@ -76,7 +83,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first K training images")
     p.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first K test images")
     p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype, help="(default: %(default)s)")
-    p.add_argument("--no-download", dest="download", action="store_false", help="never download missing data")
+    _add_no_download(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: only on a terminal)")
     p.add_argument("--distributed", action="store_true",  # distributed: numcnn.distributed
@@ -128,6 +135,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--data-dir", default=None, help="folder holding the data sets")
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first K test images")
     p.add_argument("--batch-size", type=_positive_int, default=500)
+    _add_no_download(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -139,7 +147,8 @@ def cmd_eval(args) -> int:
     dataset = args.dataset or payload.get("dataset", "mnist")
     dtype = next(iter(model.state_dict().values())).dtype
     base, _, normalize = preprocessing(model.arch, dataset, False, dtype)
-    test = DATASETS[dataset](args.data_dir, train=False, transform=base, limit=args.limit)
+    test = DATASETS[dataset](args.data_dir, train=False, transform=base, limit=args.limit,
+                             download=args.download)
     result = evaluate(model, DataLoader(test, args.batch_size, transform=normalize),
                       len(test.classes))
     print(f"{args.checkpoint}: {model.arch} on {dataset} test ({len(test)} images)")
@@ -157,8 +166,8 @@ def cmd_eval(args) -> int:
 # --- predict ----------------------------------------------------------------------------------
 
 def load_image(path: Path) -> np.ndarray:
-    """A grayscale image as uint8 (28, 28): ``.npy`` (uint8, or floats in [0, 1]) or any image
-    file Pillow reads (resized to 28x28)."""
+    """A grayscale image as uint8 (28, 28): ``.npy`` (integers in 0..255, or floats in [0, 1])
+    or any image file Pillow reads (resized to 28x28)."""
     if not path.exists():
         raise UserError(f"image {path} does not exist")
     if path.suffix.lower() == ".npy":
@@ -173,6 +182,12 @@ def load_image(path: Path) -> np.ndarray:
             if not np.isfinite(arr).all():
                 raise UserError(f"{path}: the image contains NaN or infinite values")
             arr = np.clip(np.rint(arr * 255), 0, 255)
+        elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
+            # the cast to uint8 would wrap them (256 -> 0, -1 -> 255): refuse, do not guess
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < 0 or hi > 255:
+                raise UserError(f"{path}: integer pixel values must be in 0..255, found "
+                                f"{lo}..{hi} (dtype {arr.dtype}); float images are read as 0..1")
         return arr.astype(np.uint8)
     try:
         from PIL import Image, UnidentifiedImageError
@@ -231,6 +246,7 @@ def add_plot_parser(sub) -> None:
     p = sub.add_parser("plot", help="draw training curves, filters, feature maps, confusion matrix")
     p.add_argument("dir", help="a numcnn train --out folder")
     p.add_argument("--data-dir", default=None)
+    _add_no_download(p)
     p.set_defaults(func=cmd_plot)
 
 
@@ -239,7 +255,7 @@ def cmd_plot(args) -> int:
 
     if not Path(args.dir).is_dir():
         raise UserError(f"{args.dir} is not a folder")
-    for path in plot_run(args.dir, args.data_dir):
+    for path in plot_run(args.dir, args.data_dir, download=args.download):
         print(f"wrote {path}")
     return 0
 

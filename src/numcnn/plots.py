@@ -95,25 +95,33 @@ def read_metrics(out_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_run(out_dir, data_dir=None) -> list[Path]:
-    """Write every figure of a run folder; returns the paths written."""
+def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
+    """Write every figure of a run folder; returns the paths written.
+
+    Everything the figures need (metrics, checkpoint, one test image, fetched only when
+    ``download``) is read before the first figure is written, so a failure writes nothing.
+    """
     from . import functional as F
     from .autograd import Tensor, no_grad
     from .nn import Conv2d
     from .train import DATASETS, load_model, preprocessing
 
     out_dir = Path(out_dir)
-    written = [plot_curves(read_metrics(out_dir), out_dir / "curves.png")]
+    metrics = read_metrics(out_dir)
     ckpt = out_dir / "best.npz" if (out_dir / "best.npz").exists() else out_dir / "last.npz"
     if not ckpt.exists():
-        return written
+        return [plot_curves(metrics, out_dir / "curves.png")]
     model, payload = load_model(ckpt)
     conv = next((m for m in model.modules() if isinstance(m, Conv2d)), None)
+    test = None
     if conv is not None:
-        written.append(plot_filters(conv.weight.data, out_dir / "filters.png"))
         dataset = payload.get("dataset", "mnist")
         base, _, normalize = preprocessing(model.arch, dataset, False, conv.weight.dtype)
-        test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1)
+        test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1,
+                                 download=download)
+    written = [plot_curves(metrics, out_dir / "curves.png")]
+    if conv is not None:
+        written.append(plot_filters(conv.weight.data, out_dir / "filters.png"))
         x, y = test[np.arange(1)]
         with no_grad():
             maps = F.conv2d(Tensor(normalize.batch(x)), conv.weight, conv.bias, conv.stride,
