@@ -66,9 +66,10 @@ def columns(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
 
 def _batch_chunks(geo: ConvGeometry, itemsize: int, row_width: int | None = None):
     """Batch slices whose column buffer (Ho × ``row_width`` outputs, default Wo) stays within
-    ``COLS_BUDGET_BYTES``."""
+    ``COLS_BUDGET_BYTES``, but at least one sample per kernel thread, so that every thread has
+    a block even when one sample's columns exceed the budget (the ResNet stem's are 7.4 MiB)."""
     per_sample = geo.C_in * geo.kh * geo.kw * geo.Ho * (row_width or geo.Wo) * itemsize
-    step = max(1, COLS_BUDGET_BYTES // max(per_sample, 1))
+    step = max(parallel.get_num_threads(), COLS_BUDGET_BYTES // max(per_sample, 1))
     return [slice(i, min(i + step, geo.N)) for i in range(0, geo.N, step)]
 
 

@@ -4,7 +4,9 @@ Column layout: ``cols[n, c, u, v, o_h, o_w] = X_pad[n, c, s_h·o_h + d_h·u, s_w
 shape (N, C, kh, kw, Ho, Wo). Keeping the kernel taps before the output positions means
 ``cols.reshape(N, C·kh·kw, Ho·Wo)`` is free and one batched GEMM ``W2d @ cols`` yields NCHW output
 with no transpose. Both directions loop over the kh·kw kernel taps only; each iteration is one
-strided slice of the whole batch.
+strided slice of a whole batch block, and the blocks run on the kernel threads
+(:mod:`numcnn.ops.parallel`). For stride 1 the scatter-add also has a whole-row form
+(:func:`col2im_rows`) whose taps add long contiguous runs.
 """
 from __future__ import annotations
 
