@@ -130,6 +130,7 @@ def test_quick_run_writes_the_new_sections(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "POOL_CASES", [])
     monkeypatch.setattr(bench.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(bench, "WARMUP_SECONDS", 0.0)
+    monkeypatch.setattr(bench, "MIN_BLOCK_SECONDS", 0.0)
     out = tmp_path / "bench.json"
     assert bench.main(["--quick", "--repeat", "1", "--no-epoch", "--no-torch",
                        "--json", str(out)]) == 0

@@ -42,6 +42,10 @@ class Timing:
     best_ms: float
 
 
+#: Timed runs go on for at least this long per block, so that a millisecond case is a median
+#: of hundreds of runs rather than of a few that one hiccup of a shared machine can move.
+MIN_BLOCK_SECONDS = 0.5
+
 #: Warm-up time per block. After the pause between blocks the cores of a virtual machine come
 #: back slowly: the first tens of milliseconds of calls measured up to 1.5x slower here.
 WARMUP_SECONDS = 0.25
@@ -254,9 +258,10 @@ def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3):
             torch_mod = None
 
     def measure(name, flops, make_nc, make_torch, reps):
-        nc_t = time_block(make_nc(), reps)
+        nc_t = time_block(make_nc(), reps, min_seconds=MIN_BLOCK_SECONDS)
         time.sleep(pause)
-        th_t = time_block(make_torch(), reps) if torch_mod is not None else None
+        th_t = (time_block(make_torch(), reps, min_seconds=MIN_BLOCK_SECONDS)
+                if torch_mod is not None else None)
         time.sleep(pause)
         row = {"case": name, "numcnn_ms": nc_t.median_ms, "numcnn_best_ms": nc_t.best_ms,
                "torch_ms": th_t.median_ms if th_t else None,
@@ -560,9 +565,9 @@ def run_other_libraries(repeat: int, pause: float = 0.3) -> dict | None:
     rows = []
     for name, *cfg in CONV_CASES[:2]:
         reps = max(3, repeat)
-        nc_t = time_block(numcnn_conv(*cfg, True), reps)
+        nc_t = time_block(numcnn_conv(*cfg, True), reps, min_seconds=MIN_BLOCK_SECONDS)
         time.sleep(pause)
-        mg_t = time_block(mygrad_conv(*cfg), reps)
+        mg_t = time_block(mygrad_conv(*cfg), reps, min_seconds=MIN_BLOCK_SECONDS)
         time.sleep(pause)
         row = {"case": name + " fwd+bwd", "numcnn_ms": nc_t.median_ms,
                "numcnn_best_ms": nc_t.best_ms, "mygrad_ms": mg_t.median_ms,
