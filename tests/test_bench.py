@@ -46,11 +46,11 @@ def test_cols_budget_sets_and_restores_the_constant():
 def test_memory_budget_applies_to_the_numcnn_timings(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def fake_cases(repeat, quick, with_torch):
+    def fake_cases(repeat, quick, with_torch, **kwargs):
         seen["cases"] = conv.COLS_BUDGET_BYTES
         return {"gemm_peak_gflops": 1.0, "blas": "fake", "rows": []}
 
-    def fake_other(repeat):
+    def fake_other(repeat, **kwargs):
         seen["other"] = conv.COLS_BUDGET_BYTES
 
     monkeypatch.setattr(bench, "run_cases", fake_cases)
@@ -177,3 +177,20 @@ def test_naive_extrapolation_counts_the_lenet_epoch_multiply_adds():
                                "speedup": 500.0, "naive_ns_per_multiply_add": 590.0,
                                "naive_lenet_epoch_conv_hours": 9.4})
     assert "500x" in line and "590 ns per multiply-add" in line and "about 9 h" in line
+
+
+def test_alternate_blocks_takes_turns_and_combines_per_library(monkeypatch):
+    monkeypatch.setattr(bench, "MIN_BLOCK_SECONDS", 0.0)
+    monkeypatch.setattr(bench, "WARMUP_SECONDS", 0.0)
+    order = []
+
+    def maker(tag):
+        def make():
+            order.append(tag)
+            return lambda: None
+        return make
+
+    a, b, none = bench.alternate_blocks([maker("a"), maker("b"), None], reps=2, rounds=3,
+                                        pause=0.0)
+    assert order == ["a", "b"] * 3 and none is None
+    assert a.best_ms <= a.median_ms and b.best_ms <= b.median_ms

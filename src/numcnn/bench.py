@@ -245,7 +245,26 @@ def torch_lenet_step(batch):
     return run
 
 
-def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3):
+def alternate_blocks(makers: list, reps: int, rounds: int, pause: float) -> list[Timing | None]:
+    """Time each library's runner in its own block, ``rounds`` times in turn (A B A B ...), and
+    combine per library: the median of the block medians and the best run. On a shared machine
+    the load drifts over seconds; alternating blocks exposes both libraries to the same drift,
+    while no call of one library ever runs between calls of the other. ``None`` makers give
+    ``None``."""
+    medians: list[list[float]] = [[] for _ in makers]
+    bests: list[list[float]] = [[] for _ in makers]
+    for _ in range(rounds):
+        for i, make in enumerate(makers):
+            if make is None:
+                continue
+            t = time_block(make(), reps, min_seconds=MIN_BLOCK_SECONDS)
+            medians[i].append(t.median_ms)
+            bests[i].append(t.best_ms)
+            time.sleep(pause)
+    return [Timing(statistics.median(m), min(b)) if m else None for m, b in zip(medians, bests)]
+
+
+def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3, rounds: int = 3):
     rows = []
     peak = gemm_peak_gflops()
     threads = blas_threads()
@@ -258,11 +277,8 @@ def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3):
             torch_mod = None
 
     def measure(name, flops, make_nc, make_torch, reps):
-        nc_t = time_block(make_nc(), reps, min_seconds=MIN_BLOCK_SECONDS)
-        time.sleep(pause)
-        th_t = (time_block(make_torch(), reps, min_seconds=MIN_BLOCK_SECONDS)
-                if torch_mod is not None else None)
-        time.sleep(pause)
+        nc_t, th_t = alternate_blocks([make_nc, make_torch if torch_mod is not None else None],
+                                      reps, rounds, pause)
         row = {"case": name, "numcnn_ms": nc_t.median_ms, "numcnn_best_ms": nc_t.best_ms,
                "torch_ms": th_t.median_ms if th_t else None,
                "torch_best_ms": th_t.best_ms if th_t else None,
@@ -553,7 +569,7 @@ def mygrad_conv(N, C_in, C_out, H, k, s, p):
     return run
 
 
-def run_other_libraries(repeat: int, pause: float = 0.3) -> dict | None:
+def run_other_libraries(repeat: int, pause: float = 0.3, rounds: int = 3) -> dict | None:
     """numcnn against MyGrad, another autograd library on NumPy alone, on the LeNet convs."""
     try:
         import mygrad
@@ -565,10 +581,8 @@ def run_other_libraries(repeat: int, pause: float = 0.3) -> dict | None:
     rows = []
     for name, *cfg in CONV_CASES[:2]:
         reps = max(3, repeat)
-        nc_t = time_block(numcnn_conv(*cfg, True), reps, min_seconds=MIN_BLOCK_SECONDS)
-        time.sleep(pause)
-        mg_t = time_block(mygrad_conv(*cfg), reps, min_seconds=MIN_BLOCK_SECONDS)
-        time.sleep(pause)
+        nc_t, mg_t = alternate_blocks([partial(numcnn_conv, *cfg, True), partial(mygrad_conv, *cfg)],
+                                      reps, rounds, pause)
         row = {"case": name + " fwd+bwd", "numcnn_ms": nc_t.median_ms,
                "numcnn_best_ms": nc_t.best_ms, "mygrad_ms": mg_t.median_ms,
                "mygrad_best_ms": mg_t.best_ms, "speedup": mg_t.median_ms / nc_t.median_ms}
@@ -616,6 +630,8 @@ def main(argv=None) -> int:
 
 def add_arguments(p) -> None:
     p.add_argument("--repeat", type=int, default=15, help="timed runs per case (median reported)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="blocks per library and case, alternating (median of their medians)")
     p.add_argument("--quick", action="store_true",
                    help="only the LeNet conv cases, pools and steps; no MNIST epoch")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
@@ -644,7 +660,7 @@ def run_all(args) -> dict:
         print(f"numcnn im2col budget: {budget:g} MiB (numcnn.ops.conv.COLS_BUDGET_BYTES)")
     print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6}")
     with cols_budget(budget):
-        result = run_cases(args.repeat, args.quick, not args.no_torch)
+        result = run_cases(args.repeat, args.quick, not args.no_torch, rounds=args.rounds)
     print(f"GEMM peak {result['gemm_peak_gflops']:.1f} GFLOP/s; BLAS: {result['blas']}")
     result["memory"] = None
     if not args.no_memory:
@@ -655,7 +671,7 @@ def run_all(args) -> dict:
         print("(a fresh process per library and case: peak resident size during its first "
               "fwd+bwd minus the size before)")
     with cols_budget(budget):
-        result["other_libraries"] = run_other_libraries(args.repeat)
+        result["other_libraries"] = run_other_libraries(args.repeat, rounds=args.rounds)
     result["epoch"] = None
     if not (args.quick or args.no_epoch):
         try:
