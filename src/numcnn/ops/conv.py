@@ -88,21 +88,24 @@ def forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     cols = None
     fuse = parallel.gemm_splittable(geo.C_out // g * geo.C_in // g * geo.kh * geo.kw
                                     * geo.Ho * geo.Wo)
+    fuse = fuse and not _is_pointwise(geo)
+    b_g = None if b is None else b.reshape(g, Qg, 1)
     for chunk in chunks:
-        if fuse and not _is_pointwise(geo):
-            cols = _columns_and_product(x[chunk], w_g, geo, y[chunk])
+        if fuse:
+            cols = _columns_and_product(x[chunk], w_g, geo, y[chunk], b_g)
         else:
             cols = columns(x[chunk], geo)                              # (n, g, K, L)
             parallel.matmul(w_g, cols, out=y[chunk])                   # (n, g, Qg, L)
     y = y.reshape(geo.output_shape)                                    # (N, C_out, Ho, Wo)
-    if b is not None:
+    if b is not None and not fuse:
         y += b.reshape(1, -1, 1, 1)
     return y, (cols if keep_cols and len(chunks) == 1 else None)
 
 
-def _columns_and_product(x, w_g, geo: ConvGeometry, y_out) -> np.ndarray:
+def _columns_and_product(x, w_g, geo: ConvGeometry, y_out, b_g=None) -> np.ndarray:
     """Each thread gathers the columns of its batch block and multiplies them at once, while
-    they are still in its cache (one hand-off instead of two, BLAS on one thread per block).
+    they are still in its cache (one hand-off instead of two, BLAS on one thread per block),
+    and adds the bias ``b_g`` (g, Qg, 1) to its rows of the output.
     Shapes: x (n, C_in, H, W), y_out (n, g, Qg, L); returns cols (n, g, K, L)."""
     n, g = x.shape[0], geo.groups
     cols = np.empty((n, g, geo.C_in // g * geo.kh * geo.kw, geo.Ho * geo.Wo), dtype=x.dtype)
@@ -112,6 +115,8 @@ def _columns_and_product(x, w_g, geo: ConvGeometry, y_out) -> np.ndarray:
                out=cols[block].reshape(-1, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo),
                pad_h=geo.pad_h, pad_w=geo.pad_w)
         np.matmul(w_g, cols[block], out=y_out[block])
+        if b_g is not None:
+            y_out[block] += b_g
 
     parallel.over_batch(gather_and_multiply, n, cols.size, calls_blas=True)
     return cols
