@@ -247,6 +247,7 @@ def untrained(tmp_path_factory) -> Path:
     out_of_range = np.full((28, 28), 100, np.int16)
     out_of_range[0, 0], out_of_range[5, 5] = -1, 300   # a uint8 cast would wrap to 255 and 44
     np.save(cwd / "out_of_range.npy", out_of_range)
+    np.save(cwd / "float255.npy", np.full((28, 28), 255.0))   # floats are read as 0..1
     np.save(cwd / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (cwd / "empty").mkdir()
     (cwd / "norun").mkdir()
@@ -277,6 +278,8 @@ def untrained(tmp_path_factory) -> Path:
     (["predict", "model.npz", "nan.npy"], "NaN"),
     (["predict", "model.npz", "digit.npy", "out_of_range.npy"],
      "out_of_range.npy: integer pixel values must be in 0..255, found -1..300 (dtype int16)"),
+    (["predict", "model.npz", "float255.npy"],
+     "float255.npy: float pixel values must be in 0..1, found 255..255"),
     (["predict", "model.npz", "objects.npy"], "objects.npy is not a readable .npy"),
     (["train", "--lr", "1e300", "--limit", 128, "--test-limit", 50, "--out", "nan"],
      "the training loss became nan"),

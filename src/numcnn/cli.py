@@ -181,13 +181,18 @@ def load_image(path: Path) -> np.ndarray:
         if np.issubdtype(arr.dtype, np.floating):
             if not np.isfinite(arr).all():
                 raise UserError(f"{path}: the image contains NaN or infinite values")
-            arr = np.clip(np.rint(arr * 255), 0, 255)
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < 0 or hi > 1:
+                # a 0..255 float image would be clipped to white: refuse, do not guess
+                raise UserError(f"{path}: float pixel values must be in 0..1, found {lo:g}..{hi:g}"
+                                f"; divide a 0..255 image by 255, or save it as uint8")
+            arr = np.rint(arr * 255)
         elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
             # the cast to uint8 would wrap them (256 -> 0, -1 -> 255): refuse, do not guess
             lo, hi = int(arr.min()), int(arr.max())
             if lo < 0 or hi > 255:
                 raise UserError(f"{path}: integer pixel values must be in 0..255, found "
-                                f"{lo}..{hi} (dtype {arr.dtype}); float images are read as 0..1")
+                                f"{lo}..{hi} (dtype {arr.dtype})")
         return arr.astype(np.uint8)
     try:
         from PIL import Image, UnidentifiedImageError
