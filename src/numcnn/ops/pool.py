@@ -3,7 +3,9 @@
 Dimension legend: N batch, C channels, H/W input, kh/kw kernel, sh/sw stride, ph/pw padding,
 dh/dw dilation, Ho/Wo output; eh/ew the ceil-mode extra padding at the end. ``geo`` is a
 :class:`~numcnn.ops.shapes.PoolGeometry`. Every loop runs over the kh·kw kernel taps only: each
-tap is one strided slice of the whole batch, so no im2col buffer is built.
+tap is one strided slice of a whole batch block, so no im2col buffer is built; large pools run
+their blocks on the kernel threads (:mod:`numcnn.ops.parallel`). Disjoint windows (kernel =
+stride, the usual 2x2) spread gradients without scatter-adds (:func:`_windows_tile`).
 """
 from __future__ import annotations
 
