@@ -361,6 +361,7 @@ def format_naive(result: dict) -> str:
             f"spend about {result['naive_lenet_epoch_conv_hours']:.0f} h on the conv layers "
             "of one LeNet-5 epoch")
 
+
 # --- peak memory ------------------------------------------------------------------------------
 #
 # Timings in one process are fine, but memory is not: a library that frees and reallocates the
@@ -432,9 +433,10 @@ def measure_peak_memory(library: str, cfg, budget_mib: float | None = None,
     Meant for a fresh process (see :func:`memory_probe`). Before it, one call on a batch of
     ``warmup_batch`` (0: none) pays what a process pays once and not per call: PyTorch faults in
     tens of MiB of its library's code and starts its threads on its first conv. That call frees
-    at most 1/N of the case's buffers, too little to hide the measured call's allocations. Where /proc/self/clear_refs cannot be
-    written, the peak is the process's ``ru_maxrss`` and the baseline its peak before the call:
-    a lower bound, since the call's peak only shows where it exceeds the imports' peak.
+    at most 1/N of the case's buffers, too little to hide the measured call's allocations.
+    Where /proc/self/clear_refs cannot be written, the peak is the process's ``ru_maxrss`` and
+    the baseline its peak before the call: a lower bound, since the call's peak only shows
+    where it exceeds the imports' peak.
     """
     if library == "numcnn":
         make = numcnn_conv
