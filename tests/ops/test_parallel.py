@@ -330,3 +330,20 @@ def test_threaded_pools_match_the_reference_loops(threads, cfg, seed, ties):
     np.testing.assert_allclose(pool.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
                                ref.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
                                rtol=1e-12, atol=1e-13)
+
+
+def test_caller_finishes_alone_when_the_workers_are_busy(threads):
+    """Blocks go to whichever thread is free: with every worker held up, the calling thread
+    runs all blocks itself and returns without waiting for the workers."""
+    workers = parallel._pool(parallel.get_num_threads() - 1)
+    release = threading.Event()
+    for _ in range(parallel.get_num_threads() - 1):
+        workers.submit(release.wait, 10)
+    try:
+        out = np.zeros(9)
+        start = time.perf_counter()
+        parallel.over_batch(lambda block: out.__setitem__(block, 1.0), 9, 0)
+        elapsed = time.perf_counter() - start
+    finally:
+        release.set()
+    assert out.all() and elapsed < 5

@@ -165,33 +165,50 @@ def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
             _over_blocks(fn, blocks)
         return
     threads = min(get_num_threads(), len(blocks))
-    errors = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
+    errstate = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
     pending = iter(blocks)
-    take = threading.Lock()
+    lock = threading.Lock()
+    all_done = threading.Condition(lock)
+    running = [0]                # blocks started and not finished yet
+    failures: list[BaseException] = []
 
     def drain():
         # every thread pulls the next block until none is left: a worker that wakes late
         # leaves its blocks to the others instead of making them wait
         while True:
-            with take:
+            with lock:
                 block = next(pending, None)
-            if block is None:
-                return
-            fn(block)
+                if block is None:
+                    return
+                running[0] += 1
+            try:
+                fn(block)
+            except Exception as err:  # noqa: BLE001 - raised again on the calling thread
+                failures.append(err)
+            finally:
+                with lock:
+                    running[0] -= 1
+                    if running[0] == 0:
+                        all_done.notify_all()
 
     def drain_in_callers_errstate():
-        with np.errstate(**errors):
+        with np.errstate(**errstate):
             drain()
 
-    futures = [_pool(get_num_threads() - 1).submit(drain_in_callers_errstate)
-               for _ in range(threads - 1)]
+    workers = _pool(get_num_threads() - 1)
+    for _ in range(threads - 1):
+        workers.submit(drain_in_callers_errstate)
     _in_region.active = True
     try:
         drain()
     finally:
         _in_region.active = False
-        for future in futures:
-            future.result()
+        # wait only for blocks a worker took; a worker that had not woken yet finds none
+        with lock:
+            while running[0]:
+                all_done.wait()
+    if failures:
+        raise failures[0]
 
 
 # --- BLAS inside the threads -------------------------------------------------------------------
