@@ -3,6 +3,8 @@ numbers as one thread and as the reference loops, for every path the kernels can
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -347,3 +349,22 @@ def test_caller_finishes_alone_when_the_workers_are_busy(threads):
     finally:
         release.set()
     assert out.all() and elapsed < 5
+
+
+@pytest.mark.parametrize("code, preset, expected", [
+    ("import numcnn", None, "4"),                       # numcnn first: a short BLAS spin
+    ("import numcnn", "12", "12"),                      # the user's value wins
+    ("import numpy; import numcnn", None, "None"),      # too late to matter: left alone
+])
+def test_import_sets_a_short_openblas_spin_only_before_numpy(code, preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    env.pop("NUMCNN_NUM_THREADS", None)
+    script = (f"{code}; import os; from numcnn.ops import parallel; "
+              "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), parallel.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[0] == expected
+    if expected == "None":
+        assert out[1] == "1"                           # BLAS spins long: numcnn stays on one
