@@ -13,10 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_conv import SEEDS, conv_configs
-from test_pool import pool_configs
+from test_pool import (
+    assert_avg_pool_matches_reference,
+    assert_max_pool_matches_reference,
+    pool_configs,
+)
 
 from numcnn import reference as ref
-from numcnn.ops import conv, parallel, pool, windows
+from numcnn.ops import conv, parallel, windows
 from numcnn.ops.shapes import conv_geometry
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -316,22 +320,8 @@ def test_fused_backward_takes_one_pass(threads, monkeypatch):
 @given(cfg=pool_configs(dilated=True, max_batch=5), seed=SEEDS, ties=st.booleans())
 def test_threaded_pools_match_the_reference_loops(threads, cfg, seed, ties):
     """Average and max pooling with their batch blocks on 3 threads."""
-    x, gy = cfg.arrays(seed, dilated=True)
-    if ties:
-        x = np.round(x)
-    y, argmax = pool.max_pool2d_forward(x, **cfg.max_kwargs)
-    y_ref, argmax_ref = ref.max_pool2d(x, **cfg.max_kwargs)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    np.testing.assert_allclose(pool.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs),
-                               ref.max_pool2d_backward(gy, argmax_ref, x.shape, **cfg.max_kwargs),
-                               rtol=1e-12, atol=1e-13)
-    x, gy = cfg.arrays(seed, dilated=False)
-    np.testing.assert_allclose(pool.avg_pool2d_forward(x, **cfg.avg_kwargs),
-                               ref.avg_pool2d(x, **cfg.avg_kwargs), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(pool.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
-                               ref.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
-                               rtol=1e-12, atol=1e-13)
+    assert_max_pool_matches_reference(cfg, seed, ties)
+    assert_avg_pool_matches_reference(cfg, seed)
 
 
 def test_caller_finishes_alone_when_the_workers_are_busy(threads):

@@ -161,9 +161,7 @@ def test_adaptive_avg_pool_adjoint(N, C, H, W, Oh, Ow, seed):
 
 # --- the reference loops --------------------------------------------------------------------
 
-@settings(max_examples=30)
-@given(cfg=pool_configs(), seed=SEEDS)
-def test_avg_pool_matches_reference(cfg, seed):
+def assert_avg_pool_matches_reference(cfg, seed):
     x, gy = cfg.arrays(seed, dilated=False)
     np.testing.assert_allclose(pool.avg_pool2d_forward(x, **cfg.avg_kwargs),
                                ref.avg_pool2d(x, **cfg.avg_kwargs), rtol=1e-12, atol=1e-13)
@@ -172,9 +170,7 @@ def test_avg_pool_matches_reference(cfg, seed):
                                rtol=1e-12, atol=1e-13)
 
 
-@settings(max_examples=30)
-@given(cfg=pool_configs(dilated=True), seed=SEEDS, ties=st.booleans())
-def test_max_pool_matches_reference(cfg, seed, ties):
+def assert_max_pool_matches_reference(cfg, seed, ties):
     """Values, argmax (first maximum wins, also on inputs full of ties) and gradient."""
     x, gy = cfg.arrays(seed, dilated=True)
     if ties:
@@ -186,6 +182,18 @@ def test_max_pool_matches_reference(cfg, seed, ties):
     np.testing.assert_allclose(pool.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs),
                                ref.max_pool2d_backward(gy, argmax_ref, x.shape, **cfg.max_kwargs),
                                rtol=1e-12, atol=1e-13)
+
+
+@settings(max_examples=30)
+@given(cfg=pool_configs(), seed=SEEDS)
+def test_avg_pool_matches_reference(cfg, seed):
+    assert_avg_pool_matches_reference(cfg, seed)
+
+
+@settings(max_examples=30)
+@given(cfg=pool_configs(dilated=True), seed=SEEDS, ties=st.booleans())
+def test_max_pool_matches_reference(cfg, seed, ties):
+    assert_max_pool_matches_reference(cfg, seed, ties)
 
 
 @settings(max_examples=30)
