@@ -26,15 +26,7 @@ import numpy as np
 
 from . import parallel
 from .shapes import ConvGeometry, conv_geometry
-from .windows import (
-    add_row_taps,
-    col2im,
-    dilate2d,
-    flat_rows,
-    im2col,
-    pad_or_crop2d,
-    unflatten_rows,
-)
+from .windows import col2im, col2im_rows, dilate2d, im2col, pad_or_crop2d
 
 #: Largest column buffer (im2col columns, or dcols in the backward) one step may hold; bigger
 #: batches are processed in chunks of samples. The GEMMs are per sample anyway, so chunks cost
@@ -236,12 +228,12 @@ def _grad_input_plan(gy, w, geo: ConvGeometry, gx: np.ndarray) -> _GradInputPlan
             gy_rows = np.zeros((n, geo.C_out, Ho, Wp), dtype=gy.dtype)
             gy_rows[..., :Wo] = gy[block]
             gy_rows = gy_rows.reshape(n, g, Qg, Ho * Wp)               # (n, g, Qg, Ho·Wp)
-            flat = flat_rows(n, geo.C_in, Hp, Wp, geo.kw, geo.dw, gx.dtype)
-            for u in range(geo.kh):
-                dcols_u = np.matmul(w_rows[u], gy_rows)                # (n, g, Cg·kw, Ho·Wp)
-                add_row_taps(flat, dcols_u.reshape(n, geo.C_in, geo.kw, -1), u, Wp,
-                             geo.dh, geo.dw)
-            gx[block] = unflatten_rows(flat, Hp, Wp, geo.pad_h, geo.pad_w)
+
+            def row_columns(u):                                        # (n, C_in, kw, Ho·Wp)
+                return np.matmul(w_rows[u], gy_rows).reshape(n, geo.C_in, geo.kw, -1)
+
+            gx[block] = col2im_rows(row_columns, n, geo.C_in, Hp, Wp, geo.kh, geo.kw, geo.dh,
+                                    geo.dw, geo.pad_h, geo.pad_w, gx.dtype)
 
         return _GradInputPlan(rows_job, True, Wp, g * K * Ho * Wp)
     w_t = w.reshape(g, Qg, -1).transpose(0, 2, 1)                     # (g, K, Qg)

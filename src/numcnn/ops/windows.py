@@ -124,8 +124,8 @@ def col2im(dcols: np.ndarray, Hp: int, Wp: int, sh=1, sw=1, dh=1, dw=1,
     return out
 
 
-def col2im_rows(dcols_rows: np.ndarray, Hp: int, Wp: int, kh: int, kw: int, dh=1, dw=1,
-                crop_h=(0, 0), crop_w=(0, 0)) -> np.ndarray:
+def col2im_rows(row_columns, n: int, C: int, Hp: int, Wp: int, kh: int, kw: int, dh=1, dw=1,
+                crop_h=(0, 0), crop_w=(0, 0), dtype=np.float64) -> np.ndarray:
     """:func:`col2im` for stride 1, on columns laid out over whole padded rows.
 
     With stride 1, tap (u, v) of output (o_h, o_w) reads the flattened padded input at
@@ -134,39 +134,20 @@ def col2im_rows(dcols_rows: np.ndarray, Hp: int, Wp: int, kh: int, kw: int, dh=1
     columns no output uses), each tap adds one contiguous run of Ho·Wp values at offset
     ``off(u, v) = d_h·u·Wp + d_w·v``: long runs instead of Ho runs of Wo, about twice as fast.
 
-    Shape: dcols_rows (N, C, kh, kw, Ho·Wp) -> (N, C, Hp − crop, Wp − crop), C-contiguous.
+    ``row_columns(u)`` gives the columns of kernel row u, shape (n, C, kw, Ho·Wp), when they
+    are needed, so a caller can compute them one kernel row at a time (the conv input
+    gradient multiplies them out of gY here). Runs on the calling thread: callers split the
+    batch. Returns (n, C, Hp − crop, Wp − crop), a view of a fresh buffer.
     """
-    N, C = dcols_rows.shape[:2]
-    out = np.empty((N, C, Hp - sum(crop_h), Wp - sum(crop_w)), dtype=dcols_rows.dtype)
-
-    def scatter(block):
-        flat = flat_rows(block.stop - block.start, C, Hp, Wp, kw, dw, dcols_rows.dtype)
-        for u in range(kh):
-            add_row_taps(flat, dcols_rows[block, :, u], u, Wp, dh, dw)
-        out[block] = unflatten_rows(flat, Hp, Wp, crop_h, crop_w)
-
-    parallel.over_batch(scatter, N, dcols_rows.size)
-    return out
-
-
-def flat_rows(n: int, C: int, Hp: int, Wp: int, kw: int, dw: int, dtype) -> np.ndarray:
-    """Zeroed flattened padded grid for :func:`add_row_taps`; the last tap's run ends
-    d_w·(kw − 1) cells past the grid, where only the zeros of the unused columns land."""
-    return np.zeros((n, C, Hp * Wp + dw * (kw - 1)), dtype=dtype)
-
-
-def add_row_taps(flat: np.ndarray, dcols_u: np.ndarray, u: int, Wp: int, dh=1, dw=1) -> None:
-    """Scatter-add the kw taps of kernel row u: ``flat[..., off(u,v) : off(u,v) + Ho·Wp] +=
-    dcols_u[:, :, v]`` with ``off(u, v) = d_h·u·Wp + d_w·v``. Shape dcols_u (n, C, kw, Ho·Wp)."""
-    run = dcols_u.shape[-1]
-    for v in range(dcols_u.shape[2]):
-        offset = dh * u * Wp + dw * v
-        flat[:, :, offset:offset + run] += dcols_u[:, :, v]
-
-
-def unflatten_rows(flat: np.ndarray, Hp: int, Wp: int, crop_h, crop_w) -> np.ndarray:
-    """The (n, C, Hp, Wp) grid of :func:`flat_rows` with the padding cropped (a view)."""
-    grid = flat[:, :, :Hp * Wp].reshape(flat.shape[0], flat.shape[1], Hp, Wp)
+    # the last tap's run ends d_w·(kw − 1) cells past the grid, where only zeros land
+    flat = np.zeros((n, C, Hp * Wp + dw * (kw - 1)), dtype=dtype)
+    for u in range(kh):
+        dcols_u = row_columns(u)                                       # (n, C, kw, Ho·Wp)
+        run = dcols_u.shape[-1]
+        for v in range(kw):
+            offset = dh * u * Wp + dw * v
+            flat[:, :, offset:offset + run] += dcols_u[:, :, v]
+    grid = flat[:, :, :Hp * Wp].reshape(n, C, Hp, Wp)
     return crop2d(grid, crop_h, crop_w)
 
 
