@@ -8,7 +8,7 @@ import pytest
 import numcnn as nc
 import numcnn.functional as F
 from numcnn import bench
-from numcnn.ops import conv
+from numcnn.ops import conv, engine
 
 # big enough that its buffers need fresh pages (above glibc's mmap threshold), still fast
 SMALL_CASE = (8, 4, 8, 32, 3, 1, 1)
@@ -29,41 +29,41 @@ def test_memory_budget_reaches_the_probe_and_lowers_the_peak():
     case = (16, 32, 16, 28, 3, 1, 1)  # im2col columns of 7 MiB: one chunk by default
     default = bench.memory_probe("numcnn", case)
     small = bench.memory_probe("numcnn", case, budget_mib=0.25)
-    assert default["cols_budget_bytes"] == conv.COLS_BUDGET_BYTES
+    assert default["cols_budget_bytes"] == engine.COLS_BUDGET_BYTES
     assert small["cols_budget_bytes"] == 2**18
     assert small["extra_mib"] < 0.6 * default["extra_mib"]
 
 
 def test_cols_budget_sets_and_restores_the_constant():
-    old = conv.COLS_BUDGET_BYTES
+    old = engine.COLS_BUDGET_BYTES
     with bench.cols_budget(2):
-        assert conv.COLS_BUDGET_BYTES == 2 * 2**20
-    assert conv.COLS_BUDGET_BYTES == old
+        assert engine.COLS_BUDGET_BYTES == 2 * 2**20
+    assert engine.COLS_BUDGET_BYTES == old
     with bench.cols_budget(None):
-        assert conv.COLS_BUDGET_BYTES == old
+        assert engine.COLS_BUDGET_BYTES == old
 
 
 def test_memory_budget_applies_to_the_numcnn_timings(monkeypatch, tmp_path, capsys):
     seen = {}
 
     def fake_cases(repeat, quick, with_torch, **kwargs):
-        seen["cases"] = conv.COLS_BUDGET_BYTES
+        seen["cases"] = engine.COLS_BUDGET_BYTES
         return {"gemm_peak_gflops": 1.0, "blas": "fake", "rows": []}
 
     def fake_other(repeat, **kwargs):
-        seen["other"] = conv.COLS_BUDGET_BYTES
+        seen["other"] = engine.COLS_BUDGET_BYTES
 
     monkeypatch.setattr(bench, "run_cases", fake_cases)
     monkeypatch.setattr(bench, "run_other_libraries", fake_other)
     monkeypatch.setattr(bench, "naive_speedup", lambda: {
         "case": "fake", "naive_ms": 2.0, "vectorized_ms": 1.0, "speedup": 2.0,
         "naive_ns_per_multiply_add": 1.0, "naive_lenet_epoch_conv_hours": 1.0})
-    old = conv.COLS_BUDGET_BYTES
+    old = engine.COLS_BUDGET_BYTES
     out = tmp_path / "b.json"
     assert bench.main(["--memory-budget", "0.5", "--no-memory", "--no-epoch",
                        "--json", str(out)]) == 0
     assert seen == {"cases": 2**19, "other": 2**19}
-    assert conv.COLS_BUDGET_BYTES == old
+    assert engine.COLS_BUDGET_BYTES == old
     result = json.loads(out.read_text())
     assert result["memory"] is None and result["epoch"] is None
     assert "im2col budget: 0.5 MiB" in capsys.readouterr().out

@@ -7,15 +7,6 @@
 array([[2., 2., 2.],
        [2., 2., 2.]])
 """
-import os as _os
-import sys as _sys
-
-if "numpy" not in _sys.modules:
-    # OpenBLAS worker threads spin for about 2^28 cycles (~0.1 s) after every GEMM, holding the
-    # cores that numcnn's own copy threads (numcnn.ops.parallel) need right after it. A short
-    # spin only applies when numcnn is imported before NumPy, and never overrides a user's value.
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
 from . import data, functional, io, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .explain import explain

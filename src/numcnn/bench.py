@@ -322,7 +322,7 @@ def format_row(row) -> str:
 def naive_speedup() -> dict:
     """The reference loops against the vectorized kernel on one small conv (forward+backward)."""
     from . import reference
-    from .ops import conv
+    from .ops import engine
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 4, 16, 16))
@@ -334,9 +334,9 @@ def naive_speedup() -> dict:
         reference.conv2d_backward(x, w, gy)
 
     def fast():
-        conv.conv2d_forward(x, w)
-        conv.conv2d_input(x.shape, w, gy)
-        conv.conv2d_weight(x, w.shape, gy)
+        engine.conv2d_forward(x, w)
+        engine.conv2d_input(x.shape, w, gy)
+        engine.conv2d_weight(x, w.shape, gy)
 
     t_naive = time_block(naive, 3, warmup=0, warmup_seconds=0)
     t_fast = time_block(fast, 20)
@@ -380,20 +380,20 @@ METHOD_MAXRSS = "ru_maxrss (lower bound)"
 
 @contextlib.contextmanager
 def cols_budget(mib: float | None):
-    """Set ``numcnn.ops.conv.COLS_BUDGET_BYTES`` (the cap on one im2col buffer; bigger batches
+    """Set ``numcnn.ops.engine.COLS_BUDGET_BYTES`` (the cap on one im2col buffer; bigger batches
     run in chunks) to ``mib`` MiB for the block, and restore it after; ``None`` changes nothing.
     """
     if mib is None:
         yield
         return
-    from .ops import conv
+    from .ops import engine
 
-    old = conv.COLS_BUDGET_BYTES
-    conv.COLS_BUDGET_BYTES = max(1, int(mib * 2**20))
+    old = engine.COLS_BUDGET_BYTES
+    engine.COLS_BUDGET_BYTES = max(1, int(mib * 2**20))
     try:
         yield
     finally:
-        conv.COLS_BUDGET_BYTES = old
+        engine.COLS_BUDGET_BYTES = old
 
 
 def _status_kib(field: str) -> int | None:
@@ -465,9 +465,9 @@ def measure_peak_memory(library: str, cfg, budget_mib: float | None = None,
             peak = _maxrss_kib()
         budget = None
         if library == "numcnn":
-            from .ops import conv
+            from .ops import engine
 
-            budget = conv.COLS_BUDGET_BYTES
+            budget = engine.COLS_BUDGET_BYTES
     return {"library": library, "extra_mib": (peak - before) / 1024, "before_mib": before / 1024,
             "peak_mib": peak / 1024, "method": method, "cols_budget_bytes": budget,
             "warmup_batch": warmup_batch}
@@ -641,7 +641,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory table (one fresh process per library and case)")
     p.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
-                   help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.conv.COLS_BUDGET_BYTES;"
+                   help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.engine.COLS_BUDGET_BYTES;"
                         " bigger batches run in chunks) in the memory probes and every numcnn "
                         "timing, to show the memory/speed trade-off")
     p.add_argument("--no-epoch", action="store_true",
@@ -659,7 +659,7 @@ def run_all(args) -> dict:
     """The timing table, then peak memory, other libraries, the MNIST epoch and the naive loops."""
     budget = args.memory_budget
     if budget is not None:
-        print(f"numcnn im2col budget: {budget:g} MiB (numcnn.ops.conv.COLS_BUDGET_BYTES)")
+        print(f"numcnn im2col budget: {budget:g} MiB (numcnn.ops.engine.COLS_BUDGET_BYTES)")
     print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6}")
     with cols_budget(budget):
         result = run_cases(args.repeat, args.quick, not args.no_torch, rounds=args.rounds)

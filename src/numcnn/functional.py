@@ -10,6 +10,7 @@ import numpy as np
 from . import random as _random
 from .autograd import Tensor, is_grad_enabled, make
 from .ops import conv as _conv
+from .ops import engine as _engine
 from .ops import pool as _pool
 from .ops.shapes import check_input_rank, conv_geometry, pair, pool_geometry
 
@@ -102,18 +103,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     w = _tensor(weight, "weight", op)
     b = None if bias is None else _tensor(bias, "bias", op)
     _same_dtype(op, input=x, weight=w, bias=b)
-    if method not in _conv.METHODS:
-        raise ValueError(f"{op}: method must be one of {_conv.METHODS}, got {method!r}")
+    if method not in _engine.METHODS:
+        raise ValueError(f"{op}: method must be one of {_engine.METHODS}, got {method!r}")
     x4, unbatch = _batched(x, op)
     geo = conv_geometry(x4.shape, w.shape, stride, padding, dilation, groups, op)
     if b is not None and b.shape != (geo.C_out,):
         raise ValueError(f"{op}: bias must have shape ({geo.C_out},), got {b.shape}")
     keep_cols = is_grad_enabled() and w.requires_grad and method != "inserted"
-    y, cols = _conv.forward(x4.data, w.data, None if b is None else b.data, geo, keep_cols)
+    y, cols = _engine.conv_forward(x4.data, w.data, None if b is None else b.data, geo, keep_cols)
 
     def backward(gy):
-        gx, gw = _conv.backward(x4.data, w.data, gy, geo, cols, x4.requires_grad,
-                                w.requires_grad, method)
+        gx, gw = _engine.conv_backward(x4.data, w.data, gy, geo, cols, x4.requires_grad,
+                                       w.requires_grad, method)
         gb = _conv.grad_bias(gy) if b is not None and b.requires_grad else None
         return gx, gw, gb
 
@@ -147,9 +148,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
     x4, unbatch = _batched(x, op)
     geo = pool_geometry(x4.shape, kernel_size, stride, padding, 1, ceil_mode, op)
-    y = _pool.avg_pool_forward(x4.data, geo, count_include_pad, divisor_override)
+    y = _engine.avg_pool_forward(x4.data, geo, count_include_pad, divisor_override)
     return unbatch(make(y, (x4,), lambda g: (
-        _pool.avg_pool_backward(g, geo, count_include_pad, divisor_override),), "AvgPool2d"))
+        _engine.avg_pool_backward(g, geo, count_include_pad, divisor_override),), "AvgPool2d"))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -171,8 +172,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = _tensor(input, "input", op)
     x4, unbatch = _batched(x, op)
     geo = pool_geometry(x4.shape, kernel_size, stride, padding, dilation, ceil_mode, op)
-    y, argmax = _pool.max_pool_forward(x4.data, geo)
-    out = unbatch(make(y, (x4,), lambda g: (_pool.max_pool_backward(g, argmax, geo),), "MaxPool2d"))
+    y, argmax = _engine.max_pool_forward(x4.data, geo)
+    out = unbatch(make(y, (x4,), lambda g: (_engine.max_pool_backward(g, argmax, geo),), "MaxPool2d"))
     if return_indices:
         idx = _pool.argmax_to_flat_index(argmax, geo)
         return out, (idx if x.ndim == 4 else idx[0])

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from numcnn import functional as F
 from numcnn import reference as ref
 from numcnn.autograd import tensor
-from numcnn.ops import conv
+from numcnn.ops import conv, engine, parallel
 from numcnn.ops.shapes import conv_geometry
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -132,9 +132,9 @@ def scale_of(gy, x, w):
 def test_adjoint_identity(cfg, seed, method):
     """<gy, conv(x, w)> == <conv2d_input(gy, w), x> == <conv2d_weight(x, gy), w>, to 1e-12."""
     x, w, _, gy = cfg.arrays(seed)
-    y = conv.conv2d_forward(x, w, None, **cfg.kwargs)
-    gx = conv.conv2d_input(x.shape, w, gy, method=method, **cfg.kwargs)
-    gw = conv.conv2d_weight(x, w.shape, gy, method=method, **cfg.kwargs)
+    y = engine.conv2d_forward(x, w, None, **cfg.kwargs)
+    gx = engine.conv2d_input(x.shape, w, gy, method=method, **cfg.kwargs)
+    gw = engine.conv2d_weight(x, w.shape, gy, method=method, **cfg.kwargs)
     assert y.shape == gy.shape and gx.shape == x.shape and gw.shape == w.shape
     tol = 1e-12 * scale_of(gy, x, w)
     lhs = inner(gy, y)
@@ -147,9 +147,9 @@ def test_adjoint_identity(cfg, seed, method):
 def test_bias_adjoint(cfg, seed):
     """conv is affine in b: <gy, conv(x, w, b) − conv(x, w)> == <conv2d_bias(gy), b>."""
     x, w, b, gy = cfg.arrays(seed)
-    delta = conv.conv2d_forward(x, w, b, **cfg.kwargs) - conv.conv2d_forward(x, w, None,
+    delta = engine.conv2d_forward(x, w, b, **cfg.kwargs) - engine.conv2d_forward(x, w, None,
                                                                               **cfg.kwargs)
-    gb = conv.conv2d_bias(gy)
+    gb = engine.conv2d_bias(gy)
     assert gb.shape == b.shape
     np.testing.assert_allclose(inner(gy, delta), inner(gb, b), rtol=1e-12, atol=1e-12)
 
@@ -160,10 +160,10 @@ def test_gemm_and_inserted_backward_agree(cfg, seed):
     """The seed's inserted-grad/Rot180 form and the im2col/col2im form are the same gradients."""
     x, w, _, gy = cfg.arrays(seed)
     geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
-    np.testing.assert_allclose(conv.grad_input(gy, w, geo, "inserted"),
-                               conv.grad_input(gy, w, geo, "gemm"), rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(conv.grad_weight(x, gy, geo, method="inserted"),
-                               conv.grad_weight(x, gy, geo, method="gemm"),
+    np.testing.assert_allclose(engine.conv_grad_input(gy, w, geo, "inserted"),
+                               engine.conv_grad_input(gy, w, geo, "gemm"), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(engine.conv_grad_weight(x, gy, geo, method="inserted"),
+                               engine.conv_grad_weight(x, gy, geo, method="gemm"),
                                rtol=1e-11, atol=1e-12)
 
 
@@ -174,20 +174,20 @@ def test_cached_columns_and_batch_chunks_give_the_same_result(cfg, seed):
     batch chunks (a tiny im2col budget), equal the one-shot results."""
     x, w, b, gy = cfg.arrays(seed)
     geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
-    y, cols = conv.forward(x, w, b, geo, keep_cols=True)
+    y, cols = engine.conv_forward(x, w, b, geo, keep_cols=True)
     assert cols is not None
-    gw_cached = conv.grad_weight(x, gy, geo, cols)
-    gw = conv.grad_weight(x, gy, geo)
+    gw_cached = engine.conv_grad_weight(x, gy, geo, cols)
+    gw = engine.conv_grad_weight(x, gy, geo)
     np.testing.assert_allclose(gw_cached, gw, rtol=1e-12, atol=1e-12)
-    budget = conv.COLS_BUDGET_BYTES
+    budget = engine.COLS_BUDGET_BYTES
     try:
-        conv.COLS_BUDGET_BYTES = 1                                      # one sample per chunk
-        y_chunked, cols_chunked = conv.forward(x, w, b, geo, keep_cols=True)
-        gw_chunked = conv.grad_weight(x, gy, geo)
+        engine.COLS_BUDGET_BYTES = 1                       # one sample per thread per chunk
+        y_chunked, cols_chunked = engine.conv_forward(x, w, b, geo, keep_cols=True)
+        gw_chunked = engine.conv_grad_weight(x, gy, geo)
     finally:
-        conv.COLS_BUDGET_BYTES = budget
-    if cfg.N > 1:
-        assert cols_chunked is None                                    # only the last chunk's
+        engine.COLS_BUDGET_BYTES = budget
+    if cfg.N > parallel.get_num_threads():
+        assert cols_chunked is None                        # several chunks: nothing kept
     np.testing.assert_allclose(y_chunked, y, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gw_chunked, gw, rtol=1e-12, atol=1e-12)
 
@@ -200,15 +200,15 @@ def test_matches_reference_loops(cfg, seed):
     """Forward, index-form backward (3.1a–c), inserted-grad gX (3.2a) and Rot180 gW (3.2c)."""
     x, w, b, gy = cfg.arrays(seed)
     kw = cfg.kwargs
-    np.testing.assert_allclose(conv.conv2d_forward(x, w, b, **kw), ref.conv2d(x, w, b, **kw),
+    np.testing.assert_allclose(engine.conv2d_forward(x, w, b, **kw), ref.conv2d(x, w, b, **kw),
                                rtol=1e-12, atol=1e-12)
     gx_ref, gw_ref, gb_ref = ref.conv2d_backward(x, w, gy, **kw)
     for method in METHODS:
-        np.testing.assert_allclose(conv.conv2d_input(x.shape, w, gy, method=method, **kw),
+        np.testing.assert_allclose(engine.conv2d_input(x.shape, w, gy, method=method, **kw),
                                    gx_ref, rtol=1e-11, atol=1e-12)
-        np.testing.assert_allclose(conv.conv2d_weight(x, w.shape, gy, method=method, **kw),
+        np.testing.assert_allclose(engine.conv2d_weight(x, w.shape, gy, method=method, **kw),
                                    gw_ref, rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(conv.conv2d_bias(gy), gb_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(engine.conv2d_bias(gy), gb_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ref.conv2d_input_inserted(gy, w, x.shape, **kw), gx_ref,
                                rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(ref.conv2d_weight_rot180(x, gy, w.shape, **kw), gw_ref,
@@ -288,11 +288,11 @@ def test_public_gradients_match_torch_nn_grad(cfg, seed, torch):
     tx, tw, tgy = torch.tensor(x), torch.tensor(w), torch.tensor(gy)
     geo = conv_geometry(x.shape, w.shape, **cfg.kwargs)
     kw = dict(cfg.kwargs, padding=(geo.pad_h[0], geo.pad_w[0]))      # torch.nn.grad: ints only
-    gx = conv.conv2d_input(x.shape, w, gy, **cfg.kwargs)
+    gx = engine.conv2d_input(x.shape, w, gy, **cfg.kwargs)
     np.testing.assert_allclose(
         gx, torch.nn.grad.conv2d_input(x.shape, tw, tgy, **kw).numpy(), rtol=1e-10, atol=1e-11)
     np.testing.assert_allclose(
-        conv.conv2d_weight(x, w.shape, gy, **cfg.kwargs),
+        engine.conv2d_weight(x, w.shape, gy, **cfg.kwargs),
         torch.nn.grad.conv2d_weight(tx, w.shape, tgy, **kw).numpy(), rtol=1e-10, atol=1e-11)
     gx_t = torch.nn.functional.conv_transpose2d(
         tgy, tw, stride=cfg.stride, padding=kw["padding"], output_padding=(geo.rh, geo.rw),
@@ -328,7 +328,7 @@ def correlate_valid(a, k):
 def test_correlation_not_convolution():
     """E1: [1 2; 3 4] ⋆ [1 2; 3 4] = 1 + 4 + 9 + 16 = 30 (a true convolution would give 20)."""
     a = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
-    assert conv.conv2d_forward(a, a)[0, 0, 0, 0] == 30.0
+    assert engine.conv2d_forward(a, a)[0, 0, 0, 0] == 30.0
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -337,7 +337,7 @@ def test_example_a_5x5_k3_s2(method):
     x = affine_input(5)
     geo = conv_geometry(x.shape, W_EX.shape, stride=2)
     assert (geo.Ho, geo.Wo, geo.rh) == (2, 2, 0)
-    y, _ = conv.forward(x, W_EX, None, geo)
+    y, _ = engine.conv_forward(x, W_EX, None, geo)
     np.testing.assert_array_equal(y[0, 0], [[15, 21], [45, 51]])
     P = conv.inserted_grad(GY_EX, geo)
     assert P.shape == (1, 1, 7, 7)
@@ -345,11 +345,11 @@ def test_example_a_5x5_k3_s2(method):
     expected_p[2, 2], expected_p[2, 4], expected_p[4, 2], expected_p[4, 4] = 1, 2, 3, 4
     np.testing.assert_array_equal(P[0, 0], expected_p)
     np.testing.assert_array_equal(conv.grad_bias(GY_EX), [10])
-    gw = conv.grad_weight(x, GY_EX, geo, method=method)
+    gw = engine.conv_grad_weight(x, GY_EX, geo, method=method)
     np.testing.assert_array_equal(gw[0, 0], [[82, 92, 102], [132, 142, 152], [182, 192, 202]])
     # the seed's Rot180 form: P ⋆ X is rot180(gW)
     np.testing.assert_array_equal(correlate_valid(P[0, 0], x[0, 0]), gw[0, 0, ::-1, ::-1])
-    gx = conv.grad_input(GY_EX, W_EX, geo, method=method)
+    gx = engine.conv_grad_input(GY_EX, W_EX, geo, method=method)
     np.testing.assert_array_equal(gx[0, 0], GX_A)
     # centre cell, read by all four windows: 1·W[2,2] + 2·W[2,0] + 3·W[0,2] + 4·W[0,0] = 2
     assert gx[0, 0, 2, 2] == 2
@@ -364,7 +364,7 @@ def test_example_b_6x6_needs_8x8_inserted_grad(method):
     x = affine_input(6)
     geo = conv_geometry(x.shape, W_EX.shape, stride=2)
     assert (geo.Ho, geo.Wo, geo.rh, geo.rw) == (2, 2, 1, 1)
-    y, _ = conv.forward(x, W_EX, None, geo)
+    y, _ = engine.conv_forward(x, W_EX, None, geo)
     np.testing.assert_array_equal(y[0, 0], [[18, 24], [54, 60]])
     P = conv.inserted_grad(GY_EX, geo)
     assert P.shape == (1, 1, 8, 8)
@@ -372,10 +372,10 @@ def test_example_b_6x6_needs_8x8_inserted_grad(method):
     expected_p[2, 2], expected_p[2, 4], expected_p[4, 2], expected_p[4, 4] = 1, 2, 3, 4
     np.testing.assert_array_equal(P[0, 0], expected_p)
     np.testing.assert_array_equal(conv.grad_bias(GY_EX), [10])
-    gw = conv.grad_weight(x, GY_EX, geo, method=method)
+    gw = engine.conv_grad_weight(x, GY_EX, geo, method=method)
     np.testing.assert_array_equal(gw[0, 0], [[96, 106, 116], [156, 166, 176], [216, 226, 236]])
     np.testing.assert_array_equal(correlate_valid(P[0, 0], x[0, 0]), gw[0, 0, ::-1, ::-1])
-    gx = conv.grad_input(GY_EX, W_EX, geo, method=method)
+    gx = engine.conv_grad_input(GY_EX, W_EX, geo, method=method)
     expected = np.zeros((6, 6))
     expected[:5, :5] = GX_A
     np.testing.assert_array_equal(gx[0, 0], expected)
@@ -390,9 +390,9 @@ def test_example_c_padding_dilation_remainder(method, rng):
     assert (geo.keh, geo.Hp, geo.Ho, geo.rh) == (5, 10, 3, 1)
     assert conv.inserted_grad(np.ones((1, 1, 3, 3)), geo).shape == (1, 1, 12, 12)
     cov = np.array([0, 2, 0, 3, 0, 2, 0, 1], dtype=np.float64)
-    gx_ones = conv.grad_input(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), geo, method)
+    gx_ones = engine.conv_grad_input(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), geo, method)
     np.testing.assert_array_equal(gx_ones[0, 0], np.outer(cov, cov))
-    gx = conv.grad_input(rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 3, 3)),
+    gx = engine.conv_grad_input(rng.standard_normal((1, 1, 3, 3)), rng.standard_normal((1, 1, 3, 3)),
                          geo, method)
     assert np.all(gx[0, 0, ::2, :] == 0) and np.all(gx[0, 0, :, ::2] == 0)
     assert np.all(gx[0, 0, 1::2, 1::2] != 0)
@@ -405,15 +405,17 @@ def test_example_d_shapes(rng):
     kw = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}
     geo = conv_geometry(x.shape, w.shape, **kw)
     assert (geo.Ho, geo.Wo, geo.rh, geo.rw, geo.Hp, geo.Wp) == (4, 4, 0, 0, 9, 6)
-    y, cols = conv.forward(x, w, None, geo, keep_cols=True)
+    y, cols = engine.conv_forward(x, w, None, geo, keep_cols=True)
     assert y.shape == (2, 6, 4, 4)
-    assert cols.size == 768                                            # N·C_in·Ho·Wo·kh·kw
+    assert cols.shape == (2, 2, 12, 4 * geo.Wq)                        # (N, g, K, Ho·Wq)
+    compact = cols.reshape(2, 2, 12, 4, geo.Wq)[..., :geo.Wo]          # (N, g, K, Ho, Wo)
+    assert compact.size == 768                                         # N·C_in·Ho·Wo·kh·kw
     gy = rng.standard_normal(y.shape)
     assert conv.inserted_grad(gy, geo).shape == (2, 6, 9, 8)
     assert conv.flip_swap(w, 2).shape == (4, 3, 3, 2)
     for method in METHODS:
-        assert conv.grad_input(gy, w, geo, method).shape == x.shape
-        assert conv.grad_weight(x, gy, geo, method=method).shape == w.shape
+        assert engine.conv_grad_input(gy, w, geo, method).shape == x.shape
+        assert engine.conv_grad_weight(x, gy, geo, method=method).shape == w.shape
 
 
 # --- coverage: rows no window reads get exactly zero (SPEC §2.4) ----------------------------
@@ -439,11 +441,11 @@ def test_unread_rows_get_exactly_zero_gradient(cfg, seed, method):
                         cfg.dilation)
     cov_h = coverage(geo.H, geo.kh, geo.sh, geo.pad_h[0], geo.dh, geo.Ho)
     cov_w = coverage(geo.W, geo.kw, geo.sw, geo.pad_w[0], geo.dw, geo.Wo)
-    ones = conv.grad_input(np.ones((1, 1, geo.Ho, geo.Wo)), np.ones((1, 1, geo.kh, geo.kw)), geo,
+    ones = engine.conv_grad_input(np.ones((1, 1, geo.Ho, geo.Wo)), np.ones((1, 1, geo.kh, geo.kw)), geo,
                            method)
     np.testing.assert_array_equal(ones[0, 0], np.outer(cov_h, cov_w))
     x, w, _, gy = cfg.arrays(seed)
-    gx = conv.conv2d_input(x.shape, w, gy, method=method, **cfg.kwargs)
+    gx = engine.conv2d_input(x.shape, w, gy, method=method, **cfg.kwargs)
     assert np.all(gx[:, :, cov_h == 0, :] == 0)
     assert np.all(gx[:, :, :, cov_w == 0] == 0)
 
@@ -453,7 +455,7 @@ def test_stride_larger_than_kernel_leaves_gaps(rng):
     x, w = rng.standard_normal((1, 2, 7, 7)), rng.standard_normal((3, 2, 2, 2))
     gy = rng.standard_normal((1, 3, 2, 2))
     for method in METHODS:
-        gx = conv.conv2d_input(x.shape, w, gy, stride=3, method=method)
+        gx = engine.conv2d_input(x.shape, w, gy, stride=3, method=method)
         for row in (2, 5, 6):
             assert np.all(gx[:, :, row, :] == 0) and np.all(gx[:, :, :, row] == 0)
         assert np.all(gx[:, :, [0, 1, 3, 4], :][:, :, :, [0, 1, 3, 4]] != 0)
@@ -468,11 +470,11 @@ def test_kernels_keep_dtype_and_shape(dtype, method, rng):
     w = rng.standard_normal((6, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
     kw = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}
-    y = conv.conv2d_forward(x, w, b, **kw)
+    y = engine.conv2d_forward(x, w, b, **kw)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    gx = conv.conv2d_input(x.shape, w, gy, method=method, **kw)
-    gw = conv.conv2d_weight(x, w.shape, gy, method=method, **kw)
-    gb = conv.conv2d_bias(gy)
+    gx = engine.conv2d_input(x.shape, w, gy, method=method, **kw)
+    gw = engine.conv2d_weight(x, w.shape, gy, method=method, **kw)
+    gb = engine.conv2d_bias(gy)
     for arr, like in ((y, gy), (gx, x), (gw, w), (gb, b)):
         assert arr.dtype == dtype and arr.shape == like.shape
 
@@ -486,18 +488,18 @@ def test_pointwise_and_non_contiguous_inputs(method, rng):
     xc = np.ascontiguousarray(x)
     w = rng.standard_normal((4, 3, 1, 1))
     gy = rng.standard_normal((2, 4, 5, 6))
-    np.testing.assert_allclose(conv.conv2d_forward(x, w), ref.conv2d(xc, w), rtol=1e-12)
+    np.testing.assert_allclose(engine.conv2d_forward(x, w), ref.conv2d(xc, w), rtol=1e-12)
     gx_ref, gw_ref, _ = ref.conv2d_backward(xc, w, gy)
-    np.testing.assert_allclose(conv.conv2d_input(x.shape, w, gy, method=method), gx_ref,
+    np.testing.assert_allclose(engine.conv2d_input(x.shape, w, gy, method=method), gx_ref,
                                rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(conv.conv2d_weight(x, w.shape, gy, method=method), gw_ref,
+    np.testing.assert_allclose(engine.conv2d_weight(x, w.shape, gy, method=method), gw_ref,
                                rtol=1e-12, atol=1e-13)
     w3 = rng.standard_normal((4, 3, 3, 2))
     kw = {"stride": 2, "padding": 1}
     gy3 = rng.standard_normal(conv_geometry(x.shape, w3.shape, **kw).output_shape)
-    np.testing.assert_allclose(conv.conv2d_forward(x, w3, **kw), ref.conv2d(xc, w3, **kw),
+    np.testing.assert_allclose(engine.conv2d_forward(x, w3, **kw), ref.conv2d(xc, w3, **kw),
                                rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(conv.conv2d_weight(x, w3.shape, gy3, method=method, **kw),
+    np.testing.assert_allclose(engine.conv2d_weight(x, w3.shape, gy3, method=method, **kw),
                                ref.conv2d_backward(xc, w3, gy3, **kw)[1], rtol=1e-12, atol=1e-13)
 
 
@@ -524,6 +526,6 @@ def test_unknown_method_is_rejected(rng):
     x, w = rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((1, 1, 3, 3))
     gy = rng.standard_normal((1, 1, 2, 2))
     with pytest.raises(ValueError, match="method.*'fast'"):
-        conv.conv2d_input(x.shape, w, gy, method="fast")
+        engine.conv2d_input(x.shape, w, gy, method="fast")
     with pytest.raises(ValueError, match="method.*'fast'"):
-        conv.conv2d_weight(x, w.shape, gy, method="fast")
+        engine.conv2d_weight(x, w.shape, gy, method="fast")

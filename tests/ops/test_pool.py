@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from numcnn import functional as F
 from numcnn import reference as ref
 from numcnn.autograd import tensor
-from numcnn.ops import conv, pool
+from numcnn.ops import conv, engine, pool
 from numcnn.ops.shapes import pool_geometry, pool_output_size
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -114,8 +114,8 @@ def inner(a, b):
 def test_avg_pool_adjoint(cfg, seed):
     """Average pooling is linear: <gy, avg(x)> == <avg_backward(gy), x> to 1e-12."""
     x, gy = cfg.arrays(seed, dilated=False)
-    y = pool.avg_pool2d_forward(x, **cfg.avg_kwargs)
-    gx = pool.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs)
+    y = engine.avg_pool2d_forward(x, **cfg.avg_kwargs)
+    gx = engine.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs)
     assert y.shape == gy.shape and gx.shape == x.shape
     scale = float(np.abs(gy).sum() * np.abs(x).max()) + 1e-300
     assert abs(inner(gy, y) - inner(gx, x)) <= 1e-12 * scale
@@ -127,9 +127,9 @@ def test_max_pool_adjoint_with_fixed_argmax(cfg, seed):
     """For a fixed argmax, max pooling is the linear gather y = x[argmax]: its transpose is the
     backward, so <gy, y> == <max_backward(gy, argmax), x>. And y is the max of each window."""
     x, gy = cfg.arrays(seed, dilated=True)
-    y, argmax = pool.max_pool2d_forward(x, **cfg.max_kwargs)
+    y, argmax = engine.max_pool2d_forward(x, **cfg.max_kwargs)
     assume(np.isfinite(y).all())                         # a dilated window may hold no cell
-    gx = pool.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs)
+    gx = engine.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs)
     assert y.shape == gy.shape == argmax.shape and gx.shape == x.shape
     assert argmax.dtype == np.int64
     scale = float(np.abs(gy).sum() * np.abs(x).max()) + 1e-300
@@ -163,9 +163,9 @@ def test_adaptive_avg_pool_adjoint(N, C, H, W, Oh, Ow, seed):
 
 def assert_avg_pool_matches_reference(cfg, seed):
     x, gy = cfg.arrays(seed, dilated=False)
-    np.testing.assert_allclose(pool.avg_pool2d_forward(x, **cfg.avg_kwargs),
+    np.testing.assert_allclose(engine.avg_pool2d_forward(x, **cfg.avg_kwargs),
                                ref.avg_pool2d(x, **cfg.avg_kwargs), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(pool.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
+    np.testing.assert_allclose(engine.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
                                ref.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
                                rtol=1e-12, atol=1e-13)
 
@@ -175,11 +175,11 @@ def assert_max_pool_matches_reference(cfg, seed, ties):
     x, gy = cfg.arrays(seed, dilated=True)
     if ties:
         x = np.round(x)                                               # mostly -1, 0, 1
-    y, argmax = pool.max_pool2d_forward(x, **cfg.max_kwargs)
+    y, argmax = engine.max_pool2d_forward(x, **cfg.max_kwargs)
     y_ref, argmax_ref = ref.max_pool2d(x, **cfg.max_kwargs)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
-    np.testing.assert_allclose(pool.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs),
+    np.testing.assert_allclose(engine.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs),
                                ref.max_pool2d_backward(gy, argmax_ref, x.shape, **cfg.max_kwargs),
                                rtol=1e-12, atol=1e-13)
 
@@ -221,10 +221,10 @@ def test_avg_pool_is_depthwise_conv_when_divisor_is_constant(cfg, seed):
     kwargs = dict(cfg.avg_kwargs, count_include_pad=True, divisor_override=None)
     w = np.full((cfg.C, 1, geo.kh, geo.kw), 1.0 / (geo.kh * geo.kw))
     ckw = {"stride": (geo.sh, geo.sw), "padding": (geo.ph, geo.pw), "groups": cfg.C}
-    np.testing.assert_allclose(pool.avg_pool2d_forward(x, **kwargs),
-                               conv.conv2d_forward(x, w, **ckw), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(pool.avg_pool2d_backward(gy, x.shape, **kwargs),
-                               conv.conv2d_input(x.shape, w, gy, **ckw), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(engine.avg_pool2d_forward(x, **kwargs),
+                               engine.conv2d_forward(x, w, **ckw), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(engine.avg_pool2d_backward(gy, x.shape, **kwargs),
+                               engine.conv2d_input(x.shape, w, gy, **ckw), rtol=1e-12, atol=1e-13)
 
 
 # --- PyTorch ----------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_max_pool_matches_torch(cfg, seed, ties, dtype, torch):
     x, gy = cfg.arrays(seed, dilated=True, dtype=dtype)
     if ties:
         x = np.round(x)
-    assume(np.isfinite(pool.max_pool2d_forward(x, **cfg.max_kwargs)[0]).all())
+    assume(np.isfinite(engine.max_pool2d_forward(x, **cfg.max_kwargs)[0]).all())
     y_t, gx_t, idx_t = torch_pool(torch, torch.nn.functional.max_pool2d, x, gy,
                                   return_indices=True, **cfg.max_kwargs)
     tx = tensor(x, requires_grad=True)
@@ -320,19 +320,19 @@ def test_seed_example_k2_gives_each_cell_a_quarter():
     last row and column exactly 0 (E6a)."""
     gy = np.array([[1.0, -2.0], [3.0, 8.0]])[None, None]
     expected = np.kron(gy[0, 0], np.ones((2, 2))) / 4
-    gx = pool.avg_pool2d_backward(gy, (1, 1, 4, 4), 2)
+    gx = engine.avg_pool2d_backward(gy, (1, 1, 4, 4), 2)
     np.testing.assert_array_equal(gx[0, 0], expected)
-    gx5 = pool.avg_pool2d_backward(gy, (1, 1, 5, 5), 2)
+    gx5 = engine.avg_pool2d_backward(gy, (1, 1, 5, 5), 2)
     np.testing.assert_array_equal(gx5[0, 0, :4, :4], expected)
     assert np.all(gx5[0, 0, 4, :] == 0) and np.all(gx5[0, 0, :, 4] == 0)
     x = np.arange(16.0).reshape(1, 1, 4, 4)
-    np.testing.assert_array_equal(pool.avg_pool2d_forward(x, 2)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_array_equal(engine.avg_pool2d_forward(x, 2)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
 
 
 def test_avg_pool_overlapping_windows_add():
     """E6b: k = 3, s = 2 on 5×5: the centre row/column is in two windows per axis."""
     gy = np.array([[1.0, 2.0], [4.0, 8.0]])[None, None]
-    gx = pool.avg_pool2d_backward(gy, (1, 1, 5, 5), 3, 2)[0, 0]
+    gx = engine.avg_pool2d_backward(gy, (1, 1, 5, 5), 3, 2)[0, 0]
     assert gx[0, 0] == pytest.approx(1 / 9, rel=1e-15)
     assert gx[0, 2] == pytest.approx((1 + 2) / 9, rel=1e-15)
     assert gx[2, 2] == pytest.approx((1 + 2 + 4 + 8) / 9, rel=1e-15)
@@ -344,13 +344,13 @@ def test_pool_gaps_and_remainder_get_zero():
     pool never routes gradient to the rows its windows skip."""
     rng = np.random.default_rng(1)
     gy = rng.standard_normal((2, 3, 2, 2))
-    gx = pool.avg_pool2d_backward(gy, (2, 3, 7, 7), 2, 3)
+    gx = engine.avg_pool2d_backward(gy, (2, 3, 7, 7), 2, 3)
     assert np.all(gx[:, :, [0, 1, 3, 4], :][:, :, :, [0, 1, 3, 4]] != 0)
     for row in (2, 5, 6):
         assert np.all(gx[:, :, row, :] == 0) and np.all(gx[:, :, :, row] == 0)
     x = rng.standard_normal((2, 3, 7, 7))
-    y, argmax = pool.max_pool2d_forward(x, 2, 2, 0, 3)                 # rows 0,3 | 2,5
-    gx = pool.max_pool2d_backward(rng.standard_normal(y.shape), argmax, x.shape, 2, 2, 0, 3)
+    y, argmax = engine.max_pool2d_forward(x, 2, 2, 0, 3)                 # rows 0,3 | 2,5
+    gx = engine.max_pool2d_backward(rng.standard_normal(y.shape), argmax, x.shape, 2, 2, 0, 3)
     for row in (1, 4, 6):
         assert np.all(gx[:, :, row, :] == 0) and np.all(gx[:, :, :, row] == 0)
 
@@ -361,9 +361,9 @@ def test_max_pool_overlapping_windows_add():
     x[0, 0, 2, 2] = 10.0
     x[0, 0] += np.arange(25).reshape(5, 5) * 1e-3                     # no other ties
     gy = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    y, argmax = pool.max_pool2d_forward(x, 3, 1)
+    y, argmax = engine.max_pool2d_forward(x, 3, 1)
     assert np.all(y == x[0, 0, 2, 2])
-    gx = pool.max_pool2d_backward(gy, argmax, x.shape, 3, 1)
+    gx = engine.max_pool2d_backward(gy, argmax, x.shape, 3, 1)
     expected = np.zeros((5, 5))
     expected[2, 2] = gy.sum()
     np.testing.assert_array_equal(gx[0, 0], expected)
@@ -381,18 +381,18 @@ def test_spec_ceil_mode_examples():
     np.testing.assert_array_equal(pool.avg_divisor(geo, True), np.outer(with_pad, with_pad))
     np.testing.assert_array_equal(pool.avg_divisor(geo, False), np.outer(without_pad, without_pad))
     ones = np.ones((1, 3, 6, 6))
-    y = pool.avg_pool2d_forward(ones, 3, 2, 1, ceil_mode=True)
+    y = engine.avg_pool2d_forward(ones, 3, 2, 1, ceil_mode=True)
     np.testing.assert_allclose(y[0, :, 0, 0], 4 / 9, rtol=1e-15)
     np.testing.assert_allclose(y[0, :, 3, 3], 1 / 4, rtol=1e-15)
-    y = pool.avg_pool2d_forward(ones, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    y = engine.avg_pool2d_forward(ones, 3, 2, 1, ceil_mode=True, count_include_pad=False)
     np.testing.assert_allclose(y, 1.0, rtol=1e-15)
 
 
 def test_divisor_override_replaces_the_divisor():
     x = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
-    y = pool.avg_pool2d_forward(x, 2, divisor_override=3)
+    y = engine.avg_pool2d_forward(x, 2, divisor_override=3)
     np.testing.assert_array_equal(y[0, 0], np.array([[14.0, 22.0], [46.0, 54.0]]) / 3)
-    gx = pool.avg_pool2d_backward(np.ones((1, 1, 2, 2)) * 6, x.shape, 2, divisor_override=3)
+    gx = engine.avg_pool2d_backward(np.ones((1, 1, 2, 2)) * 6, x.shape, 2, divisor_override=3)
     np.testing.assert_array_equal(gx, np.full(x.shape, 2.0))
 
 
@@ -401,7 +401,7 @@ def test_max_pool_nan_window_outputs_nan():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     x[0, 0, 0, 1] = np.nan
     x[0, 0, 1, 0] = np.nan
-    y, argmax = pool.max_pool2d_forward(x, 2)
+    y, argmax = engine.max_pool2d_forward(x, 2)
     assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
     assert not np.isnan(y[0, 0, 1:, :]).any() and not np.isnan(y[0, 0, :, 1:]).any()
 
@@ -409,9 +409,9 @@ def test_max_pool_nan_window_outputs_nan():
 def test_max_pool_window_without_cells():
     """H = 2, k = 2, p = 1, d = 3: the window reads rows −1 and 2 only, gives −∞ and no gradient."""
     x = np.ones((1, 1, 2, 2))
-    y, argmax = pool.max_pool2d_forward(x, 2, 1, 1, 3)
+    y, argmax = engine.max_pool2d_forward(x, 2, 1, 1, 3)
     assert y.shape == (1, 1, 1, 1) and y[0, 0, 0, 0] == -np.inf
-    gx = pool.max_pool2d_backward(np.ones(y.shape), argmax, x.shape, 2, 1, 1, 3)
+    gx = engine.max_pool2d_backward(np.ones(y.shape), argmax, x.shape, 2, 1, 1, 3)
     np.testing.assert_array_equal(gx, np.zeros(x.shape))
 
 
@@ -434,14 +434,14 @@ def test_max_pool_of_minus_infinity_picks_a_real_cell(torch):
 def test_kernels_keep_dtype_and_shape(dtype):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
-    y = pool.avg_pool2d_forward(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
-    gx = pool.avg_pool2d_backward(rng.standard_normal(y.shape).astype(dtype), x.shape, 3, 2, 1,
+    y = engine.avg_pool2d_forward(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    gx = engine.avg_pool2d_backward(rng.standard_normal(y.shape).astype(dtype), x.shape, 3, 2, 1,
                                   ceil_mode=True, count_include_pad=False)
     assert y.dtype == gx.dtype == dtype and gx.shape == x.shape
-    y = pool.avg_pool2d_forward(x, 2, divisor_override=3)
+    y = engine.avg_pool2d_forward(x, 2, divisor_override=3)
     assert y.dtype == dtype
-    y, argmax = pool.max_pool2d_forward(x, 3, 2, 1, 2, True)
-    gx = pool.max_pool2d_backward(rng.standard_normal(y.shape).astype(dtype), argmax, x.shape,
+    y, argmax = engine.max_pool2d_forward(x, 3, 2, 1, 2, True)
+    gx = engine.max_pool2d_backward(rng.standard_normal(y.shape).astype(dtype), argmax, x.shape,
                                   3, 2, 1, 2, True)
     assert y.dtype == gx.dtype == dtype and gx.shape == x.shape
     y = pool.adaptive_avg_pool_forward(x, (4, 5))
@@ -463,7 +463,7 @@ def test_avg_pool_backward_on_disjoint_tiles(shape, kernel, ceil_mode, divisor):
     assert pool._windows_tile(geo)
     rng = np.random.default_rng(7)
     gy = rng.standard_normal(geo.output_shape)
-    got = pool.avg_pool2d_backward(gy, shape, kernel, divisor_override=divisor)
+    got = engine.avg_pool2d_backward(gy, shape, kernel, divisor_override=divisor)
     want = ref.avg_pool2d_backward(gy, shape, kernel, divisor_override=divisor)
     assert got.shape == shape and kernel_hw == (geo.kh, geo.kw)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)

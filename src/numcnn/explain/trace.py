@@ -122,7 +122,7 @@ def _conv_extras(plan, x, gy, got, res, where):
     got["x_pad"] = pad2d(x, geo.pad_h, geo.pad_w)
     got["cols6"] = im2col(got["x_pad"], geo.kh, geo.kw, geo.Ho, geo.Wo, geo.sh, geo.sw,
                           geo.dh, geo.dw)
-    got["cols"] = _conv.columns(x, geo)
+    got["cols"] = np.ascontiguousarray(got["cols6"]).reshape(N, g, -1, geo.Ho * geo.Wo)
     dcols = np.matmul(w.reshape(g, Qg, -1).transpose(0, 2, 1),         # (g, K, Qg)
                       gy.reshape(N, g, Qg, geo.Ho * geo.Wo))           # (N, g, K, L)
     got["dcols"] = dcols

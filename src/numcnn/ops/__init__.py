@@ -1,13 +1,21 @@
-"""Pure-NumPy kernels: forward and hand-derived backward of conv2d and pooling (no Tensor)."""
-from .conv import conv2d_bias, conv2d_forward, conv2d_input, conv2d_weight
-from .pool import (
-    adaptive_avg_pool_backward,
-    adaptive_avg_pool_forward,
+"""Pure-NumPy kernels: forward and hand-derived backward of conv2d and pooling (no Tensor).
+
+The math is in :mod:`.conv`, :mod:`.pool` and :mod:`.windows` (single-threaded functions on whole
+arrays, as SPEC-math writes them); :mod:`.engine` runs them on batch chunks and blocks, on the
+kernel threads (:mod:`.parallel`), with scratch buffers from the :mod:`.workspace`.
+"""
+from .engine import (
     avg_pool2d_backward,
     avg_pool2d_forward,
+    conv2d_bias,
+    conv2d_forward,
+    conv2d_input,
+    conv2d_weight,
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from .pool import adaptive_avg_pool_backward, adaptive_avg_pool_forward
+from .workspace import release as release_workspace
 
 __all__ = [
     "adaptive_avg_pool_backward",
@@ -20,4 +28,5 @@ __all__ = [
     "conv2d_weight",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "release_workspace",
 ]

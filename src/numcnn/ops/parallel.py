@@ -1,22 +1,21 @@
-"""Share the kernels' work among the CPU cores: batch blocks on threads.
+"""Batch blocks on threads, with BLAS held to one thread meanwhile.
 
-NumPy runs an element-wise copy or add on one core while BLAS uses all of them, so on a small
-machine the column gather and the scatter-add, not the GEMMs, set the pace. These loops move
-memory and release the GIL, so plain threads run them in parallel: :func:`over_batch` cuts the
-batch into one contiguous block per thread (never one sample at a time) and every block writes
-its own rows of the output, so no two threads touch the same cell. A block may also run its
-own per-sample GEMMs (:func:`gemm_splittable`): BLAS is then held to one thread meanwhile
-(:func:`blas_on_one_thread`), so each core multiplies the columns it has just gathered.
+NumPy runs an element-wise copy or add on one core, so on a small machine the column gather and
+the scatter-add, not the GEMMs, set the pace. These loops move memory and release the GIL, so plain
+threads run them in parallel: :func:`run_blocks` cuts the batch into one contiguous block per
+thread and every block writes its own rows of the output, so no two threads touch the same cell.
 
-The threads only pay off when BLAS lets go of the cores between calls. OpenBLAS's worker
-threads spin for about 2^28 cycles (~0.1 s) after each GEMM unless ``OPENBLAS_THREAD_TIMEOUT``
-was set before NumPy loaded; ``import numcnn`` sets it to 4 when it runs before NumPy is
-imported. So the thread count defaults to the cores this process may use when that variable
-holds a short spin (at most 2^24 cycles), and to 1 otherwise. ``OPENBLAS_NUM_THREADS`` or
-``OMP_NUM_THREADS``, where set, cap it (one thread per MPI rank stays one);
-``NUMCNN_NUM_THREADS`` or :func:`set_num_threads` choose it outright (1 turns the threads
-off). Small arrays run on the calling thread alone, where waking another core would cost more
-than it saves.
+A block also runs its own GEMMs. While blocks run, BLAS is held to one thread
+(:func:`blas_on_one_thread`, through threadpoolctl), so each core multiplies the columns it has
+just gathered and BLAS's own worker threads are never woken from inside numcnn: they would spin on
+the cores after each GEMM (about 0.1 s for OpenBLAS) and slow the next region. This works whatever
+the import order of NumPy and numcnn. Without threadpoolctl, blocks that call BLAS run on the
+calling thread and let BLAS thread the GEMMs itself (``pip install numcnn[fast]``).
+
+Thread count: the cores this process may use, capped by ``OPENBLAS_NUM_THREADS`` or
+``OMP_NUM_THREADS`` where set (one thread per MPI rank stays one); ``NUMCNN_NUM_THREADS`` or
+:func:`set_num_threads` choose it outright (1 turns the threads off). Small arrays stay on the
+calling thread, where waking another core would cost more than it saves.
 """
 from __future__ import annotations
 
@@ -28,10 +27,7 @@ from itertools import pairwise
 
 import numpy as np
 
-#: Blocks per thread in a parallel region; threads pull blocks until none is left.
-BLOCKS_PER_THREAD = 1
-
-#: Below this many elements a loop stays on the calling thread (waking an idle core costs tens
+#: Below this many elements a region stays on the calling thread (waking an idle core costs tens
 #: of microseconds, more on a virtual machine).
 MIN_PARALLEL_ELEMENTS = 1 << 18
 
@@ -51,12 +47,6 @@ def _default_threads() -> int:
         if value < 1:
             raise ValueError(f"NUMCNN_NUM_THREADS must be a positive int, got {env!r}")
         return value
-    try:
-        blas_spins_briefly = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "")) <= 24
-    except ValueError:
-        blas_spins_briefly = False
-    if not blas_spins_briefly:
-        return 1
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -104,7 +94,7 @@ def _mark_worker() -> None:
 
 
 def in_parallel_region() -> bool:
-    """True on a thread that is running one block of :func:`over_batch` (loops nest serially)."""
+    """True on a thread that is running one block of a region (regions nest serially)."""
     return getattr(_in_region, "active", False)
 
 
@@ -115,55 +105,59 @@ def batch_blocks(n: int, parts: int) -> list[slice]:
     return [slice(a, b) for a, b in pairwise(bounds)]
 
 
-def over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> None:
-    """Run ``fn(block)`` for blocks of the batch ``range(n)``, in parallel when worth it.
+def _serial(n: int, elements: int, calls_blas: bool) -> bool:
+    return (get_num_threads() == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS
+            or in_parallel_region() or (calls_blas and not can_pin_blas()))
+
+
+def run_blocks(fn, batch: slice, elements: int, calls_blas: bool = False) -> None:
+    """Run ``fn(block)`` for contiguous blocks of the ``batch`` slice, in parallel when worth it.
 
     ``fn`` must only write output rows of its own block. ``elements`` is the work size that
-    decides whether threads pay off. The calling thread does one block itself. ``calls_blas``:
-    ``fn`` runs GEMMs, so BLAS is held to one thread per block meanwhile (the caller checked
-    :func:`gemm_splittable`).
+    decides whether threads pay off; ``calls_blas``: ``fn`` runs GEMMs.
     """
-    threads = get_num_threads()
-    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
-        fn(slice(0, n))
+    n = batch.stop - batch.start
+    if _serial(n, elements, calls_blas):
+        fn(batch)
         return
-    _over_blocks(fn, batch_blocks(n, BLOCKS_PER_THREAD * threads), calls_blas)
+    _over_blocks(fn, _shifted_blocks(batch), calls_blas)
 
 
-def sum_over_batch(fn, n: int, elements: int, calls_blas: bool = False) -> np.ndarray:
-    """``Σ_block fn(block)`` over blocks of ``range(n)``, the blocks run as in :func:`over_batch`;
+def sum_over_blocks(fn, batch: slice, elements: int, calls_blas: bool = False) -> np.ndarray:
+    """``Σ_block fn(block)`` over blocks of the ``batch`` slice, run as in :func:`run_blocks`;
     the partial sums are added in block order, so the result does not depend on timing."""
-    threads = get_num_threads()
-    if threads == 1 or n < 2 or elements < MIN_PARALLEL_ELEMENTS or in_parallel_region():
-        return fn(slice(0, n))
-    blocks = batch_blocks(n, BLOCKS_PER_THREAD * threads)
+    n = batch.stop - batch.start
+    if _serial(n, elements, calls_blas):
+        return fn(batch)
+    blocks = _shifted_blocks(batch)
     partial: dict[int, np.ndarray] = {}
 
     def run(block):
         partial[block.start] = fn(block)
 
     _over_blocks(run, blocks, calls_blas)
-    return _ordered_sum([partial[block.start] for block in blocks])
-
-
-def _ordered_sum(parts: list[np.ndarray]) -> np.ndarray:
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
+    total = partial[blocks[0].start].copy()
+    for block in blocks[1:]:
+        total += partial[block.start]
     return total
 
 
-def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
+def _shifted_blocks(batch: slice) -> list[slice]:
+    blocks = batch_blocks(batch.stop - batch.start, get_num_threads())
+    return [slice(batch.start + b.start, batch.start + b.stop) for b in blocks]
+
+
+def _over_blocks(fn, blocks: list[slice], calls_blas: bool) -> None:
     """``fn(block)`` for every block, on the calling thread and the pool's workers, each
     pulling the next block until none is left."""
-    if len(blocks) == 1 or in_parallel_region():
-        for block in blocks:
-            fn(block)
-        return
     if calls_blas:
         with blas_on_one_thread():
-            _over_blocks(fn, blocks)
-        return
+            _run_on_threads(fn, blocks)
+    else:
+        _run_on_threads(fn, blocks)
+
+
+def _run_on_threads(fn, blocks: list[slice]) -> None:
     threads = min(get_num_threads(), len(blocks))
     errstate = np.geterr()  # the caller's np.errstate is per thread: carry it to the workers
     pending = iter(blocks)
@@ -211,89 +205,38 @@ def _over_blocks(fn, blocks: list[slice], calls_blas: bool = False) -> None:
         raise failures[0]
 
 
-# --- BLAS inside the threads -------------------------------------------------------------------
+# --- BLAS held to one thread -------------------------------------------------------------------
 
-#: OpenBLAS runs a GEMM with m·n·k at most this on one thread (65536 · GEMM_MULTITHREAD_THRESHOLD).
-BLAS_SINGLE_THREAD_MNK = 65536 * 4
-
-_blas_controller = None  # threadpoolctl.ThreadpoolController, False when unavailable
+_blas_libraries: list | None = None  # threadpoolctl's controllers of the loaded BLAS libraries
 
 
-def _blas_limiter():
-    global _blas_controller
-    if _blas_controller is None:
+def _blas() -> list:
+    global _blas_libraries
+    if _blas_libraries is None:
         try:
             from threadpoolctl import ThreadpoolController
 
-            controller = ThreadpoolController()
-            _blas_controller = controller if controller.select(user_api="blas") else False
+            _blas_libraries = list(ThreadpoolController().select(user_api="blas").lib_controllers)
         except ImportError:
-            _blas_controller = False
-    return _blas_controller
+            _blas_libraries = []
+    return _blas_libraries
 
 
 def can_pin_blas() -> bool:
     """Can BLAS be held to one thread while the kernels' threads call it (threadpoolctl)?"""
-    return bool(_blas_limiter())
+    return bool(_blas())
 
 
 @contextlib.contextmanager
 def blas_on_one_thread():
     """Hold BLAS to one thread, so that each kernel thread runs its own GEMMs on its own core
-    instead of several threads fighting over BLAS's workers. Needs threadpoolctl; without it
-    this does nothing, and :func:`gemm_splittable` only lets GEMMs that BLAS keeps on one core
-    into a parallel region."""
-    controller = _blas_limiter()
-    if not controller:
-        yield
-        return
-    limits = controller.limit(limits=1, user_api="blas")
+    instead of waking BLAS's workers. Does nothing without threadpoolctl."""
+    libraries = _blas()
+    before = [library.get_num_threads() for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
     try:
         yield
     finally:
-        limits.restore_original_limits()
-
-
-def gemm_splittable(mnk: int) -> bool:
-    """May batch blocks run per-sample GEMMs of ``mnk`` multiply-adds on several threads?
-
-    Yes when there are threads and either BLAS can be held to one thread in the meantime, or
-    the GEMM is small enough that BLAS keeps it on one core anyway (a GEMM BLAS threads itself,
-    called from two threads at once, measured slower than called once)."""
-    return get_num_threads() > 1 and (mnk <= BLAS_SINGLE_THREAD_MNK or can_pin_blas())
-
-
-def _block_of(a: np.ndarray, block: slice, batch: tuple) -> np.ndarray:
-    """The rows of ``block`` of an operand whose batch axes broadcast against ``batch`` (an
-    operand with fewer batch axes, like a shared weight, or size 1 there, is used whole)."""
-    return a[block] if a.ndim - 2 == len(batch) and a.shape[0] == batch[0] else a
-
-
-def matmul(a: np.ndarray, b: np.ndarray, sum_batch: bool = False,
-           out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b)`` (summed over the leading batch axis when ``sum_batch``), with the
-    batch split among the threads when :func:`gemm_splittable` (LeNet-size layers are 64
-    products of a few hundred thousand multiply-adds each); otherwise BLAS gets the whole
-    batch and threads each product itself."""
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    work = m * k * n * int(np.prod(batch))
-    serial = (not batch or batch[0] < 2 or not gemm_splittable(m * k * n)
-              or work < 4 * MIN_PARALLEL_ELEMENTS or in_parallel_region())
-    if sum_batch:
-        if serial:
-            return np.matmul(a, b).sum(axis=0)
-        return sum_over_batch(
-            lambda block: np.matmul(_block_of(a, block, batch), _block_of(b, block, batch)).sum(
-                axis=0), batch[0], work, calls_blas=True)
-    if serial:
-        return np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty(batch + (m, n), dtype=np.result_type(a, b))
-
-    def product(block):
-        np.matmul(_block_of(a, block, batch), _block_of(b, block, batch), out=out[block])
-
-    _over_blocks(product, batch_blocks(batch[0], BLOCKS_PER_THREAD * get_num_threads()),
-                 calls_blas=True)
-    return out
+        for library, n in zip(libraries, before):
+            library.set_num_threads(n)

@@ -1,18 +1,19 @@
 """Average, max and adaptive average pooling, forward and backward   (SPEC-math §5, §6.8).
 
+Pure, single-threaded NumPy on whole arrays (:mod:`numcnn.ops.engine` runs them on batch blocks);
+the batch size is read from the arrays, so a function may be given any slice of the batch.
+
 Dimension legend: N batch, C channels, H/W input, kh/kw kernel, sh/sw stride, ph/pw padding,
 dh/dw dilation, Ho/Wo output; eh/ew the ceil-mode extra padding at the end. ``geo`` is a
 :class:`~numcnn.ops.shapes.PoolGeometry`. Every loop runs over the kh·kw kernel taps only: each
-tap is one strided slice of a whole batch block, so no im2col buffer is built; large pools run
-their blocks on the kernel threads (:mod:`numcnn.ops.parallel`). Disjoint windows (kernel =
-stride, the usual 2x2) spread gradients without scatter-adds (:func:`_windows_tile`).
+tap is one strided slice of the whole array, so no im2col buffer is built. Disjoint windows
+(kernel = stride, the usual 2x2) spread gradients without scatter-adds (:func:`_windows_tile`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
-from .shapes import PoolGeometry, pool_geometry
+from .shapes import PoolGeometry
 from .windows import pad2d, tap_slices
 
 
@@ -71,47 +72,36 @@ def avg_divisor(geo: PoolGeometry, count_include_pad=True, divisor_override=None
     return np.outer(dh, dw).astype(dtype)
 
 
-def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None, out=None):
     """``Y[n,c,o_h,o_w] = (1/D[o_h,o_w]) Σ_{i=hs}^{he−1} Σ_{j=ws}^{we−1} X[n,c,i,j]``  (SPEC §5.2).
 
-    Batch blocks run on the kernel threads (:mod:`numcnn.ops.parallel`).
-    Shape: x (N, C, H, W) -> y (N, C, Ho, Wo).
+    Shape: x (N, C, H, W) -> y (N, C, Ho, Wo), written to ``out`` when given.
     """
-    y = np.empty(geo.output_shape, dtype=x.dtype)
-    divisor = avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
-
-    def job(block):
-        xp = _padded(x[block], geo, 0.0)
-        out = y[block]
-        out.fill(0)
-        for _, window in _taps(geo):
-            out += xp[window]                                          # (n, C, Ho, Wo)
-        out /= divisor
-
-    parallel.over_batch(job, geo.N, y.size)  # one add per tap and output: cheap per element
+    y = np.empty(x.shape[:2] + (geo.Ho, geo.Wo), x.dtype) if out is None else out
+    xp = _padded(x, geo, 0.0)
+    y.fill(0)
+    for _, window in _taps(geo):
+        y += xp[window]                                                # (N, C, Ho, Wo)
+    y /= avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
     return y
 
 
-def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_override=None,
+                      out=None):
     """``gX[n,c,i,j] = Σ_{windows (o_h,o_w) ∋ (i,j)} gY[n,c,o_h,o_w] / D[o_h,o_w]``  (SPEC §5.2).
 
     gY/D is broadcast to every tap and scatter-added; overlaps add, gaps and the floor-mode
-    remainder get 0. Shape: gy (N, C, Ho, Wo) -> gx (N, C, H, W).
+    remainder get 0. Shape: gy (N, C, Ho, Wo) -> gx (N, C, H, W), written to ``out`` when given.
     """
-    divisor = avg_divisor(geo, count_include_pad, divisor_override, gy.dtype)
-    gx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype)
-
-    def job(block):
-        share = gy[block] / divisor
-        if _windows_tile(geo):
-            _spread_over_tiles(share, geo, gx[block])
-            return
-        gxp = np.zeros((share.shape[0], geo.C, geo.Hp, geo.Wp), dtype=gy.dtype)
-        for _, window in _taps(geo):
-            gxp[window] += share
-        gx[block] = _crop_view(gxp, geo)
-
-    parallel.over_batch(job, geo.N, gy.size)
+    share = gy / avg_divisor(geo, count_include_pad, divisor_override, gy.dtype)
+    gx = np.empty(gy.shape[:2] + (geo.H, geo.W), gy.dtype) if out is None else out
+    if _windows_tile(geo):
+        _spread_over_tiles(share, geo, gx)
+        return gx
+    gxp = np.zeros(gy.shape[:2] + (geo.Hp, geo.Wp), dtype=gy.dtype)
+    for _, window in _taps(geo):
+        gxp[window] += share
+    gx[...] = _crop_view(gxp, geo)
     return gx
 
 
@@ -124,12 +114,12 @@ def _tap_inside(geo: PoolGeometry, u: int, v: int) -> np.ndarray:
     return ((i >= 0) & (i < geo.H))[:, None] & ((j >= 0) & (j < geo.W))[None, :]
 
 
-def max_pool_forward(x, geo: PoolGeometry):
+def max_pool_forward(x, geo: PoolGeometry, out=None):
     """``Y[n,c,o_h,o_w] = max over taps (u,v) of X[n,c, s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``
     (SPEC §5.3); taps on padding are skipped.
 
-    Returns ``(y, argmax)``; argmax (int64, shape of y) is the
-    window-local tap ``u·kw + v`` of the FIRST maximum in scan order (u outer, v inner),
+    Returns ``(y, argmax)``, written to ``out = (y, argmax)`` when given; argmax (int64, shape of
+    y) is the window-local tap ``u·kw + v`` of the FIRST maximum in scan order (u outer, v inner),
     PyTorch's tie rule. Two passes: the maximum over taps, then the taps in reverse order, each
     claiming the windows where it equals the maximum, so the first one wins. A window of −∞
     values still routes its gradient to a real cell. A window containing NaN gives NaN and its
@@ -138,49 +128,40 @@ def max_pool_forward(x, geo: PoolGeometry):
     """
     taps = [(t, w, _tap_inside(geo, t // geo.kw, t % geo.kw)) for t, w in _taps(geo)]
     taps = [(t, w, inside) for t, w, inside in taps if inside.any()]
-    y = np.empty(geo.output_shape, dtype=x.dtype)
-    argmax = np.empty(geo.output_shape, dtype=np.int64)
-
-    def job(block):
-        xp = _padded(x[block], geo, -np.inf)
-        y_b, argmax_b = y[block], argmax[block]
-        y_b.fill(-np.inf)
-        argmax_b.fill(-1)
-        for _, window, _ in taps:
-            np.maximum(y_b, xp[window], out=y_b)                       # NaN propagates
-        has_nan = bool(np.isnan(y_b).any())
-        for t, window, inside in reversed(taps):
-            v = xp[window]                                             # (n, C, Ho, Wo)
-            claims = v == y_b
-            if has_nan:
-                claims |= np.isnan(v)
-            if not inside.all():
-                claims &= inside
-            np.copyto(argmax_b, t, where=claims)
-
-    parallel.over_batch(job, geo.N, y.size)
+    shape = x.shape[:2] + (geo.Ho, geo.Wo)
+    y, argmax = (np.empty(shape, x.dtype), np.empty(shape, np.int64)) if out is None else out
+    xp = _padded(x, geo, -np.inf)
+    y.fill(-np.inf)
+    argmax.fill(-1)
+    for _, window, _ in taps:
+        np.maximum(y, xp[window], out=y)                               # NaN propagates
+    has_nan = bool(np.isnan(y).any())
+    for t, window, inside in reversed(taps):
+        v = xp[window]                                                 # (N, C, Ho, Wo)
+        claims = v == y
+        if has_nan:
+            claims |= np.isnan(v)
+        if not inside.all():
+            claims &= inside
+        np.copyto(argmax, t, where=claims)
     return y, argmax
 
 
-def max_pool_backward(gy, argmax, geo: PoolGeometry):
+def max_pool_backward(gy, argmax, geo: PoolGeometry, out=None):
     """``gX[n,c,i,j] = Σ_{windows whose argmax is (i,j)} gY[n,c,o_h,o_w]``  (SPEC §5.3).
 
-    Each tap scatters the gradients of the windows it won. Shape: gy (N, C, Ho, Wo) -> (N, C, H, W).
+    Each tap scatters the gradients of the windows it won. Shape: gy (N, C, Ho, Wo) -> (N, C, H, W),
+    written to ``out`` when given.
     """
-    tiles = _windows_tile(geo) and bool(np.isfinite(gy).all())
-    gx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype)
+    gx = np.empty(gy.shape[:2] + (geo.H, geo.W), gy.dtype) if out is None else out
+    if _windows_tile(geo) and bool(np.isfinite(gy).all()):
+        _max_pool_backward_tiles(gy, argmax, geo, gx)
+        return gx
+    gxp = np.zeros(gy.shape[:2] + (geo.Hp, geo.Wp), dtype=gy.dtype)
     zero = gy.dtype.type(0)
-
-    def job(block):
-        if tiles:
-            _max_pool_backward_tiles(gy[block], argmax[block], geo, gx[block])
-            return
-        gxp = np.zeros((gx[block].shape[0], geo.C, geo.Hp, geo.Wp), dtype=gy.dtype)
-        for t, window in _taps(geo):
-            gxp[window] += np.where(argmax[block] == t, gy[block], zero)
-        gx[block] = _crop_view(gxp, geo)
-
-    parallel.over_batch(job, geo.N, gy.size)
+    for t, window in _taps(geo):
+        gxp[window] += np.where(argmax == t, gy, zero)
+    gx[...] = _crop_view(gxp, geo)
     return gx
 
 
@@ -230,34 +211,3 @@ def adaptive_avg_pool_backward(gy, input_shape):
     Ah, lh = adaptive_bins(input_shape[-2], gy.shape[-2], gy.dtype)
     Aw, lw = adaptive_bins(input_shape[-1], gy.shape[-1], gy.dtype)
     return Ah.T @ (gy / np.outer(lh, lw)) @ Aw
-
-
-# --- public kernels with PyTorch's argument names ----------------------------------------------
-
-def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                       count_include_pad=True, divisor_override=None):
-    """avg_pool2d on ndarrays. Shape: (N, C, H, W) -> (N, C, Ho, Wo)."""
-    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    return avg_pool_forward(x, geo, count_include_pad, divisor_override)
-
-
-def avg_pool2d_backward(gy, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True, divisor_override=None):
-    """Gradient of avg_pool2d with respect to its input. Shape -> input_shape."""
-    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, 1, ceil_mode,
-                        "avg_pool2d")
-    return avg_pool_backward(gy, geo, count_include_pad, divisor_override)
-
-
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """max_pool2d on ndarrays: returns ``(y, argmax)`` with argmax the window-local tap index."""
-    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    return max_pool_forward(x, geo)
-
-
-def max_pool2d_backward(gy, argmax, input_shape, kernel_size, stride=None, padding=0,
-                        dilation=1, ceil_mode=False):
-    """Gradient of max_pool2d with respect to its input. Shape -> input_shape."""
-    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation, ceil_mode,
-                        "max_pool2d")
-    return max_pool_backward(gy, argmax, geo)

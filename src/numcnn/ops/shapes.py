@@ -128,6 +128,21 @@ class ConvGeometry:
         return conv_remainder(self.W, self.kw, self.sw, self.pad_w, self.dw)
 
     @property
+    def Hq(self) -> int:
+        """Rows of one phase plane ``X_pad[a::s_h, b::s_w]``: ⌈Hp / s_h⌉."""
+        return -(-self.Hp // self.sh)
+
+    @property
+    def Wq(self) -> int:
+        """Columns of one phase plane, the row width of the row grid: ⌈Wp / s_w⌉."""
+        return -(-self.Wp // self.sw)
+
+    @property
+    def T(self) -> int:
+        """Row-grid positions t = o_h·Wq + o_w up to the last output: (Ho − 1)·Wq + Wo."""
+        return (self.Ho - 1) * self.Wq + self.Wo
+
+    @property
     def input_shape(self) -> tuple[int, int, int, int]:
         return (self.N, self.C_in, self.H, self.W)
 

@@ -1,19 +1,27 @@
-"""The window gather (im2col) and its adjoint, the scatter-add (col2im)   (SPEC-math §6.2, §6.5).
+"""Kernel windows of a padded image: the gather (im2col) and its adjoint (col2im)  (SPEC §6.2, §6.5).
 
-Column layout: ``cols[n, c, u, v, o_h, o_w] = X_pad[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``,
-shape (N, C, kh, kw, Ho, Wo). Keeping the kernel taps before the output positions means
-``cols.reshape(N, C·kh·kw, Ho·Wo)`` is free and one batched GEMM ``W2d @ cols`` yields NCHW output
-with no transpose. Both directions loop over the kh·kw kernel taps only; each iteration is one
-strided slice of a whole batch block, and the blocks run on the kernel threads
-(:mod:`numcnn.ops.parallel`). For stride 1 the scatter-add also has a whole-row form
-(:func:`col2im_rows`) whose taps add long contiguous runs.
+Pure, single-threaded NumPy on whole arrays; :mod:`numcnn.ops.engine` decides how they run.
+
+Spec layout: ``cols[n, c, u, v, o_h, o_w] = X_pad[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``, shape
+(N, C, kh, kw, Ho, Wo): kernel taps before output positions, so ``cols.reshape(N, C·kh·kw, Ho·Wo)``
+is free and ``W2d @ cols`` is NCHW output with no transpose.
+
+Row-grid layout (docs/math.md §7.3), the form the kernels compute in. Split X_pad into its
+s_h·s_w phase planes ``X_q[a, b] = X_pad[a::s_h, b::s_w]`` (one plane, X_pad itself, for stride 1),
+each padded to Hq × Wq and flattened. Tap (u, v) reads plane ``(a, b) = (d_h·u mod s_h, d_w·v mod s_w)``
+at ``X_q[a, b][o_h + r, o_w + c]`` with ``(r, c) = (d_h·u div s_h, d_w·v div s_w)``: in the flattened
+plane that is cell ``t + off(u, v)`` with ``t = o_h·Wq + o_w`` and ``off = r·Wq + c``. So
+
+    ``rows[n, c, u, v, t] = X_q[n, c, a, b].flat[t + off(u, v)]``,  t in [0, T), T = (Ho − 1)·Wq + Wo,
+
+is one contiguous run per tap; ``cols[..., o_h, o_w] = rows[..., o_h·Wq + o_w]``, and the t with
+o_w >= Wo are wrap-around positions that the kernels compute and drop.
 """
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from . import parallel
+from .shapes import ConvGeometry, conv_geometry
 
 
 def tap_slices(u: int, v: int, Ho: int, Wo: int, sh: int, sw: int, dh: int, dw: int):
@@ -29,13 +37,18 @@ def tap_slices(u: int, v: int, Ho: int, Wo: int, sh: int, sw: int, dh: int, dw: 
     )
 
 
-def pad2d(x: np.ndarray, pad_h, pad_w, value: float = 0.0) -> np.ndarray:
+def pad2d(x: np.ndarray, pad_h, pad_w, value: float = 0.0, empty=np.empty) -> np.ndarray:
     """Pad the last two axes by ``(before, after)`` each; returns ``x`` itself when nothing to do."""
-    if pad_h == (0, 0) and pad_w == (0, 0):
+    if tuple(pad_h) == (0, 0) and tuple(pad_w) == (0, 0):
         return x
-    N, C, H, W = x.shape
-    out = np.full((N, C, H + pad_h[0] + pad_h[1], W + pad_w[0] + pad_w[1]), value, dtype=x.dtype)
-    out[:, :, pad_h[0]:pad_h[0] + H, pad_w[0]:pad_w[0] + W] = x
+    (top, bottom), (left, right) = pad_h, pad_w
+    H, W = x.shape[-2:]
+    out = empty(x.shape[:-2] + (top + H + bottom, left + W + right), x.dtype)
+    out[..., :top, :] = value                                          # the border only:
+    out[..., top + H:, :] = value                                      # the inside is x
+    out[..., top:top + H, :left] = value
+    out[..., top:top + H, left + W:] = value
+    out[..., top:top + H, left:left + W] = x
     return out
 
 
@@ -43,134 +56,6 @@ def crop2d(x: np.ndarray, pad_h, pad_w) -> np.ndarray:
     """Inverse of :func:`pad2d` (a view): drop ``(before, after)`` rows and columns."""
     H, W = x.shape[-2:]
     return x[..., pad_h[0]:H - pad_h[1], pad_w[0]:W - pad_w[1]]
-
-
-def _phase(u: int, s: int, d: int) -> tuple[int, int]:
-    """Tap u reads rows s·o + d·u = s·(o + d·u // s) + (d·u mod s): phase plane (d·u mod s),
-    starting at row d·u // s of that plane."""
-    return (d * u) % s, (d * u) // s
-
-
-def im2col(xp: np.ndarray, kh: int, kw: int, Ho: int, Wo: int, sh=1, sw=1, dh=1, dw=1,
-           out: np.ndarray | None = None, pad_h=(0, 0), pad_w=(0, 0)) -> np.ndarray:
-    """Gather every kernel window of the padded input into columns.
-
-    ``cols[n, c, u, v, o_h, o_w] = xp[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``
-
-    ``xp`` is the input already padded, or the unpadded input with ``pad_h``/``pad_w`` given: then
-    each batch block is padded just before its gather, in the same thread. The batch is split
-    among the cores (:func:`~numcnn.ops.parallel.over_batch`).
-
-    Small outputs are copied from the window view in one call. Long output rows with a stride
-    > 1 first split the input into its s_h·s_w phase planes ``xp[..., a::s_h, b::s_w]`` (one
-    copy of xp in all): every tap then reads a contiguous block of one plane instead of every
-    s-th element, which copies several times faster.
-
-    Shape: xp (N, C, Hp, Wp) -> cols (N, C, kh, kw, Ho, Wo), a fresh C-contiguous array.
-    """
-    N, C = xp.shape[:2]
-    if out is None:
-        out = np.empty((N, C, kh, kw, Ho, Wo), dtype=xp.dtype)
-
-    def gather(block):
-        _im2col_into(pad2d(xp[block], pad_h, pad_w), kh, kw, Ho, Wo, sh, sw, dh, dw, out[block])
-
-    parallel.over_batch(gather, N, out.size)
-    return out
-
-
-def _im2col_into(xp, kh, kw, Ho, Wo, sh, sw, dh, dw, out) -> None:
-    if max(sh, sw) == 1 or Wo < 32:
-        # one strided copy of the read-only window view: fewer, longer inner loops than a copy
-        # per tap, which matters for small images (measured 2-3x faster at 28x28)
-        keh, kew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-        view = sliding_window_view(xp, (keh, kew), axis=(2, 3))       # (N, C, Hp-keh+1, ..., keh, kew)
-        view = view[:, :, :sh * (Ho - 1) + 1:sh, :sw * (Wo - 1) + 1:sw, ::dh, ::dw]
-        np.copyto(out, view.transpose(0, 1, 4, 5, 2, 3))              # (N, C, kh, kw, Ho, Wo)
-        return
-    planes: dict[tuple[int, int], np.ndarray] = {}
-    for u in range(kh):
-        a, r0 = _phase(u, sh, dh)
-        for v in range(kw):
-            b, c0 = _phase(v, sw, dw)
-            if (a, b) not in planes:
-                planes[a, b] = np.ascontiguousarray(xp[:, :, a::sh, b::sw])
-            out[:, :, u, v] = planes[a, b][:, :, r0:r0 + Ho, c0:c0 + Wo]  # (N, C, Ho, Wo)
-
-
-def col2im(dcols: np.ndarray, Hp: int, Wp: int, sh=1, sw=1, dh=1, dw=1,
-           crop_h=(0, 0), crop_w=(0, 0)) -> np.ndarray:
-    """Adjoint of :func:`im2col`: scatter-add the columns back onto the padded input grid.
-
-    ``gX_pad[n, c, i, j] = Σ over (u, v, o_h, o_w) with s_h·o_h + d_h·u = i, s_w·o_w + d_w·v = j
-    of dcols[n, c, u, v, o_h, o_w]``
-
-    Within one tap (u, v) the slice addresses distinct cells, so a buffered ``+=`` is exact;
-    overlapping windows accumulate across taps. Cells no window reads stay 0. With a stride > 1
-    the sums go into contiguous blocks of the phase planes, interleaved once at the end. The
-    batch is split among the cores; ``crop_h``/``crop_w`` then remove the padding (adjoint of
-    the ``pad_h``/``pad_w`` of :func:`im2col`) within each block.
-
-    Shape: dcols (N, C, kh, kw, Ho, Wo) -> (N, C, Hp − crop, Wp − crop), C-contiguous.
-    """
-    N, C = dcols.shape[:2]
-    out = np.empty((N, C, Hp - sum(crop_h), Wp - sum(crop_w)), dtype=dcols.dtype)
-
-    def scatter(block):
-        summed = _col2im(dcols[block], Hp, Wp, sh, sw, dh, dw)
-        out[block] = crop2d(summed, crop_h, crop_w)
-
-    parallel.over_batch(scatter, N, dcols.size)
-    return out
-
-
-def col2im_rows(row_columns, n: int, C: int, Hp: int, Wp: int, kh: int, kw: int, dh=1, dw=1,
-                crop_h=(0, 0), crop_w=(0, 0), dtype=np.float64) -> np.ndarray:
-    """:func:`col2im` for stride 1, on columns laid out over whole padded rows.
-
-    With stride 1, tap (u, v) of output (o_h, o_w) reads the flattened padded input at
-    ``(o_h + d_h·u)·Wp + o_w + d_w·v = t + off(u, v)`` with ``t = o_h·Wp + o_w``. So if the columns
-    index the outputs on an Ho × Wp grid (``dcols_rows[..., u, v, t]``, zero at the Wp − Wo
-    columns no output uses), each tap adds one contiguous run of Ho·Wp values at offset
-    ``off(u, v) = d_h·u·Wp + d_w·v``: long runs instead of Ho runs of Wo, about twice as fast.
-
-    ``row_columns(u)`` gives the columns of kernel row u, shape (n, C, kw, Ho·Wp), when they
-    are needed, so a caller can compute them one kernel row at a time (the conv input
-    gradient multiplies them out of gY here). Runs on the calling thread: callers split the
-    batch. Returns (n, C, Hp − crop, Wp − crop), a view of a fresh buffer.
-    """
-    # the last tap's run ends d_w·(kw − 1) cells past the grid, where only zeros land
-    flat = np.zeros((n, C, Hp * Wp + dw * (kw - 1)), dtype=dtype)
-    for u in range(kh):
-        dcols_u = row_columns(u)                                       # (n, C, kw, Ho·Wp)
-        run = dcols_u.shape[-1]
-        for v in range(kw):
-            offset = dh * u * Wp + dw * v
-            flat[:, :, offset:offset + run] += dcols_u[:, :, v]
-    grid = flat[:, :, :Hp * Wp].reshape(n, C, Hp, Wp)
-    return crop2d(grid, crop_h, crop_w)
-
-
-def _col2im(dcols, Hp, Wp, sh, sw, dh, dw) -> np.ndarray:
-    N, C, kh, kw, Ho, Wo = dcols.shape
-    out = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
-    if sh == sw == 1:
-        for u in range(kh):
-            for v in range(kw):
-                out[tap_slices(u, v, Ho, Wo, sh, sw, dh, dw)] += dcols[:, :, u, v]
-        return out
-    planes: dict[tuple[int, int], np.ndarray] = {}
-    for u in range(kh):
-        a, r0 = _phase(u, sh, dh)
-        for v in range(kw):
-            b, c0 = _phase(v, sw, dw)
-            if (a, b) not in planes:
-                planes[a, b] = np.zeros((N, C, len(range(a, Hp, sh)), len(range(b, Wp, sw))),
-                                        dtype=dcols.dtype)
-            planes[a, b][:, :, r0:r0 + Ho, c0:c0 + Wo] += dcols[:, :, u, v]
-    for (a, b), plane in planes.items():
-        out[:, :, a::sh, b::sw] = plane
-    return out
 
 
 def dilate2d(g: np.ndarray, sh: int, sw: int) -> np.ndarray:
@@ -191,3 +76,112 @@ def pad_or_crop2d(x: np.ndarray, top: int, bottom: int, left: int, right: int) -
     H, W = x.shape[-2:]
     x = x[..., max(0, -top):H - max(0, -bottom), max(0, -left):W - max(0, -right)]
     return pad2d(x, (max(0, top), max(0, bottom)), (max(0, left), max(0, right)))
+
+
+# --- the row grid: phase planes and taps ------------------------------------------------------
+
+def tap_position(u: int, v: int, geo: ConvGeometry) -> tuple[int, int, int]:
+    """Plane (a, b) and flat offset of kernel tap (u, v): ``d·u = s·r + a``, ``off = r·Wq + c``."""
+    r, a = divmod(geo.dh * u, geo.sh)
+    c, b = divmod(geo.dw * v, geo.sw)
+    return a, b, r * geo.Wq + c
+
+
+def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int, empty=np.empty):
+    """``planes[..., a, b, i, j] = xp[..., s_h·i + a, s_w·j + b]`` (0 beyond xp), flattened.
+
+    Shape (N, C, Hp, Wp) -> (N, C, s_h, s_w, Hq·Wq). For stride 1 the one plane is xp itself.
+    """
+    if sh == sw == 1:
+        return xp.reshape(xp.shape[:2] + (1, 1, Hq * Wq))
+    planes = empty(xp.shape[:2] + (sh, sw, Hq, Wq), xp.dtype)
+    for a in range(sh):
+        for b in range(sw):
+            part = xp[:, :, a::sh, b::sw]                              # (N, C, <=Hq, <=Wq)
+            h, w = part.shape[-2:]
+            planes[:, :, a, b, :h, :w] = part
+            planes[:, :, a, b, h:] = 0
+            planes[:, :, a, b, :h, w:] = 0
+    return planes.reshape(xp.shape[:2] + (sh, sw, Hq * Wq))
+
+
+def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int, empty=np.empty) -> np.ndarray:
+    """Adjoint of :func:`phase_planes`: ``out[..., s_h·i + a, s_w·j + b] = planes[..., a, b, i, j]``.
+
+    Shape (N, C, s_h, s_w, Hq·Wq) -> (N, C, Hp, Wp); for stride 1 a view of the one plane.
+    """
+    N, C, sh, sw = planes.shape[:4]
+    if sh == sw == 1:
+        return planes.reshape(N, C, Hp, Wp)
+    Hq, Wq = -(-Hp // sh), -(-Wp // sw)
+    grid = planes.reshape(N, C, sh, sw, Hq, Wq)
+    out = empty((N, C, Hp, Wp), planes.dtype)
+    for a in range(sh):
+        for b in range(sw):
+            part = out[:, :, a::sh, b::sw]                             # (N, C, <=Hq, <=Wq)
+            part[...] = grid[:, :, a, b, :part.shape[-2], :part.shape[-1]]
+    return out
+
+
+def gather_rows(planes: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """``rows[n, c, u, v, t] = planes[n, c, a, b, t + off(u, v)]``: one contiguous run per tap.
+
+    Shape (N, C, s_h, s_w, Hq·Wq) -> out (N, C, kh, kw, Ho·Wq); t >= T is left as it is.
+    """
+    T = geo.T
+    for u in range(geo.kh):
+        for v in range(geo.kw):
+            a, b, off = tap_position(u, v, geo)
+            out[:, :, u, v, :T] = planes[:, :, a, b, off:off + T]      # (N, C, T)
+    return out
+
+
+def scatter_rows(rows: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """Adjoint of :func:`gather_rows`: ``planes[n, c, a, b, t + off(u, v)] += rows[n, c, u, v, t]``.
+
+    Within a tap the run covers distinct cells, so ``+=`` is exact; overlapping taps add up.
+    Shape (N, C, kh, kw, >=T) -> out (N, C, s_h, s_w, Hq·Wq), zeroed here.
+    """
+    T = geo.T
+    out.fill(0)
+    for u in range(geo.kh):
+        for v in range(geo.kw):
+            a, b, off = tap_position(u, v, geo)
+            out[:, :, a, b, off:off + T] += rows[:, :, u, v, :T]       # (N, C, T)
+    return out
+
+
+# --- the spec layout ----------------------------------------------------------------------------
+
+def _unpadded_geometry(xp_shape, kh, kw, sh, sw, dh, dw) -> ConvGeometry:
+    N, C, Hp, Wp = xp_shape
+    return conv_geometry((N, C, Hp, Wp), (1, C, kh, kw), (sh, sw), 0, (dh, dw), 1)
+
+
+def im2col(xp: np.ndarray, kh: int, kw: int, Ho: int, Wo: int, sh=1, sw=1, dh=1, dw=1):
+    """Gather every kernel window of the padded input into columns, in the spec layout.
+
+    ``cols[n, c, u, v, o_h, o_w] = xp[n, c, s_h·o_h + d_h·u, s_w·o_w + d_w·v]``.
+    Shape: xp (N, C, Hp, Wp) -> cols (N, C, kh, kw, Ho, Wo), C-contiguous.
+    """
+    geo = _unpadded_geometry(xp.shape, kh, kw, sh, sw, dh, dw)
+    assert (geo.Ho, geo.Wo) == (Ho, Wo), "im2col: Ho, Wo must be the output size of xp"
+    planes = phase_planes(xp, sh, sw, geo.Hq, geo.Wq)
+    rows = gather_rows(planes, geo, np.empty(xp.shape[:2] + (kh, kw, Ho * geo.Wq), xp.dtype))
+    return np.ascontiguousarray(rows.reshape(xp.shape[:2] + (kh, kw, Ho, geo.Wq))[..., :Wo])
+
+
+def col2im(dcols: np.ndarray, Hp: int, Wp: int, sh=1, sw=1, dh=1, dw=1) -> np.ndarray:
+    """Adjoint of :func:`im2col`: scatter-add the columns back onto the padded input grid.
+
+    ``gX_pad[n, c, i, j] = Σ over (u, v, o_h, o_w) with s_h·o_h + d_h·u = i, s_w·o_w + d_w·v = j
+    of dcols[n, c, u, v, o_h, o_w]``; cells no window reads stay 0.
+    Shape: dcols (N, C, kh, kw, Ho, Wo) -> (N, C, Hp, Wp).
+    """
+    N, C, kh, kw, Ho, Wo = dcols.shape
+    geo = _unpadded_geometry((N, C, Hp, Wp), kh, kw, sh, sw, dh, dw)
+    rows = np.zeros((N, C, kh, kw, Ho, geo.Wq), dcols.dtype)          # wrap positions stay 0
+    rows[..., :Wo] = dcols
+    planes = scatter_rows(rows.reshape(N, C, kh, kw, Ho * geo.Wq), geo,
+                          np.empty((N, C, sh, sw, geo.Hq * geo.Wq), dcols.dtype))
+    return merge_phase_planes(planes, Hp, Wp)

@@ -1,0 +1,211 @@
+"""How the kernels run: batch chunks within a memory budget, batch blocks on threads, and scratch
+buffers from the workspace. The math lives in :mod:`.conv`, :mod:`.pool` and :mod:`.windows`; this
+module only calls it on slices of the batch, and the math never calls back.
+
+* **Chunks.** The columns of one chunk of samples stay within :data:`COLS_BUDGET_BYTES` (at least
+  one sample per thread): 8 MiB kept conv 32->64 (N=64, 28x28, k3) forward+backward within a few
+  percent of one whole-batch chunk, at a fraction of its peak memory.
+* **Blocks.** A chunk is cut into one block per thread (:func:`.parallel.run_blocks`); each block
+  gathers its columns and runs its GEMMs while they are in its cache, with BLAS on one thread.
+* **Buffers.** Every temporary comes from :data:`.workspace.workspace`, so a training step reuses
+  the last step's memory instead of page-faulting on fresh buffers.
+* **Kept columns.** When the whole batch fits one chunk and the weight gradient will be needed,
+  the forward's columns are kept for the backward instead of being gathered twice.
+* **Backward in one pass.** Each block computes its rows of gX and its share of gW from the same
+  gY on the row grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import conv, parallel, pool
+from .shapes import ConvGeometry, PoolGeometry, conv_geometry, pool_geometry
+from .workspace import workspace
+
+#: Largest column buffer one chunk of the batch may hold.
+COLS_BUDGET_BYTES = 8 * 2**20
+
+#: Backward forms: "auto" (the GEMM form), "gemm" (im2col GEMM and col2im), "inserted" (the seed's).
+METHODS = ("auto", "gemm", "inserted")
+
+
+def _chunks(N: int, per_sample_bytes: int) -> list[slice]:
+    """Slices of the batch whose columns fit :data:`COLS_BUDGET_BYTES`, at least one sample per
+    thread, so every thread has a block even when one sample exceeds the budget."""
+    step = max(parallel.get_num_threads(), COLS_BUDGET_BYTES // max(per_sample_bytes, 1))
+    return [slice(i, min(i + step, N)) for i in range(0, N, step)]
+
+
+def _cols_bytes(geo: ConvGeometry, itemsize: int) -> int:
+    """Bytes of one sample's columns on the row grid: C_in·kh·kw × Ho·Wq."""
+    return geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wq * itemsize
+
+
+# --- convolution -------------------------------------------------------------------------------
+
+def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
+    """``(y, cols)``: y of :func:`.conv.forward`; ``cols`` the columns kept for the weight gradient
+    when ``keep_cols`` and the batch fits one chunk, else None."""
+    y = np.empty(geo.output_shape, np.result_type(x, w))
+    chunks = _chunks(geo.N, _cols_bytes(geo, x.itemsize))
+    kept = None
+    if keep_cols and len(chunks) == 1:
+        K = geo.C_in // geo.groups * geo.kh * geo.kw
+        kept = workspace.empty((geo.N, geo.groups, K, geo.Ho * geo.Wq), x.dtype)
+
+    def run(rows: slice) -> None:
+        cols = conv.columns(x[rows], geo, None if kept is None else kept[rows], workspace)
+        conv.forward(x[rows], w, b, geo, cols, y[rows], workspace)
+
+    for chunk in chunks:
+        parallel.run_blocks(run, chunk, y[chunk].size * geo.kh * geo.kw, calls_blas=True)
+    return y, kept
+
+
+def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
+                  method: str = "auto"):
+    """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
+    gx = np.empty(geo.input_shape, np.result_type(gy, w)) if need_input else None
+    if method == "inserted":
+        return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)
+
+    def run(rows: slice):
+        gy_rows = conv.gy_on_rows(gy[rows], geo, workspace)           # (n, g, Qg, Ho·Wq)
+        if need_input:
+            conv.grad_input(gy_rows, w, geo, gx[rows], workspace)
+        if need_weight:
+            block_cols = cols[rows] if cols is not None else conv.columns(x[rows], geo,
+                                                                          scratch=workspace)
+            return conv.grad_weight(block_cols, gy_rows, geo)         # this block's share of gW
+        return None
+
+    chunks = [slice(0, geo.N)] if cols is not None else _chunks(geo.N, _cols_bytes(geo, gy.itemsize))
+    gw = None
+    for chunk in chunks:
+        elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * (chunk.stop - chunk.start)
+        part = parallel.sum_over_blocks(run, chunk, elements, calls_blas=True) if need_weight \
+            else parallel.run_blocks(run, chunk, elements, calls_blas=True)
+        gw = part if gw is None else gw + part
+    return gx, gw
+
+
+def conv_grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
+    """gX alone (:func:`.conv.grad_input`, or the seed's form for ``method="inserted"``)."""
+    return conv_backward(None, w, gy, geo, need_weight=False, method=method)[0]
+
+
+def conv_grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np.ndarray:
+    """gW alone (:func:`.conv.grad_weight`, or the seed's form for ``method="inserted"``)."""
+    return conv_backward(x, None, gy, geo, cols, need_input=False, method=method)[1]
+
+
+def _backward_inserted(x, w, gy, geo: ConvGeometry, gx, need_weight: bool):
+    """The seed's form (SPEC §3.2), block by block; returns gW (or None)."""
+    def run(rows: slice):
+        if gx is not None:
+            gx[rows] = conv.grad_input_inserted(gy[rows], w, geo)
+        return conv.grad_weight_inserted(x[rows], gy[rows], geo) if need_weight else None
+
+    elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * geo.N
+    if need_weight:
+        return parallel.sum_over_blocks(run, slice(0, geo.N), elements, calls_blas=True)
+    parallel.run_blocks(run, slice(0, geo.N), elements, calls_blas=True)
+    return None
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"conv2d: method must be one of {METHODS}, got {method!r}")
+
+
+# --- pooling -----------------------------------------------------------------------------------
+
+def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+    """:func:`.pool.avg_pool_forward` on batch blocks."""
+    y = np.empty(geo.output_shape, x.dtype)
+    parallel.run_blocks(lambda rows: pool.avg_pool_forward(
+        x[rows], geo, count_include_pad, divisor_override, y[rows]), slice(0, geo.N), y.size)
+    return y
+
+
+def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
+    """:func:`.pool.avg_pool_backward` on batch blocks."""
+    gx = np.empty((geo.N, geo.C, geo.H, geo.W), gy.dtype)
+    parallel.run_blocks(lambda rows: pool.avg_pool_backward(
+        gy[rows], geo, count_include_pad, divisor_override, gx[rows]), slice(0, geo.N), gy.size)
+    return gx
+
+
+def max_pool_forward(x, geo: PoolGeometry):
+    """:func:`.pool.max_pool_forward` on batch blocks: ``(y, argmax)``."""
+    y, argmax = np.empty(geo.output_shape, x.dtype), np.empty(geo.output_shape, np.int64)
+    parallel.run_blocks(lambda rows: pool.max_pool_forward(
+        x[rows], geo, (y[rows], argmax[rows])), slice(0, geo.N), y.size)
+    return y, argmax
+
+
+def max_pool_backward(gy, argmax, geo: PoolGeometry):
+    """:func:`.pool.max_pool_backward` on batch blocks."""
+    gx = np.empty((geo.N, geo.C, geo.H, geo.W), gy.dtype)
+    parallel.run_blocks(lambda rows: pool.max_pool_backward(
+        gy[rows], argmax[rows], geo, gx[rows]), slice(0, geo.N), gy.size)
+    return gx
+
+
+# --- public kernels on ndarrays, with PyTorch's argument names (torch.nn.grad) ----------------
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """conv2d on ndarrays (cross-correlation, as ``torch.nn.functional.conv2d``).
+
+    Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
+    """
+    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    return conv_forward(x, w, b, geo)[0]
+
+
+def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+    """Gradient of conv2d with respect to its input. Shape: gy (N, C_out, Ho, Wo) -> input_shape."""
+    _check_method(method)
+    geo = conv_geometry(tuple(input_shape), w.shape, stride, padding, dilation, groups)
+    return conv_grad_input(gy, w, geo, method)
+
+
+def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
+    """Gradient of conv2d with respect to its weight. Shape -> weight_shape."""
+    _check_method(method)
+    geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
+    return conv_grad_weight(x, gy, geo, method=method)
+
+
+def conv2d_bias(gy):
+    """Gradient of conv2d with respect to its bias: gy summed over (N, Ho, Wo)."""
+    return conv.grad_bias(gy)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True, divisor_override=None):
+    """avg_pool2d on ndarrays. Shape: (N, C, H, W) -> (N, C, Ho, Wo)."""
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return avg_pool_forward(x, geo, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(gy, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of avg_pool2d with respect to its input. Shape -> input_shape."""
+    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, 1, ceil_mode,
+                        "avg_pool2d")
+    return avg_pool_backward(gy, geo, count_include_pad, divisor_override)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """max_pool2d on ndarrays: returns ``(y, argmax)`` with argmax the window-local tap index."""
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    return max_pool_forward(x, geo)
+
+
+def max_pool2d_backward(gy, argmax, input_shape, kernel_size, stride=None, padding=0,
+                        dilation=1, ceil_mode=False):
+    """Gradient of max_pool2d with respect to its input. Shape -> input_shape."""
+    geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation, ceil_mode,
+                        "max_pool2d")
+    return max_pool_backward(gy, argmax, geo)

@@ -1,0 +1,132 @@
+"""Scratch buffers the kernels reuse from step to step, so that no step page-faults on fresh memory.
+
+A training step of a conv layer needs tens of megabytes of temporaries (columns, the gradient on
+the row grid, padded copies). Fresh allocations of that size are mapped from the operating system
+and zero-filled page by page on every step; reusing them costs nothing. :class:`Workspace` keeps
+the buffers it handed out and lends one again only once **no array views it any more**: a buffer
+is lent as a view, every array derived from that view holds a reference to the buffer, so the
+buffer's reference count tells whether anything still uses it. A buffer can therefore never back
+two live arrays, however long a caller keeps its view (the autograd graph keeps forward columns
+until backward, for example).
+
+Buffers are keyed by shape and dtype. The pool keeps at most ``capacity_bytes`` (default
+:data:`DEFAULT_CAPACITY_BYTES`, or ``NUMCNN_WORKSPACE_MB`` in MiB); past that, new buffers are
+plain allocations and the least recently used free buffers make room. :func:`release` (or
+``Workspace.clear``) frees everything not in use.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+DEFAULT_CAPACITY_BYTES = 256 * 2**20
+
+
+
+def _references(owners: list, i: int) -> int:
+    """Reference count of ``owners[i]``, read the same way for every buffer."""
+    return sys.getrefcount(owners[i])
+
+
+# the count of a buffer that only the pool's list holds, measured through the same call (how many
+# references the call itself adds differs between Python versions)
+_FREE = _references([np.empty(0)], 0)
+
+
+def _capacity_from_env() -> int:
+    value = os.environ.get("NUMCNN_WORKSPACE_MB")
+    if not value:
+        return DEFAULT_CAPACITY_BYTES
+    try:
+        mib = float(value)
+    except ValueError:
+        raise ValueError(f"NUMCNN_WORKSPACE_MB must be a number of MiB >= 0, got {value!r}") from None
+    if not mib >= 0:
+        raise ValueError(f"NUMCNN_WORKSPACE_MB must be a number of MiB >= 0, got {value!r}")
+    return int(mib * 2**20)
+
+
+class Workspace:
+    """A pool of reusable scratch arrays with NumPy's ``empty``/``zeros`` interface."""
+
+    def __init__(self, capacity_bytes: int | None = None):
+        self.capacity_bytes = _capacity_from_env() if capacity_bytes is None else capacity_bytes
+        self._buffers: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()  # LRU order of keys
+        self._held_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of all buffers the pool keeps, lent or free."""
+        return self._held_bytes
+
+    def empty(self, shape, dtype=np.float64) -> np.ndarray:
+        """An uninitialized array of ``shape`` and ``dtype``, a view of a pooled buffer when the
+        pool has a free one (or room for a new one)."""
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+        dtype = np.dtype(dtype)
+        key = (shape, dtype.str)
+        with self._lock:
+            owners = self._buffers.get(key)
+            if owners is not None:
+                self._buffers.move_to_end(key)
+                for i in range(len(owners)):
+                    if _references(owners, i) == _FREE:                # no array views it
+                        return owners[i][...]
+            owner = np.empty(shape, dtype)
+            if not self._make_room(owner.nbytes):
+                return owner                                           # too big: not pooled
+            self._buffers.setdefault(key, []).append(owner)
+            self._held_bytes += owner.nbytes
+            return owner[...]
+
+    def zeros(self, shape, dtype=np.float64) -> np.ndarray:
+        """:meth:`empty` filled with zeros."""
+        out = self.empty(shape, dtype)
+        out.fill(0)
+        return out
+
+    def clear(self) -> None:
+        """Drop every buffer no array uses any more (lent ones stay with their users)."""
+        with self._lock:
+            self._evict(self._held_bytes)
+
+    def _make_room(self, nbytes: int) -> bool:
+        """Evict free buffers, least recently used keys first, until ``nbytes`` more fit."""
+        if nbytes > self.capacity_bytes:
+            return False
+        excess = self._held_bytes + nbytes - self.capacity_bytes
+        if excess > 0:
+            self._evict(excess)
+        return self._held_bytes + nbytes <= self.capacity_bytes
+
+    def _evict(self, nbytes: int) -> None:
+        """Drop free buffers, least recently used keys first, until ``nbytes`` are freed."""
+        freed = 0
+        for key in list(self._buffers):
+            owners = self._buffers[key]
+            i = 0
+            while i < len(owners) and freed < nbytes:
+                if _references(owners, i) == _FREE:
+                    freed += owners[i].nbytes
+                    self._held_bytes -= owners[i].nbytes
+                    del owners[i]
+                else:
+                    i += 1
+            if not owners:
+                del self._buffers[key]
+            if freed >= nbytes:
+                return
+
+
+#: The pool the kernels use.
+workspace = Workspace()
+
+
+def release() -> None:
+    """Free the kernels' cached scratch buffers that no array uses (``numcnn.ops.release_workspace``)."""
+    workspace.clear()
