@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Integral
 
 import numpy as np
@@ -95,62 +96,62 @@ class ConvGeometry:
     dw: int
     groups: int
 
-    @property
+    @cached_property
     def Ho(self) -> int:
         return conv_output_size(self.H, self.kh, self.sh, self.pad_h, self.dh)
 
-    @property
+    @cached_property
     def Wo(self) -> int:
         return conv_output_size(self.W, self.kw, self.sw, self.pad_w, self.dw)
 
-    @property
+    @cached_property
     def Hp(self) -> int:
         return self.H + self.pad_h[0] + self.pad_h[1]
 
-    @property
+    @cached_property
     def Wp(self) -> int:
         return self.W + self.pad_w[0] + self.pad_w[1]
 
-    @property
+    @cached_property
     def keh(self) -> int:
         return effective_kernel(self.kh, self.dh)
 
-    @property
+    @cached_property
     def kew(self) -> int:
         return effective_kernel(self.kw, self.dw)
 
-    @property
+    @cached_property
     def rh(self) -> int:
         return conv_remainder(self.H, self.kh, self.sh, self.pad_h, self.dh)
 
-    @property
+    @cached_property
     def rw(self) -> int:
         return conv_remainder(self.W, self.kw, self.sw, self.pad_w, self.dw)
 
-    @property
+    @cached_property
     def Hq(self) -> int:
         """Rows of one phase plane ``X_pad[a::s_h, b::s_w]``: ⌈Hp / s_h⌉."""
         return -(-self.Hp // self.sh)
 
-    @property
+    @cached_property
     def Wq(self) -> int:
         """Columns of one phase plane, the row width of the row grid: ⌈Wp / s_w⌉."""
         return -(-self.Wp // self.sw)
 
-    @property
+    @cached_property
     def T(self) -> int:
         """Row-grid positions t = o_h·Wq + o_w up to the last output: (Ho − 1)·Wq + Wo."""
         return (self.Ho - 1) * self.Wq + self.Wo
 
-    @property
+    @cached_property
     def input_shape(self) -> tuple[int, int, int, int]:
         return (self.N, self.C_in, self.H, self.W)
 
-    @property
+    @cached_property
     def weight_shape(self) -> tuple[int, int, int, int]:
         return (self.C_out, self.C_in // self.groups, self.kh, self.kw)
 
-    @property
+    @cached_property
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.N, self.C_out, self.Ho, self.Wo)
 

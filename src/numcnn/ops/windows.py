@@ -87,6 +87,11 @@ def tap_position(u: int, v: int, geo: ConvGeometry) -> tuple[int, int, int]:
     return a, b, r * geo.Wq + c
 
 
+def _taps(geo: ConvGeometry) -> list[tuple[int, int, int, int, int]]:
+    """``(u, v, a, b, off)`` for every kernel tap, in scan order."""
+    return [(u, v, *tap_position(u, v, geo)) for u in range(geo.kh) for v in range(geo.kw)]
+
+
 def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int, empty=np.empty):
     """``planes[..., a, b, i, j] = xp[..., s_h·i + a, s_w·j + b]`` (0 beyond xp), flattened.
 
@@ -129,10 +134,8 @@ def gather_rows(planes: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nd
     Shape (N, C, s_h, s_w, Hq·Wq) -> out (N, C, kh, kw, Ho·Wq); t >= T is left as it is.
     """
     T = geo.T
-    for u in range(geo.kh):
-        for v in range(geo.kw):
-            a, b, off = tap_position(u, v, geo)
-            out[:, :, u, v, :T] = planes[:, :, a, b, off:off + T]      # (N, C, T)
+    for u, v, a, b, off in _taps(geo):
+        out[:, :, u, v, :T] = planes[:, :, a, b, off:off + T]          # (N, C, T)
     return out
 
 
@@ -144,10 +147,8 @@ def scatter_rows(rows: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nda
     """
     T = geo.T
     out.fill(0)
-    for u in range(geo.kh):
-        for v in range(geo.kw):
-            a, b, off = tap_position(u, v, geo)
-            out[:, :, a, b, off:off + T] += rows[:, :, u, v, :T]       # (N, C, T)
+    for u, v, a, b, off in _taps(geo):
+        out[:, :, a, b, off:off + T] += rows[:, :, u, v, :T]           # (N, C, T)
     return out
 
 
