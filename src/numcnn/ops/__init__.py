@@ -1,4 +1,5 @@
-"""Pure-NumPy kernels: forward and hand-derived backward of conv2d and pooling (no Tensor)."""
+"""Pure-NumPy kernels: forward and hand-derived backward of conv2d, conv_transpose2d and pooling
+(no Tensor)."""
 from .conv import conv2d_bias, conv2d_forward, conv2d_input, conv2d_weight
 from .pool import (
     adaptive_avg_pool_backward,
@@ -7,6 +8,12 @@ from .pool import (
     avg_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
+)
+from .transpose import (
+    conv_transpose2d_bias,
+    conv_transpose2d_forward,
+    conv_transpose2d_input,
+    conv_transpose2d_weight,
 )
 
 __all__ = [
@@ -18,6 +25,10 @@ __all__ = [
     "conv2d_forward",
     "conv2d_input",
     "conv2d_weight",
+    "conv_transpose2d_bias",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_input",
+    "conv_transpose2d_weight",
     "max_pool2d_backward",
     "max_pool2d_forward",
 ]
