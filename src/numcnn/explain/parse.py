@@ -14,7 +14,7 @@ from .plan import ExplainError
 
 #: spec name (lower case, underscores dropped) -> numcnn.nn class name
 LAYER_NAMES = {
-    "conv2d": "Conv2d", "avgpool2d": "AvgPool2d", "maxpool2d": "MaxPool2d",
+    "conv2d": "Conv2d", "convtranspose2d": "ConvTranspose2d", "avgpool2d": "AvgPool2d", "maxpool2d": "MaxPool2d",
     "adaptiveavgpool2d": "AdaptiveAvgPool2d", "linear": "Linear", "flatten": "Flatten",
     "relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
     "softmax": "Softmax", "logsoftmax": "LogSoftmax", "batchnorm2d": "BatchNorm2d",
@@ -88,7 +88,7 @@ def build_layers(specs, dtype=np.float32):
     layers = []
     for cls_name, args, kwargs in specs:
         cls = getattr(nn, cls_name)
-        if cls_name in ("Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d"):
+        if cls_name in ("Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d"):
             kwargs = {"dtype": dtype, **kwargs}
         try:
             layers.append(cls(*args, **kwargs))
