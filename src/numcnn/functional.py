@@ -132,7 +132,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     X[n, c, i, j]·W[c, o', u, v]`` (c in the group of o), plus the bias. It equals conv2d's
     input gradient with x in the place of gY (the seed's zero-inserted gradient correlated with
     the rotated kernel). Backward: ``gX = conv2d(gY, W)``, ``gW`` = conv2d's weight gradient
-    with gY as the input and x as the output gradient, ``gb = Σ gY`` (docs/math.md §9).
+    with gY as the input and x as the output gradient, ``gb = Σ gY`` (docs/math.md §11).
 
     Parameters
     ----------

@@ -924,7 +924,7 @@ def cross_entropy(logits, target):
 
 
 # ----------------------------------------------------------------------------------------------
-# conv_transpose2d (the adjoint of conv2d; docs/math.md §9)
+# conv_transpose2d (the adjoint of conv2d; docs/math.md §11)
 # ----------------------------------------------------------------------------------------------
 # Own index names: i, j input pixel; a, b output row/column (a = s_h·i + d_h·u − p_h); c input
 # channel, o output channel, op = o' its index inside the group. Weight w[c, o', u, v] has the
@@ -1008,7 +1008,7 @@ def conv_transpose2d_backward(x, w, gy, stride=1, padding=0, output_padding=0, g
                                                           s_w·j + d_w·v − p_w]
 
     with ``o = γ(c)·C_out/g + o'`` and ``G̃`` the zero extension of gY. (gX is conv2d of gY
-    with the same weight, gW conv2d's weight gradient with gY as input: docs/math.md §9.)
+    with the same weight, gW conv2d's weight gradient with gY as input: docs/math.md §11.)
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""conv_transpose2d: the adjoint of conv2d (docs/math.md §9), checked four ways.
+"""conv_transpose2d: the adjoint of conv2d (docs/math.md §11), checked four ways.
 
 1. the adjoint identity ``<conv2d(z, W), x> == <z, conv_transpose2d(x, W)>`` and, on its own
    kernels, ``<gy, T(x)> == <T_input(gy), x> == <T_weight(x, gy), W>``;

@@ -1,7 +1,7 @@
 """ConvTranspose2d for ``numcnn explain``: shapes, size arithmetic, backward tensors, trace.
 
 A transposed convolution is the input gradient of the conv K with the same weight (docs/math.md
-§9), so its plan lists the tensors of that gradient in both forms: the GEMM form (``dcols =
+§11), so its plan lists the tensors of that gradient in both forms: the GEMM form (``dcols =
 Wᵀ X`` per group, then col2im) and the seed's form (X with s−1 zeros inserted, padded
 ``k_eff−1−p`` before and ``k_eff−1−p+r`` after, correlated with the flipped, channel-swapped
 kernel). Its backward is K itself: ``gX = conv2d(gY, W)`` on the columns of gY, and ``gW`` the
@@ -28,7 +28,7 @@ def _size_text(size, k, s, p, d, r, out) -> str:
 
 
 def plan_conv_transpose(index: int, name: str, layer, in_shape) -> LayerPlan:
-    """ConvTranspose2d: ``Y = Kᵀ X + b``, K the conv2d with the same weight (math.md §9)."""
+    """ConvTranspose2d: ``Y = Kᵀ X + b``, K the conv2d with the same weight (math.md §11)."""
     if len(in_shape) != 4:
         raise ExplainError(f"ConvTranspose2d expects a 4-D input (N, C, H, W), got "
                            f"{tuple(in_shape)}")

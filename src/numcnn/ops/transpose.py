@@ -1,4 +1,4 @@
-"""conv_transpose2d: the adjoint of conv2d, forward and both gradients   (docs/math.md §9).
+"""conv_transpose2d: the adjoint of conv2d, forward and both gradients   (docs/math.md §11).
 
 A transposed convolution with weight W (C_in, C_out/g, kh, kw) maps x (N, C_in, H, W) to
 y (N, C_out, Ho, Wo) with ``Ho = (H − 1)·s − 2p + d(k − 1) + output_padding + 1``. Read W as the
