@@ -106,13 +106,6 @@ def inner(a, b):
     return float(np.vdot(a.ravel(), b.ravel()))
 
 
-def tol_of(*arrays):
-    """1e-12 relative to a bound of every partial sum of the inner products."""
-    return 1e-12 * float(np.prod([np.abs(a).sum() for a in arrays[:1]])
-                         * np.prod([np.abs(a).max() for a in arrays[1:]])
-                         * max(a.size for a in arrays)) + 1e-300
-
-
 # --- 1. adjoint identities --------------------------------------------------------------------
 
 @settings(max_examples=80)

@@ -14,11 +14,12 @@ from .plan import ExplainError
 
 #: spec name (lower case, underscores dropped) -> numcnn.nn class name
 LAYER_NAMES = {
-    "conv2d": "Conv2d", "convtranspose2d": "ConvTranspose2d", "avgpool2d": "AvgPool2d", "maxpool2d": "MaxPool2d",
+    "conv2d": "Conv2d", "avgpool2d": "AvgPool2d", "maxpool2d": "MaxPool2d",
     "adaptiveavgpool2d": "AdaptiveAvgPool2d", "linear": "Linear", "flatten": "Flatten",
     "relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
     "softmax": "Softmax", "logsoftmax": "LogSoftmax", "batchnorm2d": "BatchNorm2d",
     "batchnorm1d": "BatchNorm1d", "dropout": "Dropout", "identity": "Identity",
+    "convtranspose2d": "ConvTranspose2d",
 }
 MAX_SPEC_CHARS = 2000
 

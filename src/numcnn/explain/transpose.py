@@ -155,7 +155,8 @@ def transpose_extras(plan, x, gy, got, res, where) -> None:
     got["G"] = G
     (_, top, left), (_, bottom, right) = plan.axis_rows[5], plan.axis_rows[6]
     P = np.pad(G, [(0, 0), (0, 0), (max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))])
-    P = P[:, :, max(-top, 0):P.shape[2] - max(-bottom, 0), max(-left, 0):P.shape[3] - max(-right, 0)]
+    H_P, W_P = P.shape[2:]                                # crop where a pad amount is negative
+    P = P[:, :, max(-top, 0):H_P - max(-bottom, 0), max(-left, 0):W_P - max(-right, 0)]
     got["P"] = P
     W_T = np.flip(w, axis=(2, 3)).reshape(g, Cg, Qg, kh, kw).transpose(0, 2, 1, 3, 4) \
         .reshape(geo.C_out, Cg, kh, kw)
