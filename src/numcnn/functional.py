@@ -12,6 +12,7 @@ from .autograd import Tensor, is_grad_enabled, make
 from .ops import conv as _conv
 from .ops import engine as _engine
 from .ops import pool as _pool
+from .ops import transpose as _transpose
 from .ops.shapes import check_input_rank, conv_geometry, pair, pool_geometry
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "avg_pool2d",
     "batch_norm",
     "conv2d",
+    "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "flatten",
@@ -120,6 +122,72 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     parents = (x4, w) if b is None else (x4, w, b)
     return unbatch(make(y, parents, backward, "Conv2d"))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+    The adjoint of :func:`conv2d` with the same weight: every input pixel adds a
+    kernel-weighted copy of W into the output, ``Y[n, o, s·i + d·u − p, s·j + d·v − p] +=
+    X[n, c, i, j]·W[c, o', u, v]`` (c in the group of o), plus the bias. It equals conv2d's
+    input gradient with x in the place of gY (the seed's zero-inserted gradient correlated with
+    the rotated kernel). Backward: ``gX = conv2d(gY, W)``, ``gW`` = conv2d's weight gradient
+    with gY as the input and x as the output gradient, ``gb = Σ gY`` (docs/math.md §11).
+
+    Parameters
+    ----------
+    input : Tensor, shape (N, C_in, H, W) or (C_in, H, W)
+    weight : Tensor, shape (C_in, C_out/groups, kh, kw)
+    bias : Tensor, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int); output_padding must be
+        smaller than stride or dilation (on each axis)
+    groups : int, divides C_in
+
+    Returns
+    -------
+    Tensor, shape (N, C_out, Ho, Wo) (or (C_out, Ho, Wo)),
+    ``Ho = (H − 1)·s − 2p + d(k − 1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, numcnn as nc
+    >>> x = nc.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    >>> w = nc.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
+    >>> y = conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    >>> y.shape
+    (1, 1, 4, 4)
+    >>> y.data[0, 0]
+    array([[1., 2., 1., 1.],
+           [2., 4., 2., 2.],
+           [1., 2., 1., 1.],
+           [1., 2., 1., 1.]])
+    >>> y.sum().backward()
+    >>> x.grad[0, 0]              # pixel (0, 0) lands half outside (padding 1): 4 of 9 taps
+    array([[4., 6.],
+           [6., 9.]])
+    """
+    op = "conv_transpose2d"
+    x = _tensor(input, "input", op)
+    w = _tensor(weight, "weight", op)
+    b = None if bias is None else _tensor(bias, "bias", op)
+    _same_dtype(op, input=x, weight=w, bias=b)
+    x4, unbatch = _batched(x, op)
+    geo = _transpose.conv_transpose_geometry(x4.shape, w.shape, stride, padding, output_padding,
+                                             groups, dilation, op)
+    if b is not None and b.shape != (geo.C_out,):
+        raise ValueError(f"{op}: bias must have shape ({geo.C_out},) (C_out = weight.shape[1]"
+                         f" * groups), got {b.shape}")
+    y = _transpose.forward(x4.data, w.data, None if b is None else b.data, geo)
+
+    def backward(gy):
+        gx = _transpose.grad_input(gy, w.data, geo) if x4.requires_grad else None
+        gw = _transpose.grad_weight(x4.data, gy, geo) if w.requires_grad else None
+        gb = _transpose.grad_bias(gy) if b is not None and b.requires_grad else None
+        return gx, gw, gb
+
+    parents = (x4, w) if b is None else (x4, w, b)
+    return unbatch(make(y, parents, backward, "ConvTranspose2d"))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,

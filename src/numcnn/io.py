@@ -175,6 +175,12 @@ def _layer_spec(module: nn.Module, where: str) -> dict:
                 "stride": list(module.stride), "padding": _pair_list(module.padding),
                 "dilation": list(module.dilation), "groups": module.groups,
                 "bias": module.bias is not None}
+    if type(module) is nn.ConvTranspose2d:
+        return {"type": kind, "in_channels": module.in_channels,
+                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
+                "stride": list(module.stride), "padding": list(module.padding),
+                "output_padding": list(module.output_padding), "groups": module.groups,
+                "bias": module.bias is not None, "dilation": list(module.dilation)}
     if type(module) is nn.Linear:
         return {"type": kind, "in_features": module.in_features,
                 "out_features": module.out_features, "bias": module.bias is not None}
@@ -210,7 +216,7 @@ def _layer_spec(module: nn.Module, where: str) -> dict:
                     "'config' attributes) can be described")
 
 
-_PAIR_ARGS = ("kernel_size", "stride", "padding", "dilation", "output_size")
+_PAIR_ARGS = ("kernel_size", "stride", "padding", "dilation", "output_size", "output_padding")
 
 
 def _build_layer(spec, where: str) -> nn.Module:

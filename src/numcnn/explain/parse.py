@@ -19,6 +19,7 @@ LAYER_NAMES = {
     "relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
     "softmax": "Softmax", "logsoftmax": "LogSoftmax", "batchnorm2d": "BatchNorm2d",
     "batchnorm1d": "BatchNorm1d", "dropout": "Dropout", "identity": "Identity",
+    "convtranspose2d": "ConvTranspose2d",
 }
 MAX_SPEC_CHARS = 2000
 
@@ -88,7 +89,7 @@ def build_layers(specs, dtype=np.float32):
     layers = []
     for cls_name, args, kwargs in specs:
         cls = getattr(nn, cls_name)
-        if cls_name in ("Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d"):
+        if cls_name in ("Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d"):
             kwargs = {"dtype": dtype, **kwargs}
         try:
             layers.append(cls(*args, **kwargs))

@@ -20,6 +20,7 @@ from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
 from .plan import LayerPlan
+from .transpose import transpose_extras
 from .walk import _restore_forward, plan_layers
 
 
@@ -182,6 +183,8 @@ def _layer_arrays(plan, x_in, rng, res, where):
             got[key], got["g" + key] = param.data, param.grad
     if plan.kind == "conv2d":
         _conv_extras(plan, got["x"], gy, got, res, where)
+    elif plan.kind == "convtranspose2d":
+        transpose_extras(plan, got["x"], gy, got, res, where)
     elif plan.kind in ("avgpool2d", "maxpool2d"):
         _pool_extras(plan, got["x"], gy, got, res, where)
     elif plan.kind == "adaptiveavgpool2d":

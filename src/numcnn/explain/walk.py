@@ -24,9 +24,11 @@ from .simple import (
     plan_linear,
     plan_unknown,
 )
+from .transpose import plan_conv_transpose
 
 PLANNERS = {
     "Conv2d": plan_conv,
+    "ConvTranspose2d": plan_conv_transpose,
     "AvgPool2d": plan_pool,
     "MaxPool2d": plan_pool,
     "AdaptiveAvgPool2d": plan_adaptive,

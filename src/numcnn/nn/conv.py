@@ -1,16 +1,18 @@
-"""``Conv2d``: a 2-D convolution layer holding its weight and bias, as ``torch.nn.Conv2d``."""
+"""``Conv2d`` and ``ConvTranspose2d``: 2-D convolution layers holding their weight and bias, as
+``torch.nn.Conv2d`` and ``torch.nn.ConvTranspose2d``."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
-from ..ops.shapes import conv_padding, pair
+from ..ops.shapes import check_input_rank, conv_padding, pair
+from ..ops.transpose import conv_transpose_args, conv_transpose_geometry, output_padding_for
 from . import init
 from ._checks import check_bool, check_device, check_float_dtype, check_int
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "ConvTranspose2d"]
 
 
 class Conv2d(Module):
@@ -96,6 +98,120 @@ class Conv2d(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution (the adjoint of a conv2d, "deconvolution"), as
+    ``torch.nn.ConvTranspose2d``: upsamples (N, C_in, H, W) with a learned
+    (C_in, C_out/groups, kh, kw) kernel plus bias (see
+    :func:`numcnn.functional.conv_transpose2d` for the formula).
+
+    Output size per axis: ``H_out = (H − 1)·s − 2p + d(k − 1) + output_padding + 1``.
+    ``forward(input, output_size=None)``: with ``output_size`` (H_out, W_out) (or the whole
+    output shape), the output_padding giving that size is used instead, as in PyTorch: a
+    stride-2 conv maps both 7 and 8 rows to 4, and ``output_size`` picks which one to undo.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int), default 1
+    padding : int or (int, int), default 0 (the padding of the conv this one transposes:
+        ``d(k − 1) − p`` rows are added, in effect)
+    output_padding : int or (int, int), default 0; smaller than stride or dilation
+    groups : int, default 1; must divide both channel counts
+    bias : bool, default True
+    padding_mode : ``'zeros'`` (the only mode supported, as in PyTorch)
+    device : None or ``'cpu'``
+    dtype : float32 (default) or float64, the dtype of the parameters
+
+    Weights start as ``kaiming_uniform_(w, a=√5)`` and the bias as
+    ``U(−1/√fan_in, 1/√fan_in)`` with fan_in = weight.shape[1]·kh·kw = (C_out/groups)·kh·kw,
+    PyTorch's defaults (:meth:`reset_parameters`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> up = nn.ConvTranspose2d(16, 8, kernel_size=4, stride=2, padding=1)
+    >>> up
+    ConvTranspose2d(16, 8, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))
+    >>> up.weight.shape, up.bias.shape
+    ((16, 8, 4, 4), (8,))
+    >>> up(np.zeros((2, 16, 7, 7), dtype=np.float32)).shape
+    (2, 8, 14, 14)
+    >>> down = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+    >>> nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1)(down(np.zeros((1, 8, 8, 8),
+    ...     dtype=np.float32)), output_size=(8, 8)).shape
+    (1, 8, 8, 8)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=np.float32):
+        super().__init__()
+        op = "ConvTranspose2d"
+        self.in_channels = check_int(in_channels, "in_channels", op)
+        self.out_channels = check_int(out_channels, "out_channels", op)
+        self.kernel_size = pair(kernel_size, "kernel_size", op, minimum=1)
+        (self.stride, self.padding, self.output_padding, self.dilation,
+         self.groups) = conv_transpose_args(stride, padding, output_padding, dilation,
+                                            check_int(groups, "groups", op), op)
+        for name, channels in (("in_channels", self.in_channels),
+                               ("out_channels", self.out_channels)):
+            if channels % self.groups:
+                raise ValueError(f"{op}: {name}={channels} must be divisible by "
+                                 f"groups={self.groups}")
+        check_bool(bias, "bias", op)
+        if padding_mode != "zeros":
+            raise ValueError(f"{op}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        check_device(device, op)
+        dt = check_float_dtype(dtype, op)
+        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: ``kaiming_uniform_(w, a=√5)``, bias ``U(±1/√fan_in)``, where the
+        fans are read from the (C_in, C_out/groups, kh, kw) weight as for any conv weight."""
+        init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, input, output_size=None):
+        output_padding = self.output_padding
+        if output_size is not None:
+            op = "ConvTranspose2d"
+            shape = tuple(input.shape)
+            check_input_rank(shape, "input", op)
+            size = tuple(output_size)
+            if len(size) not in (2, len(shape)):
+                raise ValueError(f"{op}: for {len(shape)}-D input, output_size must have 2 or "
+                                 f"{len(shape)} elements, got {output_size!r}")
+            x4 = shape if len(shape) == 4 else (1,) + shape
+            smallest = conv_transpose_geometry(x4, self.weight.shape, self.stride, self.padding,
+                                               0, self.groups, self.dilation, op)
+            output_padding = output_padding_for(size, smallest, op)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
+            f"stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:

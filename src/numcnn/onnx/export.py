@@ -22,6 +22,7 @@ numcnn layer           ONNX operator (attributes)
 =====================  ==========================================================
 Conv2d                 Conv (strides, pads incl. the asymmetric 'same' pads,
                        dilations, group)
+ConvTranspose2d        ConvTranspose (strides, pads, dilations, group, output_padding)
 Linear                 Gemm (transB=1) on 2-D input, MatMul + Add otherwise
 MaxPool2d              MaxPool (kernel_shape, strides, pads, dilations), after a Pad of
                        -inf when a pad reaches the kernel size (dilated windows)
@@ -66,7 +67,8 @@ DEFAULT_OPSET = 17
 #: The oldest opset supported (``Softmax``/``LogSoftmax`` along one axis need 13).
 MIN_OPSET = 13
 #: Leaf layers :func:`export` converts.
-SUPPORTED_LAYERS = ("Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+SUPPORTED_LAYERS = ("Conv2d", "ConvTranspose2d", "Linear", "MaxPool2d", "AvgPool2d",
+                    "AdaptiveAvgPool2d",
                     "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
                     "Softmax", "LogSoftmax", "Flatten", "Dropout", "Identity")
 _ELEMENTWISE = {"Relu": "Relu", "Tanh": "Tanh", "Sigmoid": "Sigmoid"}
@@ -281,6 +283,15 @@ class _GraphBuilder:
         return self.node("Conv", inputs, name, y, kernel_shape=list(m.kernel_size),
                          strides=list(m.stride), pads=[pt, pl, pb, pr],
                          dilations=list(m.dilation), group=m.groups)
+
+    def _ConvTranspose2d(self, m: nn.ConvTranspose2d, name, source, x, y):
+        (ph, pw), (rh, rw) = m.padding, m.output_padding
+        inputs = [source, self.initializer(f"{name}.weight", m.weight.data)]
+        if m.bias is not None:
+            inputs.append(self.initializer(f"{name}.bias", m.bias.data))
+        return self.node("ConvTranspose", inputs, name, y, kernel_shape=list(m.kernel_size),
+                         strides=list(m.stride), pads=[ph, pw, ph, pw],
+                         dilations=list(m.dilation), group=m.groups, output_padding=[rh, rw])
 
     def _Linear(self, m: nn.Linear, name, source, x, y):
         if x.ndim == 2:

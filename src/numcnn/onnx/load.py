@@ -10,6 +10,8 @@ ONNX operator              numcnn layer
 Conv (2-D)                 Conv2d (symmetric pads, or the asymmetric pads of 'same'; auto_pad
                            VALID or SAME_UPPER at stride 1); a constant Add right after it
                            becomes its bias
+ConvTranspose (2-D)        ConvTranspose2d (symmetric pads, output_padding, group, dilations;
+                           no output_shape or auto_pad other than VALID)
 Gemm                       Linear (transB 0 or 1, alpha and beta folded into the weights)
 MatMul (+ Add)             Linear (the Add of a constant right after it becomes the bias)
 MaxPool                    MaxPool2d (kernel_shape, strides, pads, dilations, ceil_mode)
@@ -47,7 +49,8 @@ from ..ops.shapes import conv_padding, pool_output_size
 __all__ = ["SUPPORTED_OPS", "OnnxImportError", "load"]
 
 #: The ONNX operators :func:`load` reads.
-SUPPORTED_OPS = ("Conv", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool",
+SUPPORTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool",
+                 "GlobalAveragePool",
                  "Pad", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
                  "BatchNormalization", "Relu", "LeakyRelu", "Tanh", "Sigmoid", "Softmax",
                  "LogSoftmax", "Flatten", "Reshape", "Dropout", "Identity", "Constant")
@@ -320,6 +323,47 @@ class _Reader:
         if bias is not None:
             conv.bias.data[...] = self.param(bias).reshape(-1)
         self.layers.append(conv)
+        self.current = node_out
+
+    def _ConvTranspose(self, node, i, skip):
+        a = self.attrs(node)
+        weight = self.const(node, 1, "weight")
+        bias = self.const(node, 2, "bias", optional=True)
+        if weight.ndim != 4:
+            self.fail(node, f"only 2-D transposed convolutions are supported (weight of shape "
+                            f"{weight.shape})")
+        c_in, c_out_g, kh, kw = weight.shape
+        if tuple(a.get("kernel_shape", (kh, kw))) != (kh, kw):
+            self.fail(node, f"kernel_shape {a['kernel_shape']} does not match the weight shape "
+                            f"{weight.shape}")
+        auto_pad = a.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad not in ("NOTSET", "VALID") or "output_shape" in a:
+            self.fail(node, "output_shape and auto_pad SAME_* are not supported (give explicit "
+                            "pads and output_padding)")
+        pads = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0))) if auto_pad == "NOTSET" \
+            else (0, 0, 0, 0)
+        if pads[:2] != pads[2:]:
+            self.fail(node, f"asymmetric pads {list(pads)} are not supported")
+        node_out = node.output[0]
+        groups = int(a.get("group", 1))
+        if bias is None:
+            found = self.next_bias_add(i, skip, ((c_out_g * groups,), (c_out_g * groups, 1, 1),
+                                                 (1, c_out_g * groups, 1, 1)))
+            if found is not None:
+                bias, node_out = found
+        try:
+            layer = nn.ConvTranspose2d(
+                c_in, c_out_g * groups, (kh, kw), stride=tuple(a.get("strides", (1, 1))),
+                padding=pads[:2], output_padding=tuple(a.get("output_padding", (0, 0))),
+                groups=groups, bias=bias is not None,
+                dilation=tuple(a.get("dilations", (1, 1))), dtype=self.dtype)
+        except (TypeError, ValueError) as err:
+            self.fail(node, f"cannot build ConvTranspose2d: {err}")
+        layer.weight.data[...] = self.param(weight)
+        if bias is not None:
+            layer.bias.data[...] = self.param(bias).reshape(-1)
+        self.layers.append(layer)
         self.current = node_out
 
     def _linear(self, node, weight, bias, out_name):
