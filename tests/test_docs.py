@@ -38,7 +38,7 @@ def test_math_md_links_point_to_existing_files():
 def test_math_md_linked_functions_exist(name, path):
     source = (MATH.parent / path).resolve().read_text(encoding="utf-8")
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        assert re.search(rf"^\s*def {name}\(", source, re.MULTILINE), f"{name} not in {path}"
+        assert re.search(rf"^\s*(def|class) {name}\b", source, re.MULTILINE), f"{name} not in {path}"
 
 
 def test_math_md_links_code_and_tests_for_every_section():
