@@ -1,6 +1,5 @@
 """The benchmark's own machinery: memory probes, the MyGrad comparison, the MNIST epoch, JSON."""
 import json
-import time
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import pytest
 import numcnn as nc
 import numcnn.functional as F
 from numcnn import bench
-from numcnn.ops import conv, engine
+from numcnn.ops import engine
 
 # big enough that its buffers need fresh pages (above glibc's mmap threshold), still fast
 SMALL_CASE = (8, 4, 8, 32, 3, 1, 1)
@@ -159,14 +158,82 @@ def test_peak_falls_back_to_ru_maxrss(monkeypatch):
     assert result["extra_mib"] >= 0 and result["peak_mib"] >= result["before_mib"]
 
 
-def test_time_block_warms_up_for_calls_and_for_time():
+class FakeClock:
+    """perf_counter that advances by ``step`` seconds per reading: no sleeps, no wall clock."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_time_block_warms_up_for_calls_and_for_time(monkeypatch):
     calls = []
+    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.001))
     timing = bench.time_block(lambda: calls.append(1), repeat=3, warmup=2, warmup_seconds=0.0)
     assert len(calls) == 5 and timing.best_ms <= timing.median_ms
     calls.clear()
-    bench.time_block(lambda: (calls.append(1), time.sleep(0.01)), repeat=1, warmup=1,
-                     warmup_seconds=0.05)
-    assert len(calls) >= 1 + 5
+    # each reading advances 10 ms: a 50 ms warm-up takes several calls beyond the one asked for
+    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.01))
+    bench.time_block(lambda: calls.append(1), repeat=1, warmup=1, warmup_seconds=0.05)
+    assert len(calls) >= 1 + 3
+
+
+def test_alternate_blocks_reports_each_librarys_fastest_block(monkeypatch):
+    monkeypatch.setattr(bench.time, "sleep", lambda seconds: None)
+    medians = iter([5.0, 9.0, 3.0, 8.0, 4.0, 7.0])                     # a b a b a b
+
+    def fake_block(fn, reps, min_seconds=0.0):
+        m = next(medians)
+        return bench.Timing(m, m - 1)
+
+    monkeypatch.setattr(bench, "time_block", fake_block)
+    a, b = bench.alternate_blocks([lambda: None, lambda: None], reps=1, rounds=3, pause=0.0)
+    assert (a.median_ms, a.best_ms) == (3.0, 2.0)
+    assert (b.median_ms, b.best_ms) == (7.0, 6.0)
+
+
+def _rows(ratios, lenet=(4.0, 3.0), stem=0.9, loaded=False):
+    rows = [{"case": name + " fwd+bwd", "ratio": r, "loaded": loaded}
+            for (name, *_), r in zip(bench.CONV_CASES, ratios + [stem])]
+    for batch, numcnn_ms in zip((64, 256), lenet):
+        rows.append({"case": f"LeNet-5 train step batch {batch}", "numcnn_ms": numcnn_ms,
+                     "torch_ms": 3.0, "loaded": loaded})
+    return rows
+
+
+def test_target_rows_compute_each_target_from_the_table():
+    memory = {"rows": [{"case": bench.CONV_CASES[2][0] + " fwd+bwd", "ratio": 0.8}]}
+    targets = bench.target_rows({"rows": _rows([1.0, 2.0, 1.0, 1.0]), "memory": memory})
+    values = {t["target"]: t for t in targets}
+    step64 = values["LeNet-5 step B64: numcnn img/s / torch img/s"]
+    assert step64["value"] == pytest.approx(0.75) and step64["met"] is True
+    step256 = values["LeNet-5 step B256: numcnn img/s / torch img/s"]
+    assert step256["value"] == pytest.approx(1.0) and step256["met"] is True
+    geomean = values["conv fwd+bwd time ratio, geometric mean of the 4 cases"]
+    assert geomean["value"] == pytest.approx(2 ** 0.25) and geomean["met"] is True
+    worst = values["conv fwd+bwd time ratio, worst of the 4 cases"]
+    assert worst["value"] == 2.0 and worst["met"] is False
+    assert values["ResNet stem fwd+bwd time ratio"]["met"] is True
+    assert values["peak extra memory conv 32->64 k3, numcnn / torch"]["value"] == 0.8
+    assert "NOT met" in bench.format_target_row(worst)
+
+
+def test_targets_not_measured_and_loaded_hosts_are_said():
+    targets = bench.target_rows({"rows": _rows([1.0, 1.0, 1.0, None], loaded=True)})
+    geomean = next(t for t in targets if "geometric" in t["target"])
+    assert geomean["value"] is None and "not measured" in bench.format_target_row(geomean)
+    step = targets[0]
+    assert step["loaded"] and "(loaded host)" in bench.format_target_row(step)
+
+
+def test_rows_above_the_load_limit_are_marked():
+    row = {"case": "conv x", "numcnn_ms": 1.0, "torch_ms": 2.0, "ratio": 0.5,
+           "load": bench.LOADED + 0.5, "loaded": True}
+    assert bench.format_row(row).endswith("loaded")
+    assert not bench.format_row(dict(row, load=0.2, loaded=False)).endswith("loaded")
 
 
 def test_naive_extrapolation_counts_the_lenet_epoch_multiply_adds():

@@ -1,11 +1,14 @@
 """Side-by-side speed of numcnn and PyTorch CPU: ``numcnn bench`` and ``bench/run.py``.
 
 Each case runs for numcnn and, when installed, for PyTorch (``torch.set_num_threads`` equal to
-NumPy's BLAS threads) in the same process. Libraries are timed in separate blocks, never call by
-call interleaved: on a small machine both libraries' worker threads keep spinning after a call
-and would steal the cores from each other. Each block warms up, repeats, and reports the median
-and the best. GFLOP/s are given against this machine's float32 GEMM peak measured in the same run
-with one large ``np.matmul``.
+NumPy's BLAS threads) in the same process, both used the ordinary way: no allocator or thread
+setting is made for either. Libraries are timed in separate blocks, never call by call
+interleaved (on a small machine both libraries' worker threads keep spinning after a call and
+would steal the cores from each other), and the blocks alternate A B A B. Each block warms up,
+repeats, and gives its median; each library's figure is its **fastest block**, far less
+sensitive to a shared machine's load than a median over blocks. The load average is printed
+with every row, and a row measured above :data:`LOADED` is marked as such. GFLOP/s are given
+against this machine's float32 GEMM peak measured in the same run with one large ``np.matmul``.
 
 Then, each in its own small table: the peak extra memory of each conv case's forward+backward
 for both libraries (measured in a fresh process per library and case, see :func:`memory_probe`),
@@ -45,6 +48,10 @@ class Timing:
 #: Timed runs go on for at least this long per block, so that a millisecond case is a median
 #: of hundreds of runs rather than of a few that one hiccup of a shared machine can move.
 MIN_BLOCK_SECONDS = 0.5
+
+#: A row measured while the 1-minute load average exceeded this is marked "loaded": other
+#: processes then slow PyTorch's threads more than numcnn and flatter the ratio.
+LOADED = 1.5
 
 #: Warm-up time per block. After the pause between blocks the cores of a virtual machine come
 #: back slowly: the first tens of milliseconds of calls measured up to 1.5x slower here.
@@ -247,9 +254,9 @@ def torch_lenet_step(batch):
 
 def alternate_blocks(makers: list, reps: int, rounds: int, pause: float) -> list[Timing | None]:
     """Time each library's runner in its own block, ``rounds`` times in turn (A B A B ...), and
-    combine per library: the median of the block medians and the best run. On a shared machine
-    the load drifts over seconds; alternating blocks exposes both libraries to the same drift,
-    while no call of one library ever runs between calls of the other. ``None`` makers give
+    combine per library: the fastest block median (``median_ms``) and the best single run. On a
+    shared machine the load drifts over seconds; alternating blocks exposes both libraries to the
+    same drift, and the fastest block is the one least disturbed by it. ``None`` makers give
     ``None``."""
     medians: list[list[float]] = [[] for _ in makers]
     bests: list[list[float]] = [[] for _ in makers]
@@ -261,7 +268,15 @@ def alternate_blocks(makers: list, reps: int, rounds: int, pause: float) -> list
             medians[i].append(t.median_ms)
             bests[i].append(t.best_ms)
             time.sleep(pause)
-    return [Timing(statistics.median(m), min(b)) if m else None for m, b in zip(medians, bests)]
+    return [Timing(min(m), min(b)) if m else None for m, b in zip(medians, bests)]
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3, rounds: int = 3):
@@ -277,9 +292,12 @@ def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3, ro
             torch_mod = None
 
     def measure(name, flops, make_nc, make_torch, reps):
+        load_before = load_average()
         nc_t, th_t = alternate_blocks([make_nc, make_torch if torch_mod is not None else None],
                                       reps, rounds, pause)
-        row = {"case": name, "numcnn_ms": nc_t.median_ms, "numcnn_best_ms": nc_t.best_ms,
+        load = max(filter(None, [load_before, load_average()]), default=None)
+        row = {"case": name, "load": load, "loaded": load is not None and load > LOADED,
+               "numcnn_ms": nc_t.median_ms, "numcnn_best_ms": nc_t.best_ms,
                "torch_ms": th_t.median_ms if th_t else None,
                "torch_best_ms": th_t.best_ms if th_t else None,
                "ratio": nc_t.median_ms / th_t.median_ms if th_t else None}
@@ -316,7 +334,9 @@ def format_row(row) -> str:
     ratio = f"{row['ratio']:6.2f}" if row.get("ratio") else "     -"
     gf = f"{row['gflops']:7.1f}" if row.get("gflops") else "      -"
     share = f"{100 * row['peak_share']:5.0f}%" if row.get("peak_share") else "     -"
-    return f"{row['case']:<52} {row['numcnn_ms']:9.2f} {torch_ms} {ratio} {gf} {share}"
+    load = f"{row['load']:5.2f}" if row.get("load") is not None else "    -"
+    mark = "  loaded" if row.get("loaded") else ""
+    return f"{row['case']:<52} {row['numcnn_ms']:9.2f} {torch_ms} {ratio} {gf} {share} {load}{mark}"
 
 
 def naive_speedup() -> dict:
@@ -631,9 +651,9 @@ def main(argv=None) -> int:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--repeat", type=int, default=15, help="timed runs per case (median reported)")
+    p.add_argument("--repeat", type=int, default=15, help="timed runs per block (median per block)")
     p.add_argument("--rounds", type=int, default=3,
-                   help="blocks per library and case, alternating (median of their medians)")
+                   help="blocks per library and case, alternating (the fastest block counts)")
     p.add_argument("--quick", action="store_true",
                    help="only the LeNet conv cases, pools and steps; no MNIST epoch")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
@@ -660,7 +680,9 @@ def run_all(args) -> dict:
     budget = args.memory_budget
     if budget is not None:
         print(f"numcnn im2col budget: {budget:g} MiB (numcnn.ops.engine.COLS_BUDGET_BYTES)")
-    print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6}")
+    print(f"load average at start: {load_average()}; rows above {LOADED} are marked 'loaded'")
+    print(f"{'case':<52} {'numcnn ms':>9} {'torch ms':>9} {'ratio':>6} {'GFLOP/s':>7} {'peak':>6} "
+          f"{'load':>5}")
     with cols_budget(budget):
         result = run_cases(args.repeat, args.quick, not args.no_torch, rounds=args.rounds)
     print(f"GEMM peak {result['gemm_peak_gflops']:.1f} GFLOP/s; BLAS: {result['blas']}")
@@ -684,13 +706,56 @@ def run_all(args) -> dict:
             print(f"\nskipping the MNIST epoch: {' '.join(str(err).split())}")
     result["naive"] = naive_speedup()
     print(format_naive(result["naive"]))
+    result["targets"] = target_rows(result)
+    print(f"\ntargets (load average now {load_average()})")
+    for row in result["targets"]:
+        print(format_target_row(row))
     return result
 
 
-def run(args) -> int:
-    from .heap import keep_freed_memory
+# --- the targets -------------------------------------------------------------------------------
 
-    keep_freed_memory()  # both libraries then reuse freed buffers instead of faulting in pages
+#: (target, limit, "min" or "max"): what the kernels aim at, quiet machine, float32, same run.
+TARGETS = [
+    ("LeNet-5 step B64: numcnn img/s / torch img/s", 0.75, "min"),
+    ("LeNet-5 step B256: numcnn img/s / torch img/s", 0.6, "min"),
+    ("conv fwd+bwd time ratio, geometric mean of the 4 cases", 1.4, "max"),
+    ("conv fwd+bwd time ratio, worst of the 4 cases", 1.8, "max"),
+    ("ResNet stem fwd+bwd time ratio", 1.0, "max"),
+    ("peak extra memory conv 32->64 k3, numcnn / torch", 1.5, "max"),
+]
+
+
+def target_rows(result: dict) -> list[dict]:
+    """The measured value of each of :data:`TARGETS` that this run covered."""
+    rows = {row["case"]: row for row in result.get("rows", [])}
+    values: list[float | None] = []
+    for batch in (64, 256):
+        row = rows.get(f"LeNet-5 train step batch {batch}")
+        values.append(row["torch_ms"] / row["numcnn_ms"] if row and row.get("torch_ms") else None)
+    ratios = [rows.get(name + " fwd+bwd", {}).get("ratio") for name, *_ in CONV_CASES[:4]]
+    known = [r for r in ratios if r]
+    values.append(float(np.exp(np.mean(np.log(known)))) if len(known) == 4 else None)
+    values.append(max(known) if len(known) == 4 else None)
+    values.append(rows.get(CONV_CASES[4][0] + " fwd+bwd", {}).get("ratio"))
+    memory = (result.get("memory") or {}).get("rows", [])
+    values.append(next((m.get("ratio") for m in memory if m["case"].startswith(CONV_CASES[2][0])),
+                       None))
+    loaded = any(row.get("loaded") for row in rows.values())
+    return [{"target": name, "limit": limit, "value": value, "loaded": loaded,
+             "met": None if value is None else (value >= limit if kind == "min" else value <= limit)}
+            for (name, limit, kind), value in zip(TARGETS, values)]
+
+
+def format_target_row(row) -> str:
+    value = f"{row['value']:6.2f}" if row["value"] is not None else "     -"
+    verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
+    bound = ">=" if row["target"].startswith("LeNet") else "<="
+    mark = " (loaded host)" if row["loaded"] and row["value"] is not None else ""
+    return f"{row['target']:<60} {value}  target {bound} {row['limit']:<4}  {verdict}{mark}"
+
+
+def run(args) -> int:
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and slow NumPy's BLAS; "
               "unset both for this command (make bench does)")
