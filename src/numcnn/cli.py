@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .heap import keep_freed_memory
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -301,7 +300,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    keep_freed_memory()
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -280,14 +280,15 @@ def linear(input, weight, bias=None):
         )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({w.shape[0]},), got {b.shape}")
-    y = x.data @ w.data.T
+    x2 = x.data.reshape(-1, x.shape[-1])                               # (M, in)
+    y = _engine.matmul(x2, w.data.T).reshape(x.shape[:-1] + (w.shape[0],))
     if b is not None:
         y += b.data
 
     def backward(g):
         g2 = g.reshape(-1, g.shape[-1])                                # (M, out)
-        gx = (g @ w.data) if x.requires_grad else None                 # (..., in)
-        gw = (g2.T @ x.data.reshape(-1, x.shape[-1])) if w.requires_grad else None  # (out, in)
+        gx = _engine.matmul(g2, w.data).reshape(x.shape) if x.requires_grad else None  # (..., in)
+        gw = _engine.matmul(g2.T, x2) if w.requires_grad else None     # (out, in)
         gb = g2.sum(axis=0) if b is not None and b.requires_grad else None
         return gx, gw, gb
 

@@ -315,3 +315,29 @@ def test_threads_do_not_depend_on_the_import_order():
     a, b = outputs.values()
     assert a == b
     assert a[:3] == ["2", "2", "True"]
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (64, 400, 120), (120, 64, 400), (7, 300, 200)])
+def test_dense_products_on_threads_match_numpy(threads, shape):
+    """engine.matmul splits the rows among the threads (BLAS pinned) above BLAS's own
+    one-thread size, and equals np.matmul either way."""
+    M, K, N = shape
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    np.testing.assert_allclose(engine.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(engine.matmul(b.T, a.T), (a @ b).T, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_products_pin_blas_while_they_run(threads, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    seen = []
+    real = np.matmul
+
+    def spy(x, y, out=None):
+        seen.append([lib.get_num_threads() for lib in parallel._blas()])
+        return real(x, y, out=out)
+
+    monkeypatch.setattr(engine.np, "matmul", spy)
+    a, b = np.ones((64, 400)), np.ones((400, 120))
+    engine.matmul(a, b)
+    assert seen and all(n == [1] * len(n) for n in seen)

@@ -152,6 +152,30 @@ def max_pool_backward(gy, argmax, geo: PoolGeometry):
     return gx
 
 
+# --- dense products --------------------------------------------------------------------------
+
+#: OpenBLAS runs a GEMM of at most this many multiply-adds on one thread (65536 · its
+#: GEMM_MULTITHREAD_THRESHOLD of 4); bigger ones would wake its worker threads.
+BLAS_SINGLE_THREAD_MNK = 65536 * 4
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a 2-D ``a`` (M, K) and ``b`` (K, N), with the rows of ``a`` split among the
+    kernel threads and BLAS held to one thread: numcnn's own products never wake BLAS's worker
+    threads, which would keep spinning on the cores the next kernel needs. Products that BLAS
+    runs on one thread anyway are left to it."""
+    (M, K), N = a.shape, b.shape[-1]
+    if M * K * N <= BLAS_SINGLE_THREAD_MNK:
+        return a @ b
+    out = np.empty((M, N), np.result_type(a, b))
+
+    def run(rows: slice) -> None:
+        np.matmul(a[rows], b, out=out[rows])
+
+    parallel.run_blocks(run, slice(0, M), M * K * N // 4, calls_blas=True)
+    return out
+
+
 # --- public kernels on ndarrays, with PyTorch's argument names (torch.nn.grad) ----------------
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
