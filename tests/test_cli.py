@@ -341,5 +341,5 @@ def test_resuming_with_another_model_fails_cleanly_and_keeps_the_run(trained, tm
     before = (run / "last.npz").read_bytes()
     proc = numcnn("train", "--model", "convnet", "--resume", "--out", run, "--limit", 64,
                   "--test-limit", 10, "--epochs", 2, cwd=tmp_path)
-    assert_user_error(proc, "holds a 'lenet5' model but --model is 'convnet'")
+    assert_user_error(proc, "holds a run trained with --model lenet5, not --model convnet")
     assert (run / "last.npz").read_bytes() == before

@@ -218,7 +218,7 @@ def test_resume_with_a_larger_total_follows_the_new_schedule(tmp_path, scheduler
 def test_resume_with_another_model_is_refused(straight_run, tmp_path):
     for name in ("last.npz", "metrics.jsonl"):
         (tmp_path / name).write_bytes((straight_run / name).read_bytes())
-    with pytest.raises(ValueError, match="holds a 'lenet5' model but --model is 'convnet'"):
+    with pytest.raises(ValueError, match="holds a run trained with --model lenet5, not --model convnet"):
         run(make_config(tmp_path, resume=True, model="convnet"))
 
 
