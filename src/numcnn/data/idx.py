@@ -122,10 +122,11 @@ def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None,
     expected = math.prod(shape)
     if most is not None and expected > most - 4 - 4 * n_dims:
         dims = "x".join(str(d) for d in shape)
-        held = (f"holds {most - 4 - 4 * n_dims}" if not isinstance(stream, gzip.GzipFile)
-                else f"can hold at most {most} (gzip-compressed)")
+        held = 0  # counted in chunks, never held in memory at once
+        while chunk := stream.read(_CHUNK):
+            held += len(chunk)
         raise IdxFormatError(f"{path}: header declares {dims} = {expected} bytes of data but "
-                             f"the file {held}")
+                             f"the file holds {held}")
     data = np.empty(expected, dtype=np.uint8)
     got = _readinto_full(stream, memoryview(data))
     extra = 0
