@@ -142,9 +142,6 @@ def train_config(args):
         if out is None:
             out = f"runs/{flags.get('model', TrainConfig.model)}-" \
                   f"{flags.get('dataset', TrainConfig.dataset)}"
-        if not Path(out).is_dir():
-            raise UserError(f"--resume: {out} is not a folder holding a run; start the run "
-                            f"without --resume")
         config = rundir.resume_config(out, {**flags, **where, "out": out,
                                             "model_options": options})
     if config is None:

@@ -409,7 +409,8 @@ def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
         nc_random.set_rng_state(payload["rng_state"])
     if dp is not None:  # distributed: every rank starts from rank 0's state
         start_epoch, history = dp.sync_start(model, optimizer, scheduler, start_epoch, history)
-    segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
+    if not segments or start_epoch < config.epochs:  # a start or resume that trains
+        segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
     if is_root:
         # the checkpoint is the truth: metrics.jsonl holds exactly its epochs from here on
         atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
