@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .nn.state import IncompatibleKeys
 
 __all__ = [
@@ -299,15 +299,6 @@ def _check_metadata(metadata, op: str) -> dict[str, str]:
     return dict(metadata)
 
 
-def _write_atomically(path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the file to ``path``: never a half-written file
-    (see :mod:`numcnn.atomic`: fsync, rename, the umask's permissions)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        write(str(tmp))
-    return path
-
-
 def save_safetensors(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``model``'s state dict to a ``.safetensors`` file under PyTorch's names.
 
@@ -331,8 +322,8 @@ def save_safetensors(model: nn.Module, path, metadata: Mapping[str, str] | None 
     meta = _check_metadata(metadata, "save_safetensors")
     st_numpy, _, _ = _safetensors()
     tensors = {key: _contiguous(value) for key, value in model.state_dict().items()}
-    return _write_atomically(path, lambda tmp: st_numpy.save_file(tensors, tmp,
-                                                                   metadata=meta or None))
+    # serialized here and written by numcnn: save_file would create the file 0600
+    return write_bytes(path, st_numpy.save(tensors, metadata=meta or None))
 
 
 #: Bytes per element of the safetensors dtypes numcnn can read; the most a header may take.
