@@ -350,3 +350,30 @@ def test_an_idx_header_of_0xffffffff_names_the_file(tmp_path, gz):
     path.write_bytes(gzip.compress(content) if gz else content)
     with pytest.raises(IdxFormatError, match=r"bad\.idx.*declares 4294967295x28x28"):
         read_idx(path)
+
+
+# --- no made-up numbers ---------------------------------------------------------------------------
+
+def test_an_empty_test_split_is_reported_not_scored(capsys, tmp_path, folder):
+    """An empty test set used to give 'loss 0, accuracy 0 %'."""
+    import gzip
+    import shutil
+
+    from numcnn.data.paths import bundled_data_dir
+
+    bundled = bundled_data_dir()
+    if bundled is None or not (bundled / "mnist").is_dir():
+        pytest.skip("needs the bundled MNIST training files")
+    mnist = tmp_path / "d" / "mnist"
+    mnist.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        shutil.copy(bundled / "mnist" / name, mnist / name)
+    (mnist / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(b"\0\0\x08\x03" + struct.pack(">III", 0, 28, 28)))
+    (mnist / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(b"\0\0\x08\x01" + struct.pack(">I", 0)))
+    data_dir = tmp_path / "d"
+    one_line_error(capsys, ["train", "--data-dir", data_dir, "--limit", 64, "--out",
+                            tmp_path / "run", "--no-download"], "test split holds no images")
+    one_line_error(capsys, ["eval", folder / "model.npz", "--data-dir", data_dir,
+                            "--no-download"], "there is no test data")
