@@ -687,3 +687,13 @@ def test_evaluate_refuses_an_empty_test_set():
 
     with pytest.raises(ValueError, match="no test data"):
         train.evaluate(models.get_model("lenet5"), [])
+
+
+def test_a_failed_overwrite_keeps_the_old_run(straight_run, tmp_path):
+    """--overwrite deletes the old run only once the new one has its data and model."""
+    for name in ("last.npz", "best.npz", "metrics.jsonl"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(FileNotFoundError, match="does not hold the mnist data set"):
+        run(make_config(tmp_path, overwrite=True, data_dir=str(tmp_path / "nowhere")))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

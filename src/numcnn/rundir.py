@@ -1,8 +1,9 @@
 """The run folder of ``numcnn train``: never overwritten by accident, resumed with its own settings.
 
 * :func:`prepare_out` creates the folder and refuses one that already holds a run unless the
-  caller resumes it (``--resume``) or replaces it (``--overwrite``, which deletes the run's
-  files first); temporaries left by a killed write are removed.
+  caller resumes it (``--resume``) or replaces it (``--overwrite``: :func:`remove_run` deletes
+  the run's files once the new run is ready to start); temporaries left by a killed write are
+  removed.
 * :func:`saved_settings` reads the settings a run was started with (from ``last.npz``, or from
   ``config.json`` when no epoch finished), :func:`resume_config` merges the flags of a resume
   into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
@@ -69,18 +70,25 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
     if found and not resume and not overwrite:
         raise RunExists(f"{out} already holds a run ({', '.join(found)}); continue it with "
                         f"--resume, or replace it with --overwrite")
-    if overwrite and found:
-        for name in RUN_FILES:
-            try:
-                (out / name).unlink(missing_ok=True)
-            except OSError as err:
-                raise ValueError(f"--overwrite: cannot remove {out / name}: "
-                                 f"{err.strerror or err}") from None
-        log(f"replacing the run in {out} (--overwrite)")
     removed = atomic.clean_orphans(out)
     if removed:
         log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted write")
     return out
+
+
+def remove_run(out, log=print) -> None:
+    """Delete the files of the run in ``out`` (``--overwrite``; called once the new run has its
+    data and model, so a mistyped flag does not cost the old run). Other files stay."""
+    out = Path(out)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    for name in found:
+        try:
+            (out / name).unlink()
+        except OSError as err:
+            raise ValueError(f"--overwrite: cannot remove {out / name}: "
+                             f"{err.strerror or err}") from None
+    if found:
+        log(f"replacing the run in {out} (--overwrite)")
 
 
 def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:

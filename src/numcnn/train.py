@@ -1,10 +1,13 @@
 """Training and evaluation: the loop, per-epoch metrics, checkpoints and exact resume.
 
 ``fit(TrainConfig(...))`` trains a model from :mod:`numcnn.models` on MNIST or Fashion-MNIST,
-evaluates on the test split after every epoch, appends one JSON line per epoch to
+evaluates on the test split after every epoch, records one JSON line per epoch in
 ``<out>/metrics.jsonl`` and writes ``<out>/last.npz`` (every epoch) and ``<out>/best.npz`` (best
-test accuracy) atomically. ``resume=True`` continues from ``last.npz`` up to ``epochs`` in total
-and produces exactly the metrics an uninterrupted run would have.
+test accuracy); every file is replaced atomically (:mod:`numcnn.atomic`). A folder holding a run
+is refused unless ``resume`` or ``overwrite`` is set (:mod:`numcnn.rundir`). ``resume=True``
+continues from ``last.npz`` up to ``epochs`` in total, with the run's own settings, and produces
+exactly the metrics an uninterrupted run would have; ``patience`` stops a run whose test
+accuracy stalls, ``log_lr`` records the learning rate of every step.
 """
 from __future__ import annotations
 
@@ -412,6 +415,8 @@ def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
     if not segments or start_epoch < config.epochs:  # a start or resume that trains
         segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
     if is_root:
+        if config.overwrite:
+            rundir.remove_run(out, log)
         # the checkpoint is the truth: metrics.jsonl holds exactly its epochs from here on
         atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
         rundir.write_config(out, config, segments)
