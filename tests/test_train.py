@@ -697,3 +697,10 @@ def test_a_failed_overwrite_keeps_the_old_run(straight_run, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not hold the mnist data set"):
         run(make_config(tmp_path, overwrite=True, data_dir=str(tmp_path / "nowhere")))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_resume_with_a_flag_of_another_model_says_so(relu_run):
+    from numcnn.cli import UserError
+
+    with pytest.raises(UserError, match="--width applies to --model convnet only"):
+        _cli_config("--out", relu_run, "--resume", "--width", 8)

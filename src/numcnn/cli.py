@@ -136,24 +136,18 @@ def train_config(args):
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite exclude each other: --resume continues the "
                         "run in --out, --overwrite replaces it")
-    config = None
-    if args.resume:
-        out = args.out
-        if out is None:
-            out = f"runs/{flags.get('model', TrainConfig.model)}-" \
-                  f"{flags.get('dataset', TrainConfig.dataset)}"
-        config = rundir.resume_config(out, {**flags, **where, "out": out,
-                                            "model_options": options})
-    if config is None:
-        model = flags.get("model", TrainConfig.model)
-        config = TrainConfig(**{**flags, **where, "model_options": options,
-                                "out": args.out or f"runs/{model}-"
-                                                   f"{flags.get('dataset', TrainConfig.dataset)}"})
-    if "activation" in options and config.model != "lenet5":
+    out = args.out or (f"runs/{flags.get('model', TrainConfig.model)}-"
+                       f"{flags.get('dataset', TrainConfig.dataset)}")
+    saved = rundir.saved_settings(out)[0] if args.resume else None
+    model = flags.get("model") or (saved or {}).get("model") or TrainConfig.model
+    if "activation" in options and model != "lenet5":
         raise UserError("--activation applies to --model lenet5 only")
-    if "width" in options and config.model != "convnet":
+    if "width" in options and model != "convnet":
         raise UserError("--width applies to --model convnet only")
-    return config
+    settings = {**flags, **where, "out": out, "model_options": options}
+    if saved is not None:  # continue the run in --out with its own settings
+        return rundir.resume_config(out, settings)
+    return TrainConfig(**settings)
 
 
 def cmd_train(args) -> int:

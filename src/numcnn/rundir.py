@@ -145,7 +145,9 @@ def _flag(name: str, value) -> str:
     if name.startswith("model_options."):
         key = name.split(".", 1)[1]
         flag = _OPTION_FLAGS.get(key)
-        return f"{flag} {value}" if flag else f"model option {key}={value!r}"
+        if flag is None:
+            return f"model option {key}={value!r}"
+        return f"no {flag}" if value is None else f"{flag} {value}"
     flag = SETTINGS[name]
     if value is None:
         return f"no {flag}"
