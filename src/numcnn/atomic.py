@@ -65,7 +65,7 @@ def kill_point(site: str, name: str = "") -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name != "posix":  # kill(pid, 0) only probes on POSIX
         return True
     try:
         os.kill(pid, 0)
