@@ -59,7 +59,8 @@ EXPECTED_FLAGS = {
     "train": ["--model", "--dataset", "--epochs", "--batch-size", "--lr", "--optimizer",
               "--momentum", "--weight-decay", "--scheduler", "--activation", "--width", "--augment",
               "--no-augment", "--seed", "--out", "--resume", "--data-dir", "--limit",
-              "--test-limit", "--dtype", "--no-download", "--progress"],
+              "--test-limit", "--dtype", "--no-download", "--progress", "--overwrite",
+              "--patience", "--log-lr"],
     "eval": ["checkpoint", "--dataset", "--data-dir", "--limit", "--batch-size", "--no-download"],
     "predict": ["checkpoint", "images", "--invert", "--top"],
     "plot": ["dir", "--data-dir", "--no-download"],
@@ -341,5 +342,41 @@ def test_resuming_with_another_model_fails_cleanly_and_keeps_the_run(trained, tm
     before = (run / "last.npz").read_bytes()
     proc = numcnn("train", "--model", "convnet", "--resume", "--out", run, "--limit", 64,
                   "--test-limit", 10, "--epochs", 2, cwd=tmp_path)
-    assert_user_error(proc, "holds a 'lenet5' model but --model is 'convnet'")
+    assert_user_error(proc, "holds a run trained with --model lenet5, not --model convnet")
     assert (run / "last.npz").read_bytes() == before
+
+
+# --- the run folder: never overwritten, resumed as it was started --------------------------------
+
+TINY = ["--limit", 64, "--test-limit", 20, "--batch-size", 32, "--no-download"]
+
+
+def test_train_never_overwrites_a_run_unless_asked(trained, tmp_path):
+    """Rerunning train on a run's folder is one error line naming the folder and both options;
+    the run stays as it was. --overwrite replaces it."""
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    proc = numcnn("train", *TINY, "--epochs", 1, "--out", "run", cwd=tmp_path)
+    line = assert_user_error(proc, "run already holds a run")
+    assert "--resume" in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    proc = numcnn("train", *TINY, "--epochs", 1, "--out", "run", "--overwrite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert checkpoint.load(run / "best.npz")["train_config"]["limit"] == 64
+
+
+def test_resume_continues_the_run_with_its_saved_settings(tmp_path):
+    proc = numcnn("train", *TINY, "--epochs", 1, "--activation", "relu", "--seed", 4,
+                  "--out", "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = numcnn("train", "--out", "run", "--resume", "--activation", "tanh", cwd=tmp_path)
+    assert_user_error(proc, "run holds a run trained with --activation relu, not --activation "
+                            "tanh")
+    proc = numcnn("train", "--out", "run", "--resume", "--epochs", 2, "--no-download",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "64 train / 20 test images" in proc.stdout and "re-planning" in proc.stdout
+    payload = checkpoint.load(tmp_path / "run" / "last.npz")
+    assert payload["epoch"] == 2 and payload["model_config"]["activation"] == "relu"
+    assert payload["train_config"]["seed"] == 4

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numcnn import checkpoint, data, train
+from numcnn import checkpoint, data, rundir, train
 from numcnn import random as nc_random
 from numcnn.autograd import Tensor, no_grad
 from numcnn.train import TrainConfig, TrainingDiverged, fit, load_model
@@ -218,7 +218,7 @@ def test_resume_with_a_larger_total_follows_the_new_schedule(tmp_path, scheduler
 def test_resume_with_another_model_is_refused(straight_run, tmp_path):
     for name in ("last.npz", "metrics.jsonl"):
         (tmp_path / name).write_bytes((straight_run / name).read_bytes())
-    with pytest.raises(ValueError, match="holds a 'lenet5' model but --model is 'convnet'"):
+    with pytest.raises(ValueError, match="trained with --model lenet5, not --model convnet"):
         run(make_config(tmp_path, resume=True, model="convnet"))
 
 
@@ -438,3 +438,269 @@ def test_preprocessing_pads_to_the_model_input_and_normalizes(model, size):
     assert shifted.shape == x.shape and not np.array_equal(shifted, x)
     assert train.preprocessing(model, "mnist", augment=False, dtype=np.float64)[0].batch(
         images[:2]).dtype == np.float64
+
+
+# --- the run folder: never overwritten, resumed with its own settings (issue: reliability) -------
+
+def test_a_folder_that_holds_a_run_is_never_overwritten(straight_run, tmp_path):
+    """Training again into a run's folder is refused; the run stays byte for byte."""
+    for name in ("last.npz", "best.npz", "metrics.jsonl", "config.json"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(rundir.RunExists, match=r"already holds a run .*--resume.*--overwrite"):
+        run(make_config(tmp_path, epochs=1, limit=64))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_overwrite_replaces_the_run(straight_run, tmp_path):
+    for name in ("last.npz", "best.npz", "metrics.jsonl", "confusion.csv"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    (tmp_path / "notes.txt").write_text("mine")          # not a run file: kept
+    run(make_config(tmp_path, epochs=1, overwrite=True))
+    assert [r["epoch"] for r in read_rows(tmp_path)] == [1]
+    assert checkpoint.load(tmp_path / "last.npz")["epoch"] == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path):
+    with pytest.raises(ValueError, match="exclude each other"):
+        run(make_config(tmp_path, resume=True, overwrite=True))
+
+
+def test_only_rank_0_creates_the_run_folder(tmp_path):
+    """Under MPI the other ranks never touch --out (they only wait for rank 0's verdict)."""
+    class Stop(Exception):
+        pass
+
+    class OtherRank:
+        is_root = False
+
+        def agree(self, fn, root_only=False):
+            if fn is not None:
+                raise Stop
+            return None
+
+    out = tmp_path / "new" / "run"
+    with pytest.raises(Stop):
+        train._fit(make_config(out), dp=OtherRank())
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_cuts_a_torn_metrics_line_and_matches_a_straight_run(straight_run, tmp_path,
+                                                                   capsys):
+    """A torn last line (disk full or a kill during an append) does not block --resume: the
+    checkpoint is the truth, the line is dropped with one warning naming the file."""
+    config = make_config(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        _interrupt_in_second_evaluation(patch)
+        with pytest.raises(KeyboardInterrupt):
+            run(config)
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"epoch": 2, "train_loss": 2.1, "train_a')
+    capsys.readouterr()
+    config.resume = True
+    fit(config, log=lambda line: None)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "metrics.jsonl" in err[0] and "torn" in err[0], err
+    assert without_timing(read_rows(tmp_path)) == without_timing(read_rows(straight_run))
+    assert_same_training_state(straight_run, tmp_path)
+
+
+def test_resume_drops_metrics_lines_after_the_checkpoint(straight_run, tmp_path, monkeypatch):
+    """A kill between the metrics write and the checkpoint leaves a line the checkpoint does not
+    hold; the resumed run redoes that epoch and writes it once."""
+    config = make_config(tmp_path)
+    with monkeypatch.context() as patch:
+        _interrupt_in_second_evaluation(patch)
+        with pytest.raises(KeyboardInterrupt):
+            run(config)
+    later = (straight_run / "metrics.jsonl").read_text().splitlines()[1]
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(later.replace('"train_loss": ', '"train_loss": 1') + "\n")
+    warnings: list[str] = []
+    config.resume = True
+    fit(config, log=lambda line: None, warn=warnings.append)
+    assert len(warnings) == 1 and "1 line(s) of epochs after 1" in warnings[0], warnings
+    assert without_timing(read_rows(tmp_path)) == without_timing(read_rows(straight_run))
+    assert_same_training_state(straight_run, tmp_path)
+
+
+def test_a_malformed_metrics_line_in_the_middle_is_an_error_naming_file_and_line(straight_run,
+                                                                                 tmp_path):
+    for name in ("last.npz", "best.npz", "config.json"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    rows = (straight_run / "metrics.jsonl").read_text().splitlines()
+    (tmp_path / "metrics.jsonl").write_text("[1, 2, 3]\n" + rows[1] + "\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl line 1 is a JSON list"):
+        run(make_config(tmp_path, resume=True))
+
+
+def _cli_config(*flags):
+    from numcnn.cli import build_parser, train_config
+
+    return train_config(build_parser().parse_args(["train", *map(str, flags)]))
+
+
+@pytest.fixture(scope="module")
+def relu_run(tmp_path_factory):
+    """A run with settings far from the defaults: what --resume must keep."""
+    out = tmp_path_factory.mktemp("relu")
+    config = _cli_config("--out", out, "--activation", "relu", "--limit", 96, "--test-limit",
+                         40, "--epochs", 1, "--seed", 3, "--batch-size", 48, "--optimizer",
+                         "adam", "--dtype", "float64", "--no-download", "--no-progress")
+    run(config)
+    return out
+
+
+def test_resume_without_flags_continues_with_the_saved_settings(relu_run):
+    config = _cli_config("--out", relu_run, "--resume")
+    assert (config.model_options, config.limit, config.test_limit, config.epochs,
+            config.seed, config.batch_size, config.optimizer, config.dtype) == (
+        {"activation": "relu"}, 96, 40, 1, 3, 48, "adam", "float64")
+    assert config.lr == 1e-3 and config.resume
+
+
+@pytest.mark.parametrize("flags, saved, given", [
+    (["--activation", "tanh"], "--activation relu", "--activation tanh"),
+    (["--dataset", "fashion-mnist"], "--dataset mnist", "--dataset fashion-mnist"),
+    (["--seed", 0], "--seed 3", "--seed 0"),
+    (["--batch-size", 64], "--batch-size 48", "--batch-size 64"),
+    (["--dtype", "float32"], "--dtype float64", "--dtype float32"),
+    (["--limit", 12000], "--limit 96", "--limit 12000"),
+    (["--optimizer", "sgd"], "--optimizer adam", "--optimizer sgd"),
+    (["--lr", 0.1], "--lr 0.001", "--lr 0.1"),
+    (["--augment"], "--no-augment", "--augment"),
+    (["--model", "convnet"], "--model lenet5", "--model convnet"),
+])
+def test_resume_refuses_a_flag_that_contradicts_the_run(relu_run, flags, saved, given):
+    with pytest.raises(rundir.RunMismatch) as info:
+        _cli_config("--out", relu_run, "--resume", *flags)
+    message = str(info.value)
+    assert f"trained with {saved}, not {given}" in message and str(relu_run) in message
+
+
+def test_resume_accepts_flags_repeated_with_the_same_value(relu_run):
+    config = _cli_config("--out", relu_run, "--resume", "--activation", "relu", "--seed", 3,
+                         "--limit", 96, "--lr", 0.001, "--dtype", "float64", "--no-augment")
+    assert config.seed == 3 and config.model_options == {"activation": "relu"}
+
+
+def test_resume_extends_the_run_and_says_the_schedule_is_replanned(relu_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(relu_run, out)
+    lines: list[str] = []
+    fit(_cli_config("--out", out, "--resume", "--epochs", 2), log=lines.append)
+    assert any("planned for 1 epochs; re-planning" in line for line in lines), lines
+    assert [r["epoch"] for r in read_rows(out)] == [1, 2]
+    document = json.loads((out / "config.json").read_text())
+    assert document["epochs"] == 2 and document["limit"] == 96
+    assert document["history"] == [{"after_epoch": 0, "epochs": 1},
+                                   {"after_epoch": 1, "epochs": 2}]
+    model_config = checkpoint.load(out / "last.npz")["model_config"]
+    assert model_config["activation"] == "relu"
+    with pytest.raises(rundir.RunMismatch, match="already trained 2 epochs; --epochs 1"):
+        _cli_config("--out", out, "--resume", "--epochs", 1) and run(
+            _cli_config("--out", out, "--resume", "--epochs", 1))
+
+
+# --- early stopping and the learning rate of every step -----------------------------------------
+
+def _scripted_accuracy(monkeypatch, accuracies, stop_at=None):
+    """evaluate() reports the given test accuracies in turn (Ctrl-C at call ``stop_at``)."""
+    real, calls = train.evaluate, []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
+        result = real(*args, **kwargs)
+        result["accuracy"] = accuracies[len(calls) - 1]
+        return result
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+
+
+def test_patience_stops_when_the_test_accuracy_stalls(tmp_path, monkeypatch):
+    _scripted_accuracy(monkeypatch, [0.5, 0.6, 0.6, 0.55, 0.7, 0.8])
+    lines: list[str] = []
+    fit(make_config(tmp_path, limit=64, epochs=6, patience=2), log=lines.append)
+    rows = read_rows(tmp_path)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["epochs_without_improvement"] for r in rows] == [0, 0, 1, 2]
+    assert rows[-1]["stopped_early"] and not any("stopped_early" in r for r in rows[:-1])
+    assert any("early stopping" in line and "epoch 2" in line for line in lines)
+    assert checkpoint.load(tmp_path / "best.npz")["epoch"] == 2
+    # resuming a run that stopped early trains nothing more
+    before = (tmp_path / "last.npz").read_bytes()
+    lines.clear()
+    fit(make_config(tmp_path, limit=64, epochs=6, patience=2, resume=True), log=lines.append)
+    assert any("stopped early" in line for line in lines)
+    assert (tmp_path / "last.npz").read_bytes() == before
+
+
+def test_patience_counts_on_across_a_resume(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        _scripted_accuracy(patch, [0.5, 0.6, 0.6], stop_at=4)
+        with pytest.raises(KeyboardInterrupt):
+            run(make_config(tmp_path, limit=64, epochs=6, patience=2))
+    assert checkpoint.load(tmp_path / "last.npz")["epoch"] == 3
+    _scripted_accuracy(monkeypatch, [0.55, 0.9])
+    run(make_config(tmp_path, limit=64, epochs=6, patience=2, resume=True))
+    rows = read_rows(tmp_path)
+    assert [r["epochs_without_improvement"] for r in rows] == [0, 0, 1, 2]
+    assert rows[-1]["stopped_early"]
+
+
+def test_patience_flag_reaches_the_config():
+    assert _cli_config("--patience", 3, "--log-lr").patience == 3
+    assert _cli_config("--log-lr").log_lr is True and _cli_config().log_lr is False
+
+
+def test_log_lr_records_the_rate_of_every_step_and_resumes_exactly(tmp_path, monkeypatch):
+    """lr_steps: the rate each step used (the cosine schedule, stepped per batch); a resumed
+    run records exactly what a straight one does."""
+    straight = tmp_path / "straight"
+    run(make_config(straight, log_lr=True))
+    rows = read_rows(straight)
+    steps = math.ceil(160 / 32)
+    assert [len(r["lr_steps"]) for r in rows] == [steps, steps]
+    lrs = rows[0]["lr_steps"] + rows[1]["lr_steps"]
+    assert lrs[0] == rows[0]["lr"] == 0.05 and rows[1]["lr_steps"][0] == rows[1]["lr"]
+    expected = [0.05 * (1 + math.cos(math.pi * t / (2 * steps))) / 2 for t in range(2 * steps)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    config = make_config(tmp_path / "resumed", log_lr=True)
+    with monkeypatch.context() as patch:
+        _interrupt_in_second_evaluation(patch)
+        with pytest.raises(KeyboardInterrupt):
+            run(config)
+    config.resume = True
+    run(config)
+    assert without_timing(read_rows(tmp_path / "resumed")) == without_timing(rows)
+
+
+# --- no made-up numbers ---------------------------------------------------------------------------
+
+def test_evaluate_refuses_an_empty_test_set():
+    from numcnn import models
+
+    with pytest.raises(ValueError, match="no test data"):
+        train.evaluate(models.get_model("lenet5"), [])
+
+
+def test_a_failed_overwrite_keeps_the_old_run(straight_run, tmp_path):
+    """--overwrite deletes the old run only once the new one has its data and model."""
+    for name in ("last.npz", "best.npz", "metrics.jsonl"):
+        (tmp_path / name).write_bytes((straight_run / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(FileNotFoundError, match="does not hold the mnist data set"):
+        run(make_config(tmp_path, overwrite=True, data_dir=str(tmp_path / "nowhere")))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_resume_with_a_flag_of_another_model_says_so(relu_run):
+    from numcnn.cli import UserError
+
+    with pytest.raises(UserError, match="--width applies to --model convnet only"):
+        _cli_config("--out", relu_run, "--resume", "--width", 8)

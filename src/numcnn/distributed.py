@@ -15,7 +15,11 @@ process, up to floating-point rounding.
   runs.
 * Evaluation is sharded the same way; the loss sum, the sample count and the confusion matrix
   are summed with one ``Allreduce``.
-* Only rank 0 prints, writes ``metrics.jsonl`` and the checkpoints (atomically).
+* Only rank 0 prints, creates the run folder, writes ``metrics.jsonl`` and the checkpoints
+  (atomically).
+* Errors of the setup (a bad ``--out``, a run that must not be overwritten, missing data) are
+  agreed on by all ranks (:meth:`DataParallel.agree`): rank 0 prints the one
+  ``numcnn: error:`` line and every rank exits with status 1.
 * BatchNorm normalizes with per-rank batch statistics (not synchronized); at the end of every
   epoch the running estimates are averaged over the ranks (then rank 0's state is broadcast, so
   every replica evaluates and saves the same model).
@@ -51,8 +55,8 @@ from . import random as nc_random
 from .autograd import Tensor, no_grad
 from .metrics import RunningAverage, confusion_matrix, per_class_accuracy
 
-__all__ = ["DataParallel", "is_available", "launched_ranks", "run_or_abort", "shard_bounds",
-           "world"]
+__all__ = ["AgreedError", "DataParallel", "is_available", "launched_rank", "launched_ranks",
+           "run_or_abort", "shard_bounds", "world"]
 
 FAIL_RANK_ENV = "NUMCNN_FAIL_RANK"
 FAIL_STEP_ENV = "NUMCNN_FAIL_STEP"
@@ -61,8 +65,10 @@ FAIL_STEP_ENV = "NUMCNN_FAIL_STEP"
 #: than ``MIN_TRAIN_SHARD * ranks`` is split over fewer ranks, the others sit the step out.
 MIN_TRAIN_SHARD = 2
 
-#: Environment variables through which MPI launchers announce the number of processes.
+#: Environment variables through which MPI launchers announce the number of processes and
+#: the rank of this one.
 _SIZE_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+_RANK_ENV = ("OMPI_COMM_WORLD_RANK", "PMI_RANK")
 
 
 def is_available() -> bool:
@@ -82,6 +88,15 @@ def launched_ranks() -> int:
         if value.isdigit():
             return int(value)
     return 1
+
+
+def launched_rank() -> int:
+    """This process's rank as the MPI launcher announced it (0 when not under ``mpirun``)."""
+    for name in _RANK_ENV:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 def world():
@@ -138,6 +153,11 @@ def _error_line(err: BaseException, rank: int) -> str:
     return f"numcnn: error: rank {rank} failed: {message}"
 
 
+class AgreedError(ValueError):
+    """An error every rank raises together (see :meth:`DataParallel.agree`): rank 0 reports it
+    in one line, the other ranks end quietly, and nothing is aborted."""
+
+
 def run_or_abort(fn, *args, comm=None, **kwargs):
     """Call ``fn(*args, **kwargs)``; if it raises on this rank, end the whole job.
 
@@ -148,6 +168,10 @@ def run_or_abort(fn, *args, comm=None, **kwargs):
     comm = world() if comm is None else comm
     try:
         return fn(*args, **kwargs)
+    except AgreedError:
+        if comm.Get_size() == 1 or comm.Get_rank() == 0:
+            raise
+        raise SystemExit(1) from None  # rank 0 prints the one line
     except BaseException as err:
         if comm.Get_size() == 1:
             raise
@@ -319,6 +343,29 @@ class DataParallel:
 
             self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
 
+    def agree(self, fn, root_only: bool = False):
+        """Run ``fn()`` (on rank 0 only, when ``root_only``; the other ranks pass None) and make
+        every rank share its fate: if it raised a user error (missing data, a bad --out) on any
+        rank, every rank raises :class:`AgreedError` with the first rank's message, so the job
+        ends with one error line instead of one per rank and no rank waits in a collective.
+        Returns ``fn()``'s result on the ranks that ran it, else None."""
+        from .cli import _user_errors
+
+        result, message = None, None
+        if fn is not None and (self.is_root or not root_only):
+            try:
+                result = fn()
+            except _user_errors() as err:
+                message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        if root_only:
+            messages = [self.comm.bcast(message, root=0)]
+        else:
+            messages = self.comm.allgather(message)
+        first = next((m for m in messages if m is not None), None)
+        if first is not None:
+            raise AgreedError(first)
+        return result
+
     # --- training ----------------------------------------------------------------------------
     def sync_start(self, model, optimizer, scheduler, start_epoch: int, history: list):
         """Give every rank rank 0's starting point: model, optimizer and scheduler state,
@@ -354,13 +401,15 @@ class DataParallel:
             raise RuntimeError(f"failure injected at step {self._steps} "
                                f"({FAIL_RANK_ENV}={self.rank} {FAIL_STEP_ENV}={self._fail_step})")
 
-    def train_epoch(self, model, loader, optimizer, scheduler=None, progress=None):
+    def train_epoch(self, model, loader, optimizer, scheduler=None, progress=None,
+                    lr_log: list | None = None):
         """One data-parallel pass over ``loader`` (which yields the global batches).
 
         Every rank must call it with the same loader (same seed and epoch). Returns what
         :func:`numcnn.train.train_epoch` returns, for the global batches: (mean loss, accuracy,
-        seconds, images/second).
+        seconds, images/second). ``lr_log``: a list that gets the learning rate of each step.
         """
+        from .atomic import kill_point
         from .train import TrainingDiverged
 
         model.train()
@@ -391,9 +440,12 @@ class DataParallel:
                 raise TrainingDiverged(
                     f"the training loss became {mean_loss} after {stats.count} images of this "
                     f"epoch; try a smaller --lr")
+            if lr_log is not None:
+                lr_log.append(float(optimizer.param_groups[0]["lr"]))
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            kill_point("step")
             stats.loss_sum += mean_loss * n_global
             stats.correct += correct
             stats.count += n_global

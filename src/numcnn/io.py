@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
+from .atomic import write_bytes
 from .nn.state import IncompatibleKeys
 
 __all__ = [
@@ -305,21 +305,6 @@ def _check_metadata(metadata, op: str) -> dict[str, str]:
     return dict(metadata)
 
 
-def _write_atomically(path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the file to ``path``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_safetensors(model: nn.Module, path, metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``model``'s state dict to a ``.safetensors`` file under PyTorch's names.
 
@@ -343,28 +328,113 @@ def save_safetensors(model: nn.Module, path, metadata: Mapping[str, str] | None 
     meta = _check_metadata(metadata, "save_safetensors")
     st_numpy, _, _ = _safetensors()
     tensors = {key: _contiguous(value) for key, value in model.state_dict().items()}
-    return _write_atomically(path, lambda tmp: st_numpy.save_file(tensors, tmp,
-                                                                   metadata=meta or None))
+    # serialized here and written by numcnn: save_file would create the file 0600
+    return write_bytes(path, st_numpy.save(tensors, metadata=meta or None))
 
 
-def _read(path, op: str):
-    """``(OrderedDict of arrays, metadata dict)`` from a safetensors file."""
+#: Bytes per element of the safetensors dtypes numcnn can read; the most a header may take.
+_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4,
+             "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+MAX_HEADER_BYTES = 100 << 20
+
+
+def _header(path: Path, op: str) -> tuple[dict, dict]:
+    """``(tensors, metadata)`` from the JSON header of a safetensors file, every declared shape,
+    dtype and offset checked against the file's size before any tensor is read.
+
+    ``tensors`` maps each name to ``(dtype, shape, nbytes)``.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{op}: {path} is not a safetensors file: it holds {len(head)} "
+                             f"bytes, fewer than the 8 of a header length")
+        length = int.from_bytes(head, "little")
+        if length > min(MAX_HEADER_BYTES, size - 8):
+            raise ValueError(f"{op}: {path} is not a readable safetensors file: its header "
+                             f"declares {length} bytes but the file holds {size - 8} after the "
+                             f"length (at most {MAX_HEADER_BYTES} are read)")
+        try:
+            header = json.loads(f.read(length))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is "
+                             f"not JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is not "
+                         f"a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    data_bytes = size - 8 - length
+    tensors = OrderedDict()
+    for name, entry in header.items():
+        where = f"{op}: {path}: tensor {name!r}"
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where} has no dtype, shape and data_offsets") from None
+        if dtype not in _ITEMSIZE:
+            raise ValueError(f"{where} has dtype {dtype!r}; numcnn reads "
+                             f"{', '.join(_ITEMSIZE)}")
+        if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool)
+                                                and n >= 0 for n in shape)):
+            raise ValueError(f"{where} has shape {shape!r}, not a list of sizes")
+        nbytes = _ITEMSIZE[dtype]
+        for n in shape:
+            nbytes *= n
+        if not (isinstance(begin, int) and isinstance(end, int)
+                and 0 <= begin <= end <= data_bytes and end - begin == nbytes):
+            raise ValueError(f"{where} declares {dtype} {tuple(shape)} ({nbytes} bytes) at "
+                             f"offsets {begin}..{end}, outside the {data_bytes} bytes of data "
+                             f"the file holds")
+        tensors[name] = (dtype, tuple(shape), nbytes)
+    return tensors, metadata
+
+
+def _read(path, op: str, keys=None):
+    """``(OrderedDict of arrays, metadata dict)`` from a safetensors file: only ``keys`` (all
+    when None), each declared size checked against the file before it is read."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{op}: {path} does not exist")
     _, safe_open, SafetensorError = _safetensors()
+    declared, _ = _header(path, op)
+    wanted = [k for k in declared if keys is None or k in keys]
     try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = dict(f.metadata() or {})
-            tensors = OrderedDict((key, f.get_tensor(key)) for key in f.keys())  # noqa: SIM118
+            tensors = OrderedDict((key, f.get_tensor(key)) for key in wanted)
     except (SafetensorError, OSError, ValueError, TypeError) as err:
         raise ValueError(f"{op}: {path} is not a readable safetensors file: {err}") from None
     return tensors, metadata
 
 
+def _read_into(model, path, op: str, strict: bool) -> None:
+    """Copy a file's tensors into ``model``, reading only those it can take.
+
+    A tensor the model lacks, or whose declared shape differs, is never read: a free
+    placeholder of the declared shape (a broadcast view, no memory) stands in for it, so that
+    :meth:`~numcnn.nn.Module.load_state_dict` reports it as usual.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{op}: {path} does not exist")
+    state = model.state_dict()
+    declared, _ = _header(path, op)
+    fits = {k for k, (_, shape, _) in declared.items()
+            if k in state and tuple(state[k].shape) == shape}
+    tensors, _ = _read(path, op, keys=fits)
+    for name, (_, shape, _) in declared.items():
+        if name not in tensors:
+            tensors[name] = np.broadcast_to(np.zeros((), np.float32), shape)
+    model.load_state_dict(OrderedDict((k, tensors[k]) for k in declared), strict=strict)
+
+
 def read_metadata(path) -> dict[str, str]:
     """The string metadata stored in a safetensors file's header."""
-    return _read(path, "read_metadata")[1]
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"read_metadata: {path} does not exist")
+    return {str(k): str(v) for k, v in _header(path, "read_metadata")[1].items()}
 
 
 def load_safetensors(model_or_path, path=None, strict: bool = True):
@@ -391,8 +461,7 @@ def load_safetensors(model_or_path, path=None, strict: bool = True):
         if path is None:
             raise TypeError("load_safetensors: a path is needed after the model: "
                             "load_safetensors(model, path)")
-        tensors, _ = _read(path, "load_safetensors")
-        model_or_path.load_state_dict(tensors, strict=strict)
+        _read_into(model_or_path, path, "load_safetensors", strict)
         return model_or_path
     if path is not None:
         raise TypeError(f"load_safetensors: the first argument must be a numcnn.nn.Module when "
@@ -446,7 +515,10 @@ def load(path) -> nn.Module:
         When the file holds no numcnn architecture (write it with :func:`save`, or load bare
         weights with ``load_safetensors(model, path)``).
     """
-    tensors, metadata = _read(path, "load")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load: {path} does not exist")
+    declared, metadata = _header(path, "load")
     if metadata.get("format") != FORMAT or "arch" not in metadata:
         raise ValueError(f"load: {path} holds no numcnn architecture (metadata format "
                          f"{metadata.get('format')!r}); load its weights into a model with "
@@ -459,10 +531,38 @@ def load(path) -> nn.Module:
         config = json.loads(metadata.get("config", "{}"))
     except json.JSONDecodeError as err:
         raise ValueError(f"load: the config stored in {path} is not valid JSON: {err}") from None
+    _check_sizes(config, declared, path)
     model = model_from_spec(metadata["arch"], config)
-    dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
-                 None)
+    dtype = next((_FLOATS[d] for d, _, _ in declared.values() if d in _FLOATS), None)
     if dtype is not None and dtype != np.float32:
         model.to(dtype)
-    model.load_state_dict(tensors)
+    _read_into(model, path, "load", strict=True)
     return model.eval()
+
+
+_FLOATS = {"F32": np.float32, "F64": np.float64, "F16": np.float32, "BF16": np.float32}
+
+
+def _check_sizes(config, declared: dict, path) -> None:
+    """Refuse an architecture the stored tensors cannot back, before it allocates anything.
+
+    Every size in a model's config (classes, channels, features, kernel sizes) is a
+    dimension of some weight, so none may exceed the largest stored dimension: a hostile
+    ``num_classes: 10**9`` is an error here, not a 300 GB allocation.
+    """
+    largest = max((max(shape, default=1) for _, shape, _ in declared.values()), default=0)
+
+    def walk(value, where):
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int) and value > max(largest, 64):
+            raise ValueError(f"load: {path}: the architecture's {where}={value} exceeds every "
+                             f"size of the stored tensors (the largest is {largest})")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+
+    walk(config, "")

@@ -1,5 +1,9 @@
-"""Classification metrics on NumPy arrays: accuracy, confusion matrix, per-class accuracy."""
+"""Classification metrics on NumPy arrays (accuracy, confusion matrix, per-class accuracy) and
+the reader of a training run's ``metrics.jsonl``."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -51,3 +55,65 @@ class RunningAverage:
     @property
     def accuracy(self) -> float:
         return self.correct / max(self.count, 1)
+
+
+# --- metrics.jsonl ---------------------------------------------------------------------------
+
+#: The keys every line of a training run's ``metrics.jsonl`` holds, as numbers.
+EPOCH_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+
+class MetricsError(ValueError):
+    """A ``metrics.jsonl`` file is malformed; the message names the file and the line."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_metrics_file(path, required=EPOCH_KEYS) -> tuple[list[dict], str | None]:
+    """The rows of a ``metrics.jsonl`` file and a warning (or None) about a torn last line.
+
+    Each line must be a JSON object with a positive integer ``epoch`` and the ``required``
+    keys as numbers. The last line alone may be cut short (a write interrupted by a kill or a
+    full disk): it is skipped and the warning says so. Anything else malformed raises
+    :class:`MetricsError` naming the file and the line.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise MetricsError(f"{path} is a folder, not a metrics file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as err:
+        raise MetricsError(f"cannot read {path}: {err.strerror or err}") from None
+    lines = text.split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    rows, warning = [], None
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        where = f"{path} line {i + 1}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            if i == last:
+                warning = (f"{where} is incomplete (a write was interrupted) and was skipped: "
+                           f"{line[:40]!r}{'...' if len(line) > 40 else ''}")
+                continue
+            raise MetricsError(f"{where} is not valid JSON: {err.msg} (column {err.colno})") \
+                from None
+        if not isinstance(row, dict):
+            raise MetricsError(f"{where} is a JSON {type(row).__name__}, expected an object "
+                               f"like {{\"epoch\": 1, ...}}")
+        epoch = row.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+            raise MetricsError(f"{where}: 'epoch' must be a positive integer, got {epoch!r}")
+        for key in required:
+            if key not in row:
+                raise MetricsError(f"{where} lacks {key!r}")
+            if not _is_number(row[key]):
+                raise MetricsError(f"{where}: {key!r} must be a number, got {row[key]!r}")
+        rows.append(row)
+    return rows, warning

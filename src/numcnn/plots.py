@@ -6,10 +6,13 @@ activations of one test image) and ``confusion.png`` (test confusion matrix).
 """
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
+from .metrics import MetricsError, read_metrics_file
 
 
 def _pyplot():
@@ -21,6 +24,17 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _save(fig, path: Path) -> Path:
+    """Write a figure atomically (a temporary PNG beside ``path``, then a rename)."""
+    plt = _pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def plot_curves(rows: list[dict], path: Path) -> Path:
@@ -37,9 +51,7 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _grid(images: np.ndarray, path: Path, title: str, cmap="gray") -> Path:
@@ -55,9 +67,7 @@ def _grid(images: np.ndarray, path: Path, title: str, cmap="gray") -> Path:
         ax.set_title(str(k), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_filters(weight: np.ndarray, path: Path) -> Path:
@@ -83,16 +93,34 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path) -> Pat
                 color="white" if v > confusion.max() / 2 else "black")
     fig.colorbar(im)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
-def read_metrics(out_dir: Path) -> list[dict]:
+def read_metrics(out_dir: Path, warn=None) -> list[dict]:
+    """The epochs of ``out_dir/metrics.jsonl``; a torn last line is skipped (with a warning to
+    ``warn``, default standard error), any other malformed line raises naming file and line."""
     path = Path(out_dir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: is {out_dir} a numcnn train --out folder?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, torn = read_metrics_file(path)
+    if torn:
+        (warn or (lambda line: print(f"numcnn: warning: {line}", file=sys.stderr)))(torn)
+    if not rows:
+        raise MetricsError(f"{path} holds no epoch yet: nothing to plot")
+    return rows
+
+
+def _read_confusion(path: Path, classes: int):
+    """The K x K matrix of ``confusion.csv`` (None when there is none or no classes)."""
+    if not classes or not path.exists():
+        return None
+    try:
+        confusion = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable confusion matrix: {err}") from None
+    if confusion.shape != (classes, classes):
+        raise ValueError(f"{path} holds a {confusion.shape} matrix, expected {classes}x{classes}")
+    return confusion
 
 
 def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
@@ -104,7 +132,7 @@ def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
     from . import functional as F
     from .autograd import Tensor, no_grad
     from .nn import Conv2d
-    from .train import DATASETS, load_model, preprocessing
+    from .train import DATASETS, checkpoint_dataset, load_model, preprocessing
 
     out_dir = Path(out_dir)
     metrics = read_metrics(out_dir)
@@ -115,10 +143,11 @@ def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
     conv = next((m for m in model.modules() if isinstance(m, Conv2d)), None)
     test = None
     if conv is not None:
-        dataset = payload.get("dataset", "mnist")
+        dataset = checkpoint_dataset(payload, ckpt)
         base, _, normalize = preprocessing(model.arch, dataset, False, conv.weight.dtype)
         test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1,
                                  download=download)
+    confusion = _read_confusion(out_dir / "confusion.csv", len(test.classes) if test else 0)
     written = [plot_curves(metrics, out_dir / "curves.png")]
     if conv is not None:
         written.append(plot_filters(conv.weight.data, out_dir / "filters.png"))
@@ -128,8 +157,6 @@ def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
                             conv.padding, conv.dilation, conv.groups).data[0]
         written.append(plot_feature_maps(maps, out_dir / "feature_maps.png",
                                          f"label {test.classes[int(y[0])]}"))
-        confusion_csv = out_dir / "confusion.csv"
-        if confusion_csv.exists():
-            confusion = np.loadtxt(confusion_csv, delimiter=",", dtype=np.int64)
+        if confusion is not None:
             written.append(plot_confusion(confusion, list(test.classes), out_dir / "confusion.png"))
     return written

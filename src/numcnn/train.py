@@ -1,15 +1,17 @@
 """Training and evaluation: the loop, per-epoch metrics, checkpoints and exact resume.
 
 ``fit(TrainConfig(...))`` trains a model from :mod:`numcnn.models` on MNIST or Fashion-MNIST,
-evaluates on the test split after every epoch, appends one JSON line per epoch to
+evaluates on the test split after every epoch, records one JSON line per epoch in
 ``<out>/metrics.jsonl`` and writes ``<out>/last.npz`` (every epoch) and ``<out>/best.npz`` (best
-test accuracy) atomically. ``resume=True`` continues from ``last.npz`` up to ``epochs`` in total
-and produces exactly the metrics an uninterrupted run would have.
+test accuracy); every file is replaced atomically (:mod:`numcnn.atomic`). A folder holding a run
+is refused unless ``resume`` or ``overwrite`` is set (:mod:`numcnn.rundir`). ``resume=True``
+continues from ``last.npz`` up to ``epochs`` in total, with the run's own settings, and produces
+exactly the metrics an uninterrupted run would have; ``patience`` stops a run whose test
+accuracy stalls, ``log_lr`` records the learning rate of every step.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, data, models, optim
+from . import atomic, checkpoint, data, models, optim, rundir
 from . import functional as F
 from . import random as nc_random
 from .autograd import Tensor, no_grad
@@ -59,6 +61,9 @@ class TrainConfig:
     progress: bool | None = None       # None: a bar only on a terminal
     download: bool = True
     distributed: bool = False          # data parallel over MPI, see numcnn.distributed
+    overwrite: bool = False            # replace a run already in ``out``
+    patience: int | None = None        # stop after this many epochs without a better test_acc
+    log_lr: bool = False               # record the learning rate of every step in the metrics
 
     def validate(self) -> None:
         if self.model not in models.MODELS:
@@ -75,12 +80,17 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("limit", "test_limit"):
+        for name in ("limit", "test_limit", "patience"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.out, (str, Path)) or str(self.out) == "":
+            raise ValueError(f"out must name a folder, got {self.out!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: --resume continues the "
+                             "run in the folder, --overwrite replaces it")
 
 
 #: Per-model defaults that reach the accuracy targets (see README).
@@ -153,8 +163,12 @@ class Progress:
             self.bar.close()
 
 
-def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | None = None):
-    """One pass over ``loader``; returns (mean loss, accuracy, seconds, images/second)."""
+def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | None = None,
+                lr_log: list | None = None):
+    """One pass over ``loader``; returns (mean loss, accuracy, seconds, images/second).
+
+    ``lr_log``: a list that gets the learning rate each step used.
+    """
     model.train()
     stats = RunningAverage()
     start = time.perf_counter()
@@ -168,10 +182,13 @@ def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | N
                 f"try a smaller --lr")
         optimizer.zero_grad()
         loss.backward()
+        if lr_log is not None:
+            lr_log.append(_current_lr(optimizer))
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
         stats.update(value, logits.data, y)
+        atomic.kill_point("step")
         if progress is not None:
             progress.update(stats, stats.count / max(time.perf_counter() - start, 1e-9))
     seconds = time.perf_counter() - start
@@ -188,6 +205,8 @@ def evaluate(model, loader, num_classes: int = 10) -> dict:
             logits = model(Tensor(x))
             stats.update(float(F.cross_entropy(logits, y).item()), logits.data, y)
             confusion += confusion_matrix(y, logits.data.argmax(axis=1), num_classes)
+    if stats.count == 0:  # a loss of 0 and an accuracy of 0 % would be made up
+        raise ValueError("there is no test data: the test loader yielded no images")
     return {"loss": stats.loss, "accuracy": stats.accuracy, "confusion": confusion,
             "per_class_accuracy": per_class_accuracy(confusion)}
 
@@ -197,8 +216,11 @@ def _current_lr(optimizer) -> float:
 
 
 def save_checkpoint(path, model, optimizer, scheduler, config: TrainConfig, epoch: int,
-                    metrics: dict | None = None) -> Path:
-    """Model state, architecture, optimizer/scheduler state, epoch and RNG state, atomically."""
+                    metrics: dict | None = None, segments: list | None = None) -> Path:
+    """Model state, architecture, optimizer/scheduler state, epoch and RNG state, atomically.
+
+    ``segments``: the run's history, one ``{"after_epoch", "epochs"}`` per start or resume.
+    """
     payload = {
         "arch": model.arch,
         "model_config": dict(model.config),
@@ -210,16 +232,47 @@ def save_checkpoint(path, model, optimizer, scheduler, config: TrainConfig, epoc
         "train_config": {k: v for k, v in dataclasses.asdict(config).items()},
         "dataset": config.dataset,
         "metrics": metrics or {},
+        "segments": list(segments or []),
     }
     return checkpoint.save(path, payload)
 
 
+#: The top-level checkpoint entries a model needs: eval and predict read nothing else.
+MODEL_KEYS = ("arch", "model_config", "model_state", "dataset", "epoch", "train_config")
+
+
+def _check_model_config(config, state, path) -> None:
+    """Refuse sizes the stored weights cannot back, before the model allocates anything.
+
+    Every integer of a numcnn model's config (classes, channels, widths) sizes some weight, so
+    it cannot exceed the largest dimension of the stored arrays: a damaged or hostile
+    ``num_classes: 10**9`` is an error here instead of a 300 GB allocation.
+    """
+    if not isinstance(config, dict):
+        raise checkpoint.CheckpointError(f"{path} is damaged: model_config is a "
+                                         f"{type(config).__name__}, not a dictionary")
+    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
+        raise checkpoint.CheckpointError(f"{path} is damaged: model_state is not a dictionary "
+                                         f"of arrays")
+    largest = max((max(v.shape, default=1) for v in state.values()), default=0)
+    for key, value in config.items():
+        if isinstance(value, int) and not isinstance(value, bool) and value > largest:
+            raise checkpoint.CheckpointError(
+                f"{path} is damaged: model_config {key}={value} exceeds every size of the "
+                f"stored weights (the largest is {largest})")
+
+
 def load_model(path):
-    """Rebuild the model stored in a checkpoint; returns ``(model, payload)``."""
-    payload = checkpoint.load(path)
+    """Rebuild the model stored in a checkpoint; returns ``(model, payload)``.
+
+    Only the model's entries are read (see :func:`numcnn.checkpoint.load`), and the model
+    configuration is checked against the stored weights before the model is built.
+    """
+    payload = checkpoint.load(path, keys=MODEL_KEYS)
     for key in ("arch", "model_config", "model_state"):
         if key not in payload:
             raise checkpoint.CheckpointError(f"{path} holds no model ({key!r} is missing)")
+    _check_model_config(payload["model_config"], payload["model_state"], path)
     try:
         model = models.get_model(payload["arch"], **payload["model_config"])
         state = payload["model_state"]
@@ -233,20 +286,31 @@ def load_model(path):
     return model, payload
 
 
+def checkpoint_dataset(payload: dict, path) -> str:
+    """The data set a checkpoint was trained on (``mnist`` when it does not say)."""
+    name = payload.get("dataset", "mnist")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise checkpoint.CheckpointError(
+            f"{path} names an unknown dataset {name!r}; numcnn knows "
+            f"{', '.join(sorted(DATASETS))} (eval takes --dataset to choose one)")
+    return name
+
+
 def _log(line: str) -> None:
     print(line, flush=True)
 
 
-def _read_metrics(path: Path, up_to_epoch: int) -> list[dict]:
-    """The metrics lines of epochs <= up_to_epoch (a crash may have left a later one)."""
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("epoch", 0) <= up_to_epoch]
+def _warn(line: str) -> None:
+    print(f"numcnn: warning: {line}", file=sys.stderr, flush=True)
 
 
-def fit(config: TrainConfig, log=_log) -> dict:
-    """Train as configured; returns the last epoch's metrics (and writes everything to ``out``)."""
+def fit(config: TrainConfig, log=_log, warn=_warn) -> dict:
+    """Train as configured; returns the last epoch's metrics (and writes everything to ``out``).
+
+    ``out`` must not hold a run unless ``resume`` (continue it, with the same settings; only
+    ``epochs``, ``patience``, ``log_lr`` and the data location may change) or ``overwrite``
+    (replace it) is set. ``warn`` gets the warnings (metrics lines dropped on resume).
+    """
     config.validate()
     if config.distributed:  # distributed: data parallel over MPI (numcnn.distributed)
         from .distributed import DataParallel, run_or_abort
@@ -256,47 +320,79 @@ def fit(config: TrainConfig, log=_log) -> dict:
             log(f"data parallel over {dp.size} {'rank' if dp.size == 1 else 'ranks'}: "
                 f"global batch {config.batch_size}, "
                 f"{math.ceil(config.batch_size / dp.size)} images per rank or fewer")
-        return run_or_abort(_fit, config, log if dp.is_root else (lambda line: None), dp,
-                            comm=dp.comm)
-    return _fit(config, log)
+        quiet = lambda line: None  # noqa: E731
+        return run_or_abort(_fit, config, log if dp.is_root else quiet,
+                            warn if dp.is_root else quiet, dp, comm=dp.comm)
+    return _fit(config, log, warn)
 
 
-def _fit(config: TrainConfig, log=_log, dp=None) -> dict:
-    """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
-    is_root = dp is None or dp.is_root  # distributed: only rank 0 writes files
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+def _resolved(config: TrainConfig) -> TrainConfig:
+    """``config`` with the model's defaults filled in for ``lr`` and ``augment``."""
     defaults = MODEL_DEFAULTS.get(config.model, {"lr": {}, "augment": False})
     lr = config.lr if config.lr is not None else defaults["lr"].get(config.optimizer, 0.01)
     augment = defaults["augment"] if config.augment is None else config.augment
+    return dataclasses.replace(config, lr=lr, augment=bool(augment))
+
+
+def _stale_epochs(history: list[dict]) -> int:
+    """Epochs since the best test accuracy (0 when the last epoch is the best)."""
+    if not history:
+        return 0
+    accs = [r["test_acc"] for r in history]
+    best = accs.index(max(accs))
+    return len(accs) - 1 - best
+
+
+def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
+    """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
+    is_root = dp is None or dp.is_root  # distributed: only rank 0 touches the files
+    out = Path(config.out)
+    config = _resolved(config)
     dtype = DTYPES[config.dtype]
+    metrics_path = out / "metrics.jsonl"
+    last_path, best_path = out / "last.npz", out / "best.npz"
+
+    payload, history, segments = None, [], []
+    if is_root:
+        def prepare():
+            rundir.prepare_out(out, config.resume, config.overwrite, log)
+            if not config.resume:
+                return None, [], []
+            return rundir.load_resume_state(out, config, log, warn)
+        if dp is None:
+            payload, history, segments = prepare()
+        else:
+            payload, history, segments = dp.agree(prepare, root_only=True)
+    elif dp is not None:
+        dp.agree(None, root_only=True)
 
     nc_random.manual_seed(config.seed)
     model = models.get_model(config.model, **config.model_options)
     if dtype != np.float32:
         model.to(dtype)
-    base_tf, train_tf, test_tf = preprocessing(config.model, config.dataset, augment, dtype)
+    base_tf, train_tf, test_tf = preprocessing(config.model, config.dataset, config.augment,
+                                               dtype)
     dataset_cls = DATASETS[config.dataset]
-    train_set = dataset_cls(config.data_dir, train=True, transform=base_tf, limit=config.limit,
-                            download=config.download)
-    test_set = dataset_cls(config.data_dir, train=False, transform=base_tf,
-                           limit=config.test_limit, download=config.download)
+
+    def load_data():
+        train_set = dataset_cls(config.data_dir, train=True, transform=base_tf,
+                                limit=config.limit, download=config.download)
+        test_set = dataset_cls(config.data_dir, train=False, transform=base_tf,
+                               limit=config.test_limit, download=config.download)
+        for split, subset in (("training", train_set), ("test", test_set)):
+            if len(subset) == 0:
+                raise ValueError(f"the {config.dataset} {split} split holds no images; there "
+                                 f"is nothing to {'train' if split == 'training' else 'test'} on")
+        return train_set, test_set
+    train_set, test_set = load_data() if dp is None else dp.agree(load_data)
     train_loader = data.DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                    transform=train_tf)
     test_loader = data.DataLoader(test_set, batch_size=500, transform=test_tf)
-    optimizer = build_optimizer(config, model.parameters(), lr)
-    scheduler = build_scheduler(config, optimizer, lr, len(train_loader))
+    optimizer = build_optimizer(config, model.parameters(), config.lr)
+    scheduler = build_scheduler(config, optimizer, config.lr, len(train_loader))
 
     start_epoch = 0
-    metrics_path = out / "metrics.jsonl"
-    last_path, best_path = out / "last.npz", out / "best.npz"
-    history: list[dict] = []
-    if config.resume and is_root and last_path.exists():
-        payload = checkpoint.load(last_path)
-        if payload.get("arch") != config.model:
-            raise ValueError(f"{last_path} holds a {payload.get('arch')!r} model but --model is "
-                             f"{config.model!r}; resume with --model {payload.get('arch')} or "
-                             f"choose another --out")
+    if payload is not None:
         model.load_state_dict(payload["model_state"])
         fresh = [{k: g[k] for k in ("lr", "momentum", "betas") if k in g}
                  for g in optimizer.param_groups]
@@ -314,21 +410,27 @@ def _fit(config: TrainConfig, log=_log, dp=None) -> dict:
                 for _ in range(start_epoch * len(train_loader)):
                     scheduler.step()
         nc_random.set_rng_state(payload["rng_state"])
-        history = _read_metrics(metrics_path, start_epoch)
-        log(f"resuming from {last_path} after epoch {start_epoch}")
-    elif config.resume:
-        log(f"no checkpoint in {out}; starting from scratch")
     if dp is not None:  # distributed: every rank starts from rank 0's state
         start_epoch, history = dp.sync_start(model, optimizer, scheduler, start_epoch, history)
+    if not segments or start_epoch < config.epochs:  # a start or resume that trains
+        segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
     if is_root:
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+        if config.overwrite:
+            rundir.remove_run(out, log)
+        # the checkpoint is the truth: metrics.jsonl holds exactly its epochs from here on
+        atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
+        rundir.write_config(out, config, segments)
     best_acc = max((r["test_acc"] for r in history), default=-1.0)
 
     log(f"training {config.model} on {config.dataset}: {len(train_set)} train / "
         f"{len(test_set)} test images, {model.num_parameters():,} parameters, "
-        f"{config.optimizer} lr={lr:g}, batch {config.batch_size}, {config.epochs} epochs")
+        f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
+        f"{config.epochs} epochs" + (f", patience {config.patience}" if config.patience else ""))
     row: dict = history[-1] if history else {}
+    if config.patience is not None and history and _stale_epochs(history) >= config.patience:
+        log(f"the run stopped early after epoch {start_epoch}: no better test accuracy for "
+            f"{_stale_epochs(history)} epochs (--patience {config.patience}); nothing to train")
+        return row
     run_epoch = train_epoch if dp is None else dp.train_epoch  # distributed: sharded batches
     run_eval = evaluate if dp is None else dp.evaluate
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -336,31 +438,48 @@ def _fit(config: TrainConfig, log=_log, dp=None) -> dict:
         lr_now = _current_lr(optimizer)
         bar = Progress(len(train_loader), f"epoch {epoch}/{config.epochs}",
                        config.progress if is_root else False)
+        lr_steps: list[float] = []
+        extra = {"lr_log": lr_steps} if config.log_lr else {}
         try:
             train_loss, train_acc, seconds, ips = run_epoch(model, train_loader, optimizer,
-                                                            scheduler, bar)
+                                                            scheduler, bar, **extra)
         finally:
             bar.close()
         result = run_eval(model, test_loader, len(dataset_cls.classes))
+        improved = result["accuracy"] > best_acc
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                "test_loss": result["loss"], "test_acc": result["accuracy"], "lr": lr_now,
                "seconds": seconds, "images_per_second": ips,
                "per_class_acc": [None if np.isnan(a) else float(a)
                                  for a in result["per_class_accuracy"]]}
+        history.append(row)
+        row["epochs_without_improvement"] = _stale_epochs(history)
+        stop = config.patience is not None and row["epochs_without_improvement"] >= config.patience
+        if stop:
+            row["stopped_early"] = True
+        if config.log_lr:
+            row["lr_steps"] = lr_steps
         if is_root:
             # last.npz is written last: a run stopped before it redoes this epoch on resume
-            # (dropping its metrics line), one stopped after it has every file up to date
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            np.savetxt(out / "confusion.csv", result["confusion"], fmt="%d", delimiter=",")
-            if result["accuracy"] > best_acc:
-                best_acc = result["accuracy"]
-                save_checkpoint(best_path, model, optimizer, scheduler, config, epoch, row)
-            save_checkpoint(last_path, model, optimizer, scheduler, config, epoch, row)
+            # (the metrics then are cut back to its epochs), one stopped after it has every
+            # file up to date. Each file is replaced atomically: never a torn one.
+            atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
+            atomic.write_bytes(out / "confusion.csv", lambda f: np.savetxt(
+                f, result["confusion"], fmt="%d", delimiter=","))
+            if improved:
+                save_checkpoint(best_path, model, optimizer, scheduler, config, epoch, row,
+                                segments)
+            save_checkpoint(last_path, model, optimizer, scheduler, config, epoch, row, segments)
+        if improved:
+            best_acc = result["accuracy"]
         log(f"epoch {epoch:>2}/{config.epochs}  train loss {train_loss:.4f} "
             f"acc {100 * train_acc:.2f}%  test loss {result['loss']:.4f} "
             f"acc {100 * result['accuracy']:.2f}%  lr {lr_now:.4g}  {seconds:.1f}s  "
             f"{ips:.0f} img/s")
+        if stop:
+            log(f"early stopping: no better test accuracy for {config.patience} epochs "
+                f"(best {100 * best_acc:.2f}% at epoch {epoch - config.patience})")
+            break
     if row:
         log(f"test accuracy: {100 * row['test_acc']:.2f}% ({config.model} on {config.dataset}, "
             f"{row['epoch']} epochs); checkpoints in {out}")

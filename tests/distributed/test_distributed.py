@@ -213,11 +213,37 @@ def test_failed_rank_ends_the_job_and_a_resume_with_other_ranks_finishes_the_run
     assert ended - seen["failed_at"] < 15, "the job outlived the failed rank"
     last = checkpoint.load(out / "last.npz")
     assert last["epoch"] == 3 and [r["epoch"] for r in _rows(out)] == [1, 2, 3]
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.glob(".*.numcnn-tmp"))
 
     result = _run(_mpi_command(2) + _train(out, "--distributed", "--resume"))
     assert "resuming from" in result.stdout and "after epoch 3" in result.stdout
     _assert_same_run(out, reference)
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", ["run exists", "no data"])
+def test_a_setup_error_is_one_line_from_rank_0(tmp_path, case):
+    """Errors every rank meets (a folder holding a run, missing data) end the job with one
+    ``numcnn: error:`` line, not one per rank, and no rank hangs or aborts."""
+    out = tmp_path / "run"
+    out.mkdir()
+    extra = ["--limit", "64", "--test-limit", "20", "--epochs", "1", "--no-progress"]
+    if case == "run exists":
+        (out / "metrics.jsonl").write_text("")
+        extra += DATA_DIR
+        fragment = "already holds a run"
+    else:
+        (tmp_path / "empty").mkdir()
+        extra += ["--data-dir", str(tmp_path / "empty"), "--no-download"]
+        fragment = "does not hold the mnist data set"
+    cmd = _mpi_command(2) + [sys.executable, "-m", "numcnn", "train", "--out", str(out),
+                             "--distributed", *extra]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT,
+                          check=False)
+    errors = [line for line in proc.stderr.splitlines() if "numcnn: error" in line]
+    assert proc.returncode != 0
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr
+    assert "rank 1" not in errors[0] and "MPI_ABORT" not in proc.stderr
 
 
 @needs_mpi

@@ -30,6 +30,8 @@ _TYPE_NAMES = {
     0x0D: "float32", 0x0E: "float64",
 }
 _CHUNK = 1 << 20
+#: Deflate cannot expand data by more than about 1032:1, which bounds a gzip file's content.
+_MAX_DEFLATE_RATIO = 1032
 
 
 class IdxFormatError(ValueError):
@@ -63,10 +65,13 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     path = Path(path)
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
+        size = raw.seek(0, 2)
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        # the most data the file can hold: deflate expands at most ~1032-fold
+        most = size * _MAX_DEFLATE_RATIO if compressed else size
         try:
-            return _read_stream(stream, path, ndim)
+            return _read_stream(stream, path, ndim, most)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise IdxFormatError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
         finally:
@@ -74,8 +79,13 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
                 stream.close()
 
 
-def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None) -> np.ndarray:
-    """Parse header and payload from an open binary stream (see :func:`read_idx`)."""
+def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None,
+                 most: int | None = None) -> np.ndarray:
+    """Parse header and payload from an open binary stream (see :func:`read_idx`).
+
+    ``most``: an upper bound of the bytes the stream can hold; a header declaring more is
+    refused before the array is allocated.
+    """
     magic = _read_exactly(stream, 4)
     if len(magic) < 4:
         raise IdxFormatError(
@@ -110,6 +120,13 @@ def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None) -> np.
         )
     shape = tuple(int(d) for d in np.frombuffer(header, dtype=">u4"))
     expected = math.prod(shape)
+    if most is not None and expected > most - 4 - 4 * n_dims:
+        dims = "x".join(str(d) for d in shape)
+        held = 0  # counted in chunks, never held in memory at once
+        while chunk := stream.read(_CHUNK):
+            held += len(chunk)
+        raise IdxFormatError(f"{path}: header declares {dims} = {expected} bytes of data but "
+                             f"the file holds {held}")
     data = np.empty(expected, dtype=np.uint8)
     got = _readinto_full(stream, memoryview(data))
     extra = 0

@@ -121,8 +121,9 @@ def _cmd_export(args) -> int:
         print(f"wrote {output} ({type(model).__name__}, opset {args.opset}, {args.dtype} input "
               f"({batch}, {', '.join(map(str, shape))}))")
         return 0
-    except (ImportError, OnnxExportError, CheckpointError, FileNotFoundError, PermissionError,
+    except (ImportError, OnnxExportError, CheckpointError, OSError, MemoryError,
             ValueError, TypeError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"numcnn: error: {message}", file=sys.stderr)
+        from ..cli import error_line
+
+        print(f"numcnn: error: {error_line(err)}", file=sys.stderr)
         return 1

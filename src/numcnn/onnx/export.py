@@ -51,7 +51,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -577,7 +576,7 @@ def export(model: nn.Module, input_shape=None, path=None, opset: int = DEFAULT_O
     if check:
         onnx.checker.check_model(proto, full_check=True)
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save_model(proto, str(path))
+        from ..atomic import write_bytes
+
+        write_bytes(path, proto.SerializeToString())  # atomic: a full disk keeps the old file
     return proto

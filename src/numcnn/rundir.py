@@ -1,0 +1,269 @@
+"""The run folder of ``numcnn train``: never overwritten by accident, resumed with its own settings.
+
+* :func:`prepare_out` creates the folder and refuses one that already holds a run unless the
+  caller resumes it (``--resume``) or replaces it (``--overwrite``: :func:`remove_run` deletes
+  the run's files once the new run is ready to start); temporaries left by a killed write are
+  removed.
+* :func:`saved_settings` reads the settings a run was started with (from ``last.npz``, or from
+  ``config.json`` when no epoch finished), :func:`resume_config` merges the flags of a resume
+  into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
+  values. Only ``epochs``, ``patience``, ``log_lr`` and where the data comes from may change.
+* :func:`load_resume_state` reads the checkpoint to continue from and cuts ``metrics.jsonl``
+  back to its epochs (the checkpoint is the truth).
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+from pathlib import Path
+
+from . import atomic, checkpoint, metrics
+
+#: Files that mark a folder as holding a run, and every file a run writes there.
+RUN_MARKERS = ("last.npz", "best.npz", "metrics.jsonl", "config.json")
+RUN_FILES = RUN_MARKERS + ("confusion.csv", "curves.png", "filters.png", "feature_maps.png",
+                           "confusion.png")
+
+#: Settings that define a run's trajectory, in the order they are checked, with their flags.
+SETTINGS = {"model": "--model", "dataset": "--dataset", "dtype": "--dtype",
+            "model_options": None, "seed": "--seed", "batch_size": "--batch-size",
+            "optimizer": "--optimizer", "lr": "--lr", "momentum": "--momentum",
+            "weight_decay": "--weight-decay", "scheduler": "--scheduler", "limit": "--limit",
+            "test_limit": "--test-limit", "augment": "--augment"}
+_OPTION_FLAGS = {"activation": "--activation", "width": "--width"}
+
+
+class RunExists(ValueError):
+    """``out`` holds a run and the caller neither resumes nor overwrites it."""
+
+
+class RunMismatch(ValueError):
+    """A resume asks for a setting that contradicts the run in the folder."""
+
+
+def _first_file_above(path: Path) -> Path | None:
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
+    """Create the run folder ``out`` and make sure no run in it is lost (see the module)."""
+    out = Path(out)
+    if str(out) == "":
+        raise ValueError("--out must name a folder, got an empty string")
+    blocker = _first_file_above(out)
+    if blocker is not None:
+        where = "is a file" if blocker == out else f"lies under {blocker}, which is a file"
+        raise ValueError(f"--out {out} {where}, not a folder; give a folder for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot create the folder: "
+                         f"{err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable; give a folder you may write to")
+    found = [name for name in RUN_MARKERS if (out / name).exists()]
+    if found and not resume and not overwrite:
+        raise RunExists(f"{out} already holds a run ({', '.join(found)}); continue it with "
+                        f"--resume, or replace it with --overwrite")
+    removed = atomic.clean_orphans(out)
+    if removed:
+        log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted write")
+    return out
+
+
+def remove_run(out, log=print) -> None:
+    """Delete the files of the run in ``out`` (``--overwrite``; called once the new run has its
+    data and model, so a mistyped flag does not cost the old run). Other files stay."""
+    out = Path(out)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    for name in found:
+        try:
+            (out / name).unlink()
+        except OSError as err:
+            raise ValueError(f"--overwrite: cannot remove {out / name}: "
+                             f"{err.strerror or err}") from None
+    if found:
+        log(f"replacing the run in {out} (--overwrite)")
+
+
+def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
+    """``(train_config, model_config, source)`` of the run in ``out``, or Nones for none.
+
+    From ``last.npz`` (only its small entries are read) or, when no epoch finished, from
+    ``config.json``; ``model_config`` (the model's full configuration) only from a checkpoint.
+    """
+    out = Path(out)
+    last = out / "last.npz"
+    if last.exists():
+        payload = checkpoint.load(last, keys=("train_config", "model_config"))
+        saved = payload.get("train_config")
+        if not isinstance(saved, dict):
+            raise checkpoint.CheckpointError(f"{last} holds no training settings "
+                                             f"('train_config' is missing)")
+        return saved, payload.get("model_config"), last
+    config_json = out / "config.json"
+    if config_json.is_file():
+        try:
+            saved = json.loads(config_json.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{config_json} is not a readable run configuration: {err}") \
+                from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"{config_json} is not a run configuration (a JSON object)")
+        return saved, None, config_json
+    return None, None, None
+
+
+def _as_config(saved: dict):
+    from .train import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        return TrainConfig(**{k: v for k, v in saved.items() if k in names})
+    except TypeError as err:
+        raise ValueError(f"the saved run settings are damaged: {err}") from None
+
+
+def _model_defaults(model: str) -> dict:
+    from . import models
+
+    constructor = models.MODELS.get(model)
+    if constructor is None:
+        return {}
+    return {name: p.default for name, p in inspect.signature(constructor).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _flag(name: str, value) -> str:
+    if name == "augment":
+        return "--augment" if value else "--no-augment"
+    if name.startswith("model_options."):
+        key = name.split(".", 1)[1]
+        flag = _OPTION_FLAGS.get(key)
+        if flag is None:
+            return f"model option {key}={value!r}"
+        return f"no {flag}" if value is None else f"{flag} {value}"
+    flag = SETTINGS[name]
+    if value is None:
+        return f"no {flag}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
+def check_same_run(saved: dict, config, out, model_config: dict | None = None) -> None:
+    """Raise :class:`RunMismatch` naming both values when ``config`` (a TrainConfig) differs
+    from the ``saved`` run settings in anything but the epochs, patience, lr logging and data
+    location. Defaults are compared resolved (``lr=None`` is the model's default rate)."""
+    from .train import _resolved
+
+    old, new = _resolved(_as_config(saved)), _resolved(config)
+    for name in SETTINGS:
+        if name == "model_options":
+            if old.model != new.model:
+                continue
+            full_old = {**_model_defaults(old.model), **old.model_options, **(model_config or {})}
+            full_new = {**_model_defaults(new.model), **new.model_options}
+            for key in sorted(set(full_old) | set(full_new)):
+                if full_old.get(key) != full_new.get(key):
+                    _mismatch(out, f"model_options.{key}", full_old.get(key), full_new.get(key))
+            continue
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            _mismatch(out, name, a, b)
+
+
+def _mismatch(out, name: str, saved, given):
+    raise RunMismatch(f"{out} holds a run trained with {_flag(name, saved)}, not "
+                      f"{_flag(name, given)}: drop the flag to continue that run, or give "
+                      f"another --out (or --overwrite to replace the run)")
+
+
+#: What a resume may change: the length of the run and how it is watched, not its trajectory.
+MAY_CHANGE = ("epochs", "patience", "log_lr", "data_dir", "download", "progress",
+              "distributed", "out", "resume", "overwrite")
+
+
+def resume_config(out, flags: dict):
+    """The TrainConfig that continues the run in ``out``: its saved settings, with ``flags``
+    (the options the user gave, name -> value; ``model_options`` merged) on top. A flag that
+    contradicts a saved setting raises :class:`RunMismatch`; None when ``out`` holds no run."""
+    saved, model_config, _ = saved_settings(out)
+    if saved is None:
+        return None
+    config = _as_config(saved)
+    changes = {k: v for k, v in flags.items() if k != "model_options"}
+    options = {**config.model_options, **flags.get("model_options", {})}
+    merged = dataclasses.replace(config, **changes, model_options=options)
+    check_same_run(saved, merged, out, model_config)
+    return merged
+
+
+def load_resume_state(out, config, log=print, warn=print):
+    """``(payload, history, segments)`` to continue the run in ``out`` with ``config``.
+
+    ``payload`` is ``last.npz`` (None when no epoch finished), ``history`` the metrics rows of
+    its epochs (``metrics.jsonl`` cut back to them: a torn or later line is dropped, with one
+    warning), ``segments`` the run's earlier starts and resumes.
+    """
+    out = Path(out)
+    last = out / "last.npz"
+    saved, model_config, source = saved_settings(out)
+    if saved is not None:
+        check_same_run(saved, config, out, model_config)
+    if not last.exists():
+        log(f"no checkpoint in {out}; starting from scratch")
+        return None, [], []
+    payload = checkpoint.load(last)
+    for key in ("model_state", "optimizer", "epoch", "rng_state"):
+        if key not in payload:
+            raise checkpoint.CheckpointError(f"{last} cannot be resumed: {key!r} is missing")
+    done = payload["epoch"]
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise checkpoint.CheckpointError(f"{last} is damaged: epoch {done!r}")
+    if config.epochs < done:
+        raise RunMismatch(f"{out} has already trained {done} epochs; --epochs {config.epochs} "
+                          f"cannot undo them (give --epochs {done} or more, or --overwrite)")
+    planned = saved.get("epochs", config.epochs)
+    if planned != config.epochs and config.epochs > done:
+        log(f"the run was planned for {planned} epochs; re-planning the learning-rate "
+            f"schedule for {config.epochs} epochs from epoch {done + 1}")
+    history = _history(out / "metrics.jsonl", done, last, warn)
+    segments = payload.get("segments") or [{"after_epoch": 0, "epochs": planned}]
+    log(f"resuming from {last} after epoch {done}")
+    return payload, history, list(segments)
+
+
+def _history(path: Path, done: int, last: Path, warn) -> list[dict]:
+    if not path.exists():
+        if done:
+            warn(f"{path} is missing; the metrics of epochs 1..{done} are lost")
+        return []
+    rows, torn = metrics.read_metrics_file(path, required=("test_acc",))
+    kept = [r for r in rows if r["epoch"] <= done]
+    later = len(rows) - len(kept)
+    if later or torn:
+        parts = [f"{later} line(s) of epochs after {done}, the last epoch in {last}"] \
+            if later else []
+        if torn:
+            parts.append("a torn last line")
+        warn(f"{path}: dropped {' and '.join(parts)}")
+    if [r["epoch"] for r in kept] != list(range(1, len(kept) + 1)) or len(kept) != done:
+        warn(f"{path} holds epochs {[r['epoch'] for r in kept]}, not 1..{done}; the curves "
+             f"will have gaps")
+    return kept
+
+
+def metrics_line(row: dict) -> str:
+    return json.dumps(row) + "\n"
+
+
+def write_config(out, config, segments: list) -> Path:
+    """``config.json``: the run's settings (``epochs``: the total now planned) and its history,
+    one ``{"after_epoch", "epochs"}`` per start or resume."""
+    document = dataclasses.asdict(config)
+    document["history"] = segments
+    return atomic.write_text(Path(out) / "config.json", json.dumps(document, indent=2) + "\n")
