@@ -11,14 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numcnn import nn
-from numcnn.explain import (
-    ExplainError,
-    TraceError,
-    add_explain_parser,
-    explain,
-    explain_op,
-    run_explain,
-)
+from numcnn.explain import ExplainError, TraceError, explain, explain_op
+from numcnn.explain.command import add_explain_parser, run_explain
 from numcnn.explain.parse import parse_layer_spec
 from numcnn.models import get_model
 
@@ -259,7 +253,7 @@ def test_cli_exit_codes_and_one_line_errors():
     assert code == 0 and "ceil mode" in out
     code, out, err = cli("conv2d", "N=1", "C_in=1", "C_out=1", "H=3", "W=3", "k=5")
     assert code == 2 and not out
-    assert err.count("\n") == 1 and err.startswith("numcnn explain: error: ")
+    assert err.count("\n") == 1 and err.startswith("numcnn: error: ")
     assert "kernel 5 does not fit" in err and "Traceback" not in err
 
 
@@ -271,7 +265,7 @@ def test_cli_exit_codes_and_one_line_errors():
 ])
 def test_cli_invalid_input_exits_2(argv):
     code, _, err = cli(*argv)
-    assert code == 2 and err.startswith("numcnn explain: error: ") and err.count("\n") == 1
+    assert code == 2 and err.startswith("numcnn: error: ") and err.count("\n") == 1
 
 
 def test_numcnn_command_runs_explain(capsys):

@@ -22,15 +22,19 @@ from __future__ import annotations
 import numpy as np
 
 from .config import layer_from_config
+from .html import write_page
+from .page import page_data
 from .parse import LAYER_NAMES, OP_KEYS, build_layers, parse_key_values, parse_layer_spec, spec_key
 from .plan import ExplainError, LayerPlan
 from .render import backward_sections, detail, summary
 from .trace import TraceError, TraceResult, run_trace
+from .values import check_small, layer_values, values_text
 from .walk import leaves, plan_layers
 
 __all__ = [
-    "DEFAULT_INPUT", "ExplainError", "Explanation", "TraceError", "add_explain_parser",
-    "explain", "explain_config", "explain_op", "resolve_target", "run_explain",
+    "DEFAULT_INPUT", "ExplainError", "Explanation", "TraceError",
+    "explain", "explain_config", "explain_op", "explain_page", "explain_values", "one_layer",
+    "resolve_target",
 ]
 
 #: Input (C, H, W) assumed for a layer when none is given: the project's data sets are 28x28.
@@ -153,4 +157,40 @@ def explain_config(op: str, items, trace: bool = False) -> Explanation:
     return _finish(detail(plans[0], title), plans, traced)
 
 
-from .command import add_explain_parser, run_explain  # uses explain above
+
+def one_layer(model_or_layer, input_shape=None, what: str = "--html"):
+    """``(plan, title)`` of a single conv or pooling layer on one sample (batch 1)."""
+    if isinstance(model_or_layer, LayerPlan):
+        plan = model_or_layer
+    else:
+        module, name, default = resolve_target(model_or_layer)
+        sample = tuple(input_shape) if input_shape is not None else default
+        sample = sample[1:] if len(sample) == 4 else sample
+        plans = plan_layers(module, (1,) + tuple(sample))
+        if len(plans) != 1:
+            kinds = ", ".join(p.kind for p in plans)
+            raise ExplainError(f"{what} explains one layer; {name} has {len(plans)} ({kinds}): "
+                               f"give one layer, e.g. 'conv2d(1, 1, 3, stride=2)'")
+        plan = plans[0]
+    check_small(plan, what)
+    title = f"{plan.label} on input {'x'.join(map(str, plan.in_shape[1:]))}"
+    return plan, title
+
+
+def explain_values(model_or_layer, input_shape=None, inputs=None) -> str:
+    """The arrays of one layer on one small sample (X_pad, Y, G, P, W_T, gX, gW), as text.
+
+    ``inputs``: ``{"x", "w", "b", "gy"}`` arrays to use instead of small random integers.
+    """
+    plan, _ = one_layer(model_or_layer, input_shape, "--values")
+    return values_text(plan, layer_values(plan, inputs)[1])
+
+
+def explain_page(model_or_layer, input_shape=None, path=None, inputs=None, title=None) -> dict:
+    """The interactive page's data for one layer; written as a self-contained HTML file to
+    ``path`` when given. Every number is computed by numcnn's kernels (:mod:`.values`)."""
+    plan, default_title = one_layer(model_or_layer, input_shape, "--html")
+    data = page_data(plan, layer_values(plan, inputs)[1], title or default_title)
+    if path is not None:
+        write_page(data, path)
+    return data

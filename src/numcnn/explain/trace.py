@@ -20,7 +20,8 @@ from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
 from .plan import LayerPlan
-from .walk import _restore_forward, plan_layers
+from .hooks import watching
+from .walk import plan_layers
 
 
 class TraceError(AssertionError):
@@ -76,19 +77,12 @@ def _array(t) -> np.ndarray:
 def _record(model, plans, x):
     """Run ``model(x)`` once, recording (layer, input array, output array) per leaf call."""
     calls = []
-    hooked = {id(p.layer): p.layer for p in plans if p.layer is not None}
-    saved = {key: layer.__dict__.get("forward") for key, layer in hooked.items()}
-    for layer in hooked.values():
-        def forward(inp, *args, _orig=layer.forward, _layer=layer, **kwargs):
-            out = _orig(inp, *args, **kwargs)
-            calls.append((_layer, _array(inp), _array(out)))
-            return out
-        object.__setattr__(layer, "forward", forward)
-    try:
+
+    def on_call(layer, inp):
+        return lambda out: calls.append((layer, _array(inp), _array(out)))
+
+    with watching([p.layer for p in plans if p.layer is not None], on_call):
         out = model(x)
-    finally:
-        for key, layer in hooked.items():
-            _restore_forward(layer, saved[key])
     return out, calls
 
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .convpool import plan_adaptive, plan_conv, plan_pool
+from .hooks import watching
 from .plan import ExplainError, LayerPlan, TensorRow
 from .simple import (
     ELEMENTWISE,
@@ -112,28 +113,21 @@ def _hook_targets(model):
     return names
 
 
-def _restore_forward(module, saved) -> None:
-    """Undo a forward hook: back to the class's method, or to an instance attribute it had."""
-    if saved is None:
-        module.__dict__.pop("forward", None)
-    else:
-        object.__setattr__(module, "forward", saved)
-
-
 def _record_calls(model, sample_shape):
     """Run ``model`` on zeros of batch 1; return [(layer, in shape, out shape or None)], error."""
     from ..autograd import Tensor, no_grad
 
     targets = _hook_targets(model)
     calls = []
-    saved = {id(m): m.__dict__.get("forward") for _, m in targets.values()}
-    for _, module in targets.values():
-        def forward(inp, *args, _orig=module.forward, _module=module, **kwargs):
-            calls.append([_module, tuple(inp.shape), None])
-            out = _orig(inp, *args, **kwargs)
-            calls[-1][2] = tuple((out[0] if isinstance(out, tuple) else out).shape)
-            return out
-        object.__setattr__(module, "forward", forward)
+
+    def on_call(module, inp):
+        call = [module, tuple(inp.shape), None]
+        calls.append(call)
+
+        def after(out):
+            call[2] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+        return after
+
     modes = [(m, m.training) for _, m in model.named_modules() if hasattr(m, "training")]
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else np.float32
@@ -141,13 +135,11 @@ def _record_calls(model, sample_shape):
     try:
         if hasattr(model, "eval"):
             model.eval()
-        with no_grad():
+        with no_grad(), watching([m for _, m in targets.values()], on_call):
             model(Tensor(np.zeros((1,) + sample_shape, dtype=dtype)))
     except Exception as err:  # noqa: BLE001 - explained below
         error = err
     finally:
-        for _, module in targets.values():
-            _restore_forward(module, saved[id(module)])
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
     return targets, calls, error
