@@ -16,6 +16,19 @@ class ExplainError(ValueError):
     """A configuration that cannot run, with the reason written out (exit code 2 in the CLI)."""
 
 
+#: Most bytes ``explain`` allocates for what it builds or runs (weights, a traced pass, a probe
+#: run). Printing shapes needs no arrays, so any size can be explained without ``--trace``.
+MAX_RUN_BYTES = 2 * 2**30
+
+
+def check_bytes(what: str, nbytes: int, hint: str = "") -> None:
+    """Refuse, before allocating, anything above :data:`MAX_RUN_BYTES` (one clear line)."""
+    if nbytes > MAX_RUN_BYTES:
+        raise ExplainError(f"{what} would need {human_bytes(nbytes)} ({nbytes:,} bytes); explain "
+                           f"allocates at most {human_bytes(MAX_RUN_BYTES)}" + (f": {hint}"
+                                                                              if hint else ""))
+
+
 @dataclass(frozen=True)
 class TensorRow:
     """One tensor of a layer's forward or backward pass.
@@ -89,9 +102,30 @@ def per_axis(h_text: str, w_text: str) -> list[str]:
 
 
 def unread_count(size: int, k: int, s: int, p_before: int, d: int, out: int) -> int:
-    """Input rows that no window reads: no (o, u) with s*o + d*u - p = i (math.md §3.3)."""
-    read = {s * o + d * u - p_before for o in range(out) for u in range(k)}
-    return sum(1 for i in range(size) if i not in read)
+    """Input rows that no window reads: no (o, u) with s*o + d*u - p = i (math.md §3.3).
+
+    Counted arithmetically, in O(k log k) whatever the size: tap u reads the progression
+    d*u - p + s*o, o < out. Taps whose offsets agree modulo s read the same residue class, where
+    each is an interval of o-indices; the union of those intervals, clipped to [0, size), is
+    what is read.
+    """
+    if size <= 0 or out <= 0:
+        return max(size, 0)
+    by_residue: dict[int, list[tuple[int, int]]] = {}
+    for u in range(k):
+        start = d * u - p_before
+        residue, t0 = start % s, start // s          # start = residue + s * t0
+        by_residue.setdefault(residue, []).append((t0, t0 + out - 1))
+    read = 0
+    for residue, intervals in by_residue.items():
+        hi = (size - 1 - residue) // s                 # rows residue + s*t, 0 <= t <= hi
+        end = -1                                       # last t counted so far
+        for a, b in sorted(intervals):
+            a, b = max(a, end + 1), min(b, hi)
+            if a <= b:
+                read += b - a + 1
+                end = b
+    return size - read
 
 
 def shape_text(shape: Shape) -> str:
@@ -112,7 +146,8 @@ def human(n: int | None) -> str:
 
 def human_bytes(n: int) -> str:
     """Bytes in B, KiB, MiB or GiB with 3 significant digits."""
-    for factor, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+    for factor, suffix in ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"),
+                           (2**10, "KiB")):
         if n >= factor:
             return f"{n / factor:.3g} {suffix}"
     return f"{n} B"

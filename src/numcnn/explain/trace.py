@@ -11,6 +11,7 @@ forms agree, the inserted gradient is G padded exactly as explained, and the row
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..autograd import Tensor
 from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
-from .plan import LayerPlan
+from .plan import LayerPlan, check_bytes
 from .hooks import watching
 from .walk import plan_layers
 
@@ -184,11 +185,19 @@ def _layer_arrays(plan, x_in, rng, res, where):
     return got
 
 
+def trace_bytes(plans) -> int:
+    """Bytes of the float64 arrays a trace materializes: every tensor each plan lists."""
+    return 8 * sum(math.prod(t.shape) for p in plans for t in p.tensors)
+
+
 def run_trace(model, in_shape, seed: int = 0) -> TraceResult:
     """Trace ``model`` on random float64 data of shape ``in_shape`` (batch included)."""
     rng = np.random.default_rng(seed)
-    model = _float64(model)
     plans = plan_layers(model, in_shape)
+    check_bytes(f"--trace on input {tuple(in_shape)}", trace_bytes(plans),
+                "trace a smaller input (the shapes follow the same arithmetic)")
+    model = _float64(model)
+    plans = plan_layers(model, in_shape)                  # the plans of the float64 copy
     res = TraceResult(batch=in_shape[0])
     x = Tensor(rng.standard_normal(in_shape), requires_grad=True)
     try:

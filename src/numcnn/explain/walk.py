@@ -16,7 +16,7 @@ import numpy as np
 
 from .convpool import plan_adaptive, plan_conv, plan_pool
 from .hooks import watching
-from .plan import ExplainError, LayerPlan, TensorRow
+from .plan import ExplainError, LayerPlan, TensorRow, check_bytes
 from .simple import (
     ELEMENTWISE,
     plan_batchnorm,
@@ -131,6 +131,9 @@ def _record_calls(model, sample_shape):
     modes = [(m, m.training) for _, m in model.named_modules() if hasattr(m, "training")]
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else np.float32
+    check_bytes(f"running {type(model).__name__}.forward to find its layers on one sample "
+                f"{sample_shape} (the input alone)", math.prod(sample_shape) * np.dtype(dtype).itemsize,
+                "explain a smaller input (the shapes follow the same arithmetic)")
     error = None
     try:
         if hasattr(model, "eval"):
