@@ -15,7 +15,7 @@ numcnn explain conv2d N=1 C_in=1 C_out=1 H=6 W=6 k=3x3 s=2x2 p=0x0 d=1x1 g=1
 >>> print(next(line for line in text.splitlines() if "inserted pad after" in line))
   inserted pad after  = k_eff-1-p+r                 3      3
 >>> print(text.splitlines()[-2])
-trace: 22 shapes checked, all match (batch 1, float64)
+trace: 24 shapes checked, all match (batch 1, float64)
 """
 from __future__ import annotations
 

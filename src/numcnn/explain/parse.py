@@ -146,6 +146,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ExplainError(f"--input must look like 1x32x32 (C x H x W), got {text!r}") from None
     if not shape or min(shape) < 1:
         raise ExplainError(f"--input sizes must be positive, got {text!r}")
+    if len(shape) == 2:
+        raise ExplainError(f"--input {text!r} has two sizes; give C x H x W, "
+                           f"e.g. 1x{shape[0]}x{shape[1]} (or one number of features)")
     return shape
 
 

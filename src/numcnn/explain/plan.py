@@ -41,6 +41,12 @@ class TensorRow:
     shape: Shape
     meaning: str
     key: str = ""
+    section: str = ""
+
+
+#: Section headings of the conv's tensors: the two ways of computing the same backward.
+BACKWARD_IM2COL = "backward, im2col/col2im form (what the GEMM kernels run)"
+BACKWARD_SEED = "backward, the seed's form (zero-inserted gY, flipped kernel, R = P ⋆ X)"
 
 
 @dataclass
@@ -76,9 +82,17 @@ class LayerPlan:
 # --- arithmetic written out with the actual numbers -------------------------------------------
 
 def conv_size_text(size: int, k: int, s: int, pad: tuple[int, int], d: int, out: int) -> str:
-    """``floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14`` (asymmetric padding: ``28 + 1 + 2``)."""
+    """The seed's ``(H + 2p - k)/s + 1`` first, then the dilated general form, with numbers.
+
+    >>> conv_size_text(28, 3, 2, (1, 1), 1, 14)
+    '(28 + 2*1 - 3)/2 + 1 = 14 (rounded down); general: floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14'
+    """
     padded = f"2*{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
-    return f"floor(({size} + {padded} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
+    k_eff = d * (k - 1) + 1
+    seed = f"({size} + {padded} - {k_eff})/{s} + 1 = {out} (rounded down)"
+    if d > 1:
+        seed += f" with k_eff = d(k-1)+1 = {k_eff}"
+    return f"{seed}; general: floor(({size} + {padded} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
 
 
 def pool_size_text(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool, out: int) -> str:

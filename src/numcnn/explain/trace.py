@@ -21,6 +21,7 @@ from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
 from .plan import LayerPlan, check_bytes
+from .values import seed_weight_grad
 from .hooks import watching
 from .walk import plan_layers
 
@@ -127,12 +128,14 @@ def _conv_extras(plan, x, gy, got, res, where):
     got["P"] = _conv.inserted_grad(gy, geo)
     got["W_T"] = _conv.flip_swap(w, g)
     got["gx_ins"] = _conv.grad_input_inserted(gy, w, geo)
+    got["R"], got["gw_rot"] = seed_weight_grad(got["P"], x, geo)
     gx = got["gx"]
     res.value(where, "col2im(dcols) cropped == autograd gX",
               _close(np.asarray(crop2d(got["gx_pad"], geo.pad_h, geo.pad_w)), gx))
     res.value(where, "inserted-grad gX == autograd gX", _close(got["gx_ins"], gx))
     res.value(where, "Rot180(P * X) gW == autograd gW",
-              _close(_conv.grad_weight_inserted(x, gy, geo), got["gw"]))
+              _close(_conv.grad_weight_inserted(x, gy, geo), got["gw"])
+              and _close(got["gw_rot"], got["gw"]))
     top, left = _axis(plan, "inserted pad before")
     bottom, right = _axis(plan, "inserted pad after")
     res.value(where, f"P == G padded {top}/{bottom} rows, {left}/{right} cols",

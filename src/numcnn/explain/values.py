@@ -90,6 +90,21 @@ def inserted_pads(geo) -> tuple[int, int, int, int]:
             geo.kew - 1 - geo.pad_w[0], geo.kew - 1 - geo.pad_w[1] + geo.rw)
 
 
+def seed_weight_grad(P: np.ndarray, x: np.ndarray, geo):
+    """The seed's gW (math.md 5.3): ``R[n, q, c] = P[n, q] ⋆ X[n, c]`` (X slides over P), then
+    ``gW[q, c'] = Σ_n rot180(R[n, q, γ(q)·Cg + c'])[::d_h, ::d_w]``. Returns (R, gW).
+
+    R is computed by the conv kernel: per sample, the channels of X act as C_in kernels of one
+    channel sliding over the C_out channels of P. Shapes (N, C_out, C_in, k_eff_h, k_eff_w), W's.
+    """
+    R = np.stack([ops.conv2d_forward(Pn[:, None], xn[:, None], None, 1, 0, 1, 1)
+                  for Pn, xn in zip(P, x)])
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
+    q = np.arange(geo.C_out)[:, None]
+    own = R[:, q, (q // Qg) * Cg + np.arange(Cg)].sum(axis=0)         # (C_out, Cg, ke_h, ke_w)
+    return R, np.ascontiguousarray(own[:, :, ::-1, ::-1][:, :, ::geo.dh, ::geo.dw])
+
+
 def conv_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     """Every array of the conv forward, its im2col backward and the seed's inserted backward."""
     geo = plan.geometry
@@ -102,11 +117,7 @@ def conv_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     G = insert_zeros(gy, s)
     P = pad_or_crop(G, top, bottom, left, right)
     W_T = flip_swap(w, g)
-    # R = P ⋆ X per (q, c): X (as C_in kernels of one channel) slides over each P[q].
-    R = ops.conv2d_forward(P.transpose(1, 0, 2, 3), x.transpose(1, 0, 2, 3), None, 1, 0, 1, 1)
-    Cg, Qg = geo.C_in // g, geo.C_out // g
-    gamma = np.arange(geo.C_out) // Qg
-    rows = R[np.arange(geo.C_out)[:, None], gamma[:, None] * Cg + np.arange(Cg)]   # (C_out, Cg, .)
+    R, gW_rot = seed_weight_grad(P, x, geo)
     out = {
         "X": x, "W": w,
         "X_pad": np.pad(x, [(0, 0), (0, 0), pad[0], pad[1]]),
@@ -116,8 +127,7 @@ def conv_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
         "gX": ops.conv2d_input(x.shape, w, gy, *args, method="gemm"),
         "G": G, "P": P, "W_T": W_T,
         "gX_ins": ops.conv2d_forward(P, W_T, None, 1, 0, d, g),
-        "R": R,
-        "gW_rot": np.ascontiguousarray(rows[:, :, ::-1, ::-1][:, :, ::d[0], ::d[1]]),
+        "R": R[0], "gW_rot": gW_rot,
     }
     if b is not None:
         out["b"], out["gb"] = b, ops.conv2d_bias(gy)
