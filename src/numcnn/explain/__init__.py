@@ -183,7 +183,8 @@ def explain_values(model_or_layer, input_shape=None, inputs=None) -> str:
     ``inputs``: ``{"x", "w", "b", "gy"}`` arrays to use instead of small random integers.
     """
     plan, _ = one_layer(model_or_layer, input_shape, "--values")
-    return values_text(plan, layer_values(plan, inputs)[1])
+    source = "small random integers, seed 0" if inputs is None else "as given"
+    return values_text(plan, layer_values(plan, inputs)[1], source)
 
 
 def explain_page(model_or_layer, input_shape=None, path=None, inputs=None, title=None) -> dict:
@@ -192,5 +193,9 @@ def explain_page(model_or_layer, input_shape=None, path=None, inputs=None, title
     plan, default_title = one_layer(model_or_layer, input_shape, "--html")
     data = page_data(plan, layer_values(plan, inputs)[1], title or default_title)
     if path is not None:
-        write_page(data, path)
+        try:
+            write_page(data, path)
+        except OSError as err:
+            raise ExplainError(f"cannot write the page {str(path)!r}: "
+                               f"{err.strerror or err}") from None
     return data

@@ -230,9 +230,10 @@ def grid_text(a: np.ndarray) -> list[str]:
     return [" ".join(c.rjust(width) for c in row) for row in cells]
 
 
-def values_text(plan: LayerPlan, arrays: dict[str, np.ndarray]) -> str:
+def values_text(plan: LayerPlan, arrays: dict[str, np.ndarray],
+                source: str = "small random integers, seed 0") -> str:
     """The arrays of ``PRINTED`` for sample 0, one block per channel (per (q, c') for kernels)."""
-    out = ["values of sample 0 (integer inputs, seed 0; every result from numcnn's kernels)"]
+    out = [f"values of one sample (inputs: {source}; every result from numcnn's kernels)"]
     for name in PRINTED[plan.kind]:
         a = arrays[name]
         a = a[0] if a.ndim == 4 and name not in ("W", "W_T", "gW", "gW_rot") else a
