@@ -149,8 +149,8 @@ SCRIPT = r"""
       box.appendChild(el("div", "say", cell.say));
       box.appendChild(el("div", "terms", cell.terms));
     } else if (st.cells.length) {
-      box.appendChild(el("div", "say", "Press Next (or →) to go through the " +
-          st.cells.length + " cells of this step one by one."));
+      box.appendChild(el("div", "say", st.cells.length === 1 ? "Press Next (or →) for the detail." :
+          "Press Next (or →) to go through the " + st.cells.length + " cells of this step one by one."));
     }
     box.style.display = (cell || st.cells.length) ? "" : "none";
     if (st.more) box.appendChild(el("div", "more", "(the first " + st.cells.length +

@@ -57,7 +57,7 @@ def nonzero_sum(pairs, result) -> str:
     """The products that are not zero, ``= result``, and how many zero products were left out."""
     kept = [times(x, y) for x, y in pairs if x * y != 0]
     zeros = len(pairs) - len(kept)
-    note = f"   ({zeros} of the {len(pairs)} products are 0)" if zeros else ""
+    note = f" ({zeros} of the {len(pairs)} products are 0)" if zeros else ""
     return (" + ".join(kept) if kept else "0") + f" = {num(result)}" + note
 
 
@@ -184,7 +184,7 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
         marks = {"W": [[q * Cg + c1, u, v] for u in range(kh) for v in range(kw)],
                  "W_T": [[c * Qg + q1, u, v] for u in range(kh) for v in range(kw)]}
         st.cell(f"W_T[{c}, {q1}] = rot180(W[{q}, {c1}])",
-                "  ".join(f"W_T[{c},{q1},{u},{v}] = W[{q},{c1},{kh - 1 - u},{kw - 1 - v}] = "
+                "; ".join(f"W_T[{c},{q1},{u},{v}] = W[{q},{c1},{kh - 1 - u},{kw - 1 - v}] = "
                           f"{num(WT[c, q1, u, v])}" for u in range(kh) for v in range(kw)),
                 marks, ["W_T", c * Qg + q1, 0, 0])
     stages.append(st)
