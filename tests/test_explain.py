@@ -308,3 +308,36 @@ def test_explain_accepts_a_layer_object_and_a_full_shape():
     assert text.plans[0].in_shape == (5, 2, 13, 11)
     assert text.plans[0].out_shape == (5, 4, 5, 4)
     assert "b " not in text and not np.isnan(text.plans[0].params)
+
+
+class FunctionalNet(nn.Module):
+    """Activations called functionally in forward, one also as a layer (whose F call is inside)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, dtype=np.float64)
+        self.pool = nn.MaxPool2d(2)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4 * 13 * 13, 10, dtype=np.float64)
+
+    def forward(self, x):
+        import numcnn.functional as F
+
+        x = self.act(self.pool(F.relu(self.conv(x))))
+        return F.log_softmax(self.fc(F.tanh(x.flatten(1))), dim=1)
+
+
+def test_functional_activations_in_forward_get_their_rows():
+    import numcnn.functional as F
+
+    relu, tanh = F.relu, F.tanh
+    net = FunctionalNet()
+    text = explain(net, (1, 28, 28), trace=True)
+    kinds = [p.kind for p in text.plans]
+    assert kinds == ["conv2d", "F.relu", "maxpool2d", "relu", "flatten in forward()", "F.tanh",
+                     "linear", "F.log_softmax"]
+    assert re.search(r"^  2  F\.relu in forward\(\)\s+\(1, 4, 26, 26\)\s+\(1, 4, 26, 26\)\s+0\s+"
+                     r"2704", text, re.MULTILINE)
+    assert text.trace.mismatches == [] and text.trace.shapes > 40
+    assert F.relu is relu and F.tanh is tanh                     # the functions are put back
+    assert all("forward" not in m.__dict__ for m in net.modules())   # and the layers' forward

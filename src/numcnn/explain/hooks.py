@@ -40,3 +40,24 @@ def watching(modules, on_call):
     finally:
         for module, forward in saved:
             restore_forward(module, forward)
+
+
+@contextmanager
+def watching_functions(namespace, names, on_call):
+    """Within the block, each call ``namespace.name(inp, ...)`` reports ``on_call(name, inp)``
+    (which returns a function for the output, or None). Code that looks the function up on the
+    namespace when it calls (``F.relu(x)``) is seen; a name imported earlier is not."""
+    saved = {name: getattr(namespace, name) for name in names}
+    for name, orig in saved.items():
+        def wrapper(inp, *args, _orig=orig, _name=name, **kwargs):
+            after = on_call(_name, inp)
+            out = _orig(inp, *args, **kwargs)
+            if after is not None:
+                after(out)
+            return out
+        setattr(namespace, name, wrapper)
+    try:
+        yield
+    finally:
+        for name, orig in saved.items():
+            setattr(namespace, name, orig)

@@ -223,9 +223,12 @@ def run_trace(model, in_shape, seed: int = 0) -> TraceResult:
     outputs = {id(p): b for p, (_, _, b) in zip(real, calls)}
     for i, plan in enumerate(plans):
         where = f"layer {plan.index}" + (f" ({plan.name})" if plan.name else "")
-        if plan.layer is None:                                          # reshape in forward()
-            x_in = outputs[id(plans[i - 1])] if i else x.data
-            res.shape(where, "Y", plan.out_shape, inputs[id(plans[i + 1])])
+        if plan.layer is None:                          # reshape or F.activation in forward()
+            before = [p for p in plans[:i] if p.layer is not None]
+            after = [p for p in plans[i + 1:] if p.layer is not None]
+            x_in = outputs[id(before[-1])] if before else x.data
+            res.shape(where, "Y", plan.out_shape,
+                      inputs[id(after[0])] if after else out.data)
             if not plan.kind.startswith("flatten"):
                 continue
         else:
