@@ -34,7 +34,8 @@ def maxpool_inputs() -> dict[str, np.ndarray]:
 #: file name -> (layer spec, C x H x W, inputs, title)
 PAGES = {
     "conv-5x5-k3-s2.html": ("conv2d(1, 1, 3, stride=2)", (1, 5, 5), lambda: seed_inputs(5),
-                            "The seed's example: 5x5 input, 3x3 kernel, stride 2 (r = 0, P is 7x7)"),
+                            "The seed's example: 5x5 input, 3x3 kernel, stride 2 "
+                            "(r = 0, P is 7x7)"),
     "conv-6x6-k3-s2.html": ("conv2d(1, 1, 3, stride=2)", (1, 6, 6), lambda: seed_inputs(6),
                             "The seed's example: 6x6 input, 3x3 kernel, stride 2 "
                             "(r = 1, P is 8x8)"),

@@ -89,7 +89,7 @@ def _size_lines(plan: LayerPlan) -> list[str]:
 # --- Conv2d ----------------------------------------------------------------------------------
 
 def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
-    """Forward, gW, the seed's gX (insert, pad, flip, correlate), gX by col2im, gW the seed's way."""
+    """Forward, gW, the seed's gX (insert, pad, flip, correlate), gX by col2im, the seed's gW."""
     geo = plan.geometry
     C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
     Cg, Qg = C_in // g, C_out // g

@@ -82,10 +82,11 @@ class LayerPlan:
 # --- arithmetic written out with the actual numbers -------------------------------------------
 
 def conv_size_text(size: int, k: int, s: int, pad: tuple[int, int], d: int, out: int) -> str:
-    """The seed's ``(H + 2p - k)/s + 1`` first, then the dilated general form, with numbers.
+    r"""The seed's ``(H + 2p - k)/s + 1`` first, then the dilated general form, with numbers.
 
-    >>> conv_size_text(28, 3, 2, (1, 1), 1, 14)
-    '(28 + 2*1 - 3)/2 + 1 = 14 (rounded down); general: floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14'
+    >>> print(conv_size_text(28, 3, 2, (1, 1), 1, 14).replace("; ", ";\n"))
+    (28 + 2*1 - 3)/2 + 1 = 14 (rounded down);
+    general: floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14
     """
     padded = f"2*{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
     k_eff = d * (k - 1) + 1

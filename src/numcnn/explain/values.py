@@ -1,4 +1,4 @@
-"""The arrays of one layer for one sample, computed by numcnn's own kernels (``--values``, ``--html``).
+"""The arrays of one layer for one sample, by numcnn's own kernels (``--values``, ``--html``).
 
 Given a conv or pooling plan and integer-valued inputs (so every sum can be checked by hand),
 each ``*_values`` function returns the named arrays the seed draws: ``X_pad``, ``Y``, ``gY``,
@@ -77,7 +77,7 @@ def pad_or_crop(a: np.ndarray, top: int, bottom: int, left: int, right: int) -> 
 
 
 def flip_swap(w: np.ndarray, groups: int) -> np.ndarray:
-    """W_T[γ·Cg + c', q', u, v] = W[γ·Qg + q', c', kh-1-u, kw-1-v]. Shape (C_in, C_out/g, kh, kw)."""
+    """``W_T[γ·Cg + c', q', u, v] = W[γ·Qg + q', c', kh-1-u, kw-1-v]``, (C_in, C_out/g, kh, kw)."""
     C_out, Cg, kh, kw = w.shape
     Qg = C_out // groups
     flipped = w[:, :, ::-1, ::-1].reshape(groups, Qg, Cg, kh, kw)
@@ -196,7 +196,8 @@ PRINTED = {
 }
 
 CAPTIONS = {
-    "X": "input", "X_pad": "input, zero-padded", "W": "weight (C_out, C_in/g, kh, kw)", "Y": "output",
+    "X": "input", "X_pad": "input, zero-padded", "W": "weight (C_out, C_in/g, kh, kw)",
+    "Y": "output",
     "gY": "upstream gradient (given)", "G": "zero-inserted gY: s-1 zeros between neighbours",
     "P": "G padded k_eff-1-p before, k_eff-1-p+r after", "W_T": "W flipped 180 degrees, "
     "C_out <-> C_in per group", "gX": "input gradient, im2col/col2im form (numcnn's kernel)",

@@ -159,7 +159,8 @@ def _record_calls(model, sample_shape):
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else np.float32
     check_bytes(f"running {type(model).__name__}.forward to find its layers on one sample "
-                f"{sample_shape} (the input alone)", math.prod(sample_shape) * np.dtype(dtype).itemsize,
+                f"{sample_shape} (the input alone)",
+                math.prod(sample_shape) * np.dtype(dtype).itemsize,
                 "explain a smaller input (the shapes follow the same arithmetic)")
     error = None
     try:
