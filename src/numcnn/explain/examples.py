@@ -1,4 +1,5 @@
-"""The pages shipped in ``docs/pages/``: the seed's two examples (math.md §9), and max pooling.
+"""The pages shipped in ``docs/pages/``: math.md's first example (§0), the seed's two examples
+(§9), and max pooling.
 
 Both conv examples use ``X[i, j] = H·i + j``, the kernel ``[[1, 0, -1], [2, 1, 0], [0, -1, 1]]``,
 ``b = 0``, stride 2 and ``gY = [[1, 2], [3, 4]]``: the 5x5 input has remainder r = 0 and a 7x7
@@ -31,8 +32,17 @@ def maxpool_inputs() -> dict[str, np.ndarray]:
     return {"x": x.reshape(1, 1, 5, 5), "gy": np.arange(1.0, 10).reshape(1, 1, 3, 3)}
 
 
+def first_inputs() -> dict[str, np.ndarray]:
+    """math.md §0: a 4x4 input, the seed's kernel, no bias, stride 1."""
+    x = np.array([[1.0, 2, 0, 1], [0, 1, 3, 1], [2, 1, 0, 2], [1, 0, 1, 3]])
+    return {"x": x.reshape(1, 1, 4, 4), "w": np.array(SEED_KERNEL).reshape(1, 1, 3, 3),
+            "gy": np.array([[1.0, 2], [3, 4]]).reshape(1, 1, 2, 2)}
+
+
 #: file name -> (layer spec, C x H x W, inputs, title)
 PAGES = {
+    "conv-4x4-k3-s1.html": ("conv2d(1, 1, 3, bias=False)", (1, 4, 4), first_inputs,
+                            "A first example: 4x4 input, 3x3 kernel, stride 1"),
     "conv-5x5-k3-s2.html": ("conv2d(1, 1, 3, stride=2)", (1, 5, 5), lambda: seed_inputs(5),
                             "The seed's example: 5x5 input, 3x3 kernel, stride 2 "
                             "(r = 0, P is 7x7)"),
