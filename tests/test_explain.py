@@ -102,7 +102,8 @@ def test_lenet5_table_arithmetic_params_flops_memory():
     assert text.startswith("numcnn explain lenet5: input (1, 32, 32), batch 64")
     assert ("H, W: (32 + 2*0 - 5)/1 + 1 = 28 (rounded down); "
             "general: floor((32 + 2*0 - 1*(5-1) - 1) / 1) + 1 = 28") in text
-    assert "H, W: floor((28 + 2*0 - 1*(2-1) - 1) / 2) + 1 = 14" in text
+    assert ("H, W: (28 + 2*0 - 2)/2 + 1 = 14 (rounded down); "
+            "general: floor((28 + 2*0 - 1*(2-1) - 1) / 2) + 1 = 14") in text
     assert "(16, 5, 5) -> 16*5*5 = 400" in text
     conv1 = text.plans[0]
     assert conv1.in_shape == (64, 1, 32, 32) and conv1.out_shape == (64, 6, 28, 28)

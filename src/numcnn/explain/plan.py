@@ -100,7 +100,9 @@ def pool_size_text(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool, o
     """The pooling output size, with PyTorch's ceil-mode correction spelled out when it fires."""
     num = f"{size} + 2*{p} - {d}*({k}-1) - 1"
     if not ceil_mode:
-        return f"floor(({num}) / {s}) + 1 = {out}"
+        k_eff = d * (k - 1) + 1
+        return (f"({size} + 2*{p} - {k_eff})/{s} + 1 = {out} (rounded down); "
+                f"general: floor(({num}) / {s}) + 1 = {out}")
     raw = -(-(size + 2 * p - d * (k - 1) - 1) // s) + 1
     text = f"ceil(({num}) / {s}) + 1 = {raw}"
     if raw != out:
