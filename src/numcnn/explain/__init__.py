@@ -7,6 +7,9 @@ adds every tensor of the backward pass (im2col columns, the zero-inserted and pa
 the flipped kernel, which axes each gradient sums over), and ``trace=True`` runs the model for
 real and checks every printed shape against the arrays the code produces.
 :func:`explain_op` is the ``key=value`` form of one conv or pooling configuration.
+For one small conv or pooling layer, :func:`explain_values` prints the arrays themselves and
+:func:`explain_page` writes the interactive page (:mod:`.values` computes the arrays with the
+kernels, :mod:`.page` lays out the steps, :mod:`.html` is the self-contained viewer).
 
 >>> from numcnn.explain import explain_op
 >>> text = explain_op("conv2d", H=6, W=6, k=3, s=2, trace=True)
