@@ -161,6 +161,9 @@ def walk(driver, url: str, data: dict, expected: dict, shots: Path, stem: str) -
     assert counter.text == f"step 1 / {len(steps)}"
     body.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_LEFT)
     assert counter.text == f"step 2 / {len(steps)}"
+    driver.find_element(By.ID, "next").click()        # focus on the button: Space clicks it,
+    driver.switch_to.active_element.send_keys(Keys.SPACE)   # one step, not two
+    assert counter.text == f"step 4 / {len(steps)}"
     body.send_keys(Keys.END)
     assert counter.text == f"step {len(steps)} / {len(steps)}"
     driver.find_elements(By.CSS_SELECTOR, "nav li")[1].click()   # the stage list jumps
