@@ -67,6 +67,7 @@ CONVS = [
     ("conv2d(2, 3, 3, stride=2, padding=1)", (2, 6, 5)),
     ("conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)", (4, 7, 6)),
     ("conv2d(1, 2, 2, stride=3, padding=2, bias=False)", (1, 5, 7)),
+    ("conv2d(1, 2, 4, padding='same')", (1, 5, 6)),              # asymmetric padding 1/2
 ]
 
 
@@ -84,6 +85,7 @@ def torch_conv(spec_shape, inputs):
     return y.detach().numpy(), w.grad.numpy(), x.grad.numpy(), None if b is None else b.grad
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("spec, shape", CONVS)
 def test_conv_page_numbers_are_numcnns_and_torchs(spec, shape):
     data = explain_page(spec, shape)
