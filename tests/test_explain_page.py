@@ -95,6 +95,9 @@ def test_conv_page_numbers_are_numcnns_and_torchs(spec, shape):
     plan, _ = one_layer(spec, shape)
     inputs = sample_inputs(plan)
     y, gw, gx, gb = torch_conv((spec, shape), inputs)
+    if gb is not None:                                  # gb, listed with the gW step
+        assert stage(data, "gW")["lines"][-1] == \
+            "gb[q] = Σ gY[q] = " + ", ".join(str(int(v)) for v in gb.numpy())
     C_out, Cg, kh, kw = gw.shape
     np.testing.assert_allclose(shown(data, "Y"), y[0], atol=1e-9)
     np.testing.assert_allclose(shown(data, "gW"), gw.reshape(C_out * Cg, kh, kw), atol=1e-9)
@@ -161,10 +164,10 @@ def test_the_seeds_5x5_example_has_the_7x7_inserted_gradient():
 
 
 @pytest.mark.parametrize("spec", ["avgpool2d(3, stride=2, padding=1)",
-                                  "avgpool2d(3, stride=2, padding=1, count_include_pad=False, "
-                                  "ceil_mode=True)",
-                                  "maxpool2d(3, stride=2, padding=1)",
-                                  "maxpool2d(2, stride=2, dilation=2, ceil_mode=True)"])
+                                  ("avgpool2d(3, stride=2, padding=1, count_include_pad=False, "
+                                   "ceil_mode=True)"),
+                                   "maxpool2d(3, stride=2, padding=1)",
+                                   "maxpool2d(2, stride=2, dilation=2, ceil_mode=True)"])
 def test_pool_page_numbers_are_torchs(spec):
     from numcnn.explain import one_layer
     from numcnn.explain.values import sample_inputs
@@ -218,7 +221,7 @@ def test_page_is_self_contained():
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
     assert "default-src 'none'" in text                    # the browser may fetch nothing
     payload = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', text,
-                        re.S).group(1)
+                        re.DOTALL).group(1)
     data = json.loads(payload.replace("<\\/", "</"))
     assert data["arrays"]["P"]["shape"] == [1, 1, 8, 8]
 
@@ -316,7 +319,7 @@ def test_sizes_that_cannot_be_allocated_are_one_line_before_allocating(argv, siz
 
 def test_sizes_are_refused_through_the_numcnn_command():
     proc = subprocess.run([sys.executable, "-m", "numcnn", "explain", "conv2d(100000, 100000, 3)"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "335 GiB" in proc.stderr
 
 
@@ -346,7 +349,7 @@ def test_explain_package_does_not_import_its_command():
     code = ("import sys, numcnn.explain; "
             "print('argparse' in sys.modules, 'numcnn.explain.command' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     assert proc.stdout.split() == ["False", "False"], proc.stderr
 
 

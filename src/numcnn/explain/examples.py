@@ -44,11 +44,11 @@ PAGES = {
     "conv-4x4-k3-s1.html": ("conv2d(1, 1, 3, bias=False)", (1, 4, 4), first_inputs,
                             "A first example: 4x4 input, 3x3 kernel, stride 1"),
     "conv-5x5-k3-s2.html": ("conv2d(1, 1, 3, stride=2)", (1, 5, 5), lambda: seed_inputs(5),
-                            "The seed's example: 5x5 input, 3x3 kernel, stride 2 "
-                            "(r = 0, P is 7x7)"),
+                            ("The seed's example: 5x5 input, 3x3 kernel, stride 2 "
+                             "(r = 0, P is 7x7)")),
     "conv-6x6-k3-s2.html": ("conv2d(1, 1, 3, stride=2)", (1, 6, 6), lambda: seed_inputs(6),
-                            "The seed's example: 6x6 input, 3x3 kernel, stride 2 "
-                            "(r = 1, P is 8x8)"),
+                            ("The seed's example: 6x6 input, 3x3 kernel, stride 2 "
+                             "(r = 1, P is 8x8)")),
     "maxpool-5x5-k3-s2-p1.html": ("maxpool2d(3, stride=2, padding=1)", (1, 5, 5), maxpool_inputs,
                                   "Max pooling: 5x5 input, 3x3 window, stride 2, padding 1"),
 }

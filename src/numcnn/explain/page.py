@@ -102,18 +102,18 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     stages = []
 
     st = Stage("sizes", "The layer and its sizes", [
-        f"seed form: H_out = (H + 2p − k)/s + 1 = ({H} + {ph + geo.pad_h[1]} − {geo.keh})/{sh}"
-        f" + 1 = {Ho} (rounded down; k is k_eff = d(k−1)+1 = {geo.keh} when dilated)",
-        f"the remainder r = (H + 2p − k_eff) mod s = {geo.rh} (rows), {geo.rw} (cols): "
-        f"input rows the last window does not reach",
+        (f"seed form: H_out = (H + 2p − k)/s + 1 = ({H} + {ph + geo.pad_h[1]} − {geo.keh})/{sh}"
+         f" + 1 = {Ho} (rounded down; k is k_eff = d(k−1)+1 = {geo.keh} when dilated)"),
+        (f"the remainder r = (H + 2p − k_eff) mod s = {geo.rh} (rows), {geo.rw} (cols): "
+         f"input rows the last window does not reach"),
         *_size_lines(plan)], ["X", "X_pad", "W"])
     stages.append(st)
 
     st = Stage("forward", "Forward: each Y cell is one window of X_pad times W, summed",
                [f"Y[q, o_h, o_w] = Σ_(c′,u,v) X_pad[γ(q)·{Cg} + c′, {sh}·o_h + {dh}·u, "
                 f"{sw}·o_w + {dw}·v] · W[q, c′, u, v]" + (" + b[q]" if b is not None else ""),
-                f"window size k_eff = {geo.keh}x{geo.kew}, stride {sh}x{sw}; "
-                f"{C_out * Ho * Wo} output cells"], ["X_pad", "W", "Y"], fill="Y")
+                (f"window size k_eff = {geo.keh}x{geo.kew}, stride {sh}x{sw}; "
+                 f"{C_out * Ho * Wo} output cells")], ["X_pad", "W", "Y"], fill="Y")
     for q, oh, ow in itertools.product(range(C_out), range(Ho), range(Wo)):
         marks, terms = {"X_pad": [], "W": []}, []
         for c1, u, v in itertools.product(range(Cg), range(kh), range(kw)):
@@ -128,10 +128,10 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     stages.append(st)
 
     st = Stage("gW", "gW: each weight's gradient sums over the windows it touched",
-               [f"gW[q, c′, u, v] = Σ_(o_h,o_w) gY[q, o_h, o_w] · X_pad[γ(q)·{Cg} + c′, "
-                f"{sh}·o_h + {dh}·u, {sw}·o_w + {dw}·v]",
-                "the weight W[q, c′, u, v] met exactly these inputs in the forward, one per "
-                "window: gY weights each"]
+               [(f"gW[q, c′, u, v] = Σ_(o_h,o_w) gY[q, o_h, o_w] · X_pad[γ(q)·{Cg} + c′, "
+                 f"{sh}·o_h + {dh}·u, {sw}·o_w + {dw}·v]"),
+                ("the weight W[q, c′, u, v] met exactly these inputs in the forward, one per "
+                 "window: gY weights each")]
                + ([f"gb[q] = Σ gY[q] = {', '.join(num(v) for v in a['gb'])}"]
                   if b is not None else []), ["gY", "X_pad", "gW"], fill="gW")
     for q, c1, u, v in itertools.product(range(C_out), range(Cg), range(kh), range(kw)):
@@ -149,8 +149,8 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
 
     st = Stage("insert", "gX the seed's way ①: insert s−1 zeros between the gY values", [
         f"G = gY with {sh - 1} zero row(s) and {sw - 1} zero column(s) between neighbours",
-        f"size of G = s(H_out − 1) + 1 = {sh}·({Ho} − 1) + 1 = {sh * (Ho - 1) + 1} rows, "
-        f"{sw}·({Wo} − 1) + 1 = {sw * (Wo - 1) + 1} cols"], ["gY", "G"])
+        (f"size of G = s(H_out − 1) + 1 = {sh}·({Ho} − 1) + 1 = {sh * (Ho - 1) + 1} rows, "
+         f"{sw}·({Wo} − 1) + 1 = {sw * (Wo - 1) + 1} cols")], ["gY", "G"])
     for q, oh, ow in itertools.product(range(C_out), range(Ho), range(Wo)):
         st.mark("gY", q, oh, ow)
         st.mark("G", q, sh * oh, sw * ow)
@@ -159,12 +159,12 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     r_note = (f" — the remainder r = {geo.rh} adds {geo.rh} row(s) after"
               if geo.rh else "") + (f", r = {geo.rw} adds {geo.rw} col(s) after" if geo.rw else "")
     st = Stage("pad", "② pad: k_eff−1−p before, k_eff−1−p+r after (the remainder r)", [
-        f"rows: before k_eff−1−p = {geo.keh}−1−{ph} = {top}; after k_eff−1−p+r = "
-        f"{geo.keh}−1−{geo.pad_h[1]}+{geo.rh} = {bottom}",
-        f"cols: before {geo.kew}−1−{pw} = {left}; after {geo.kew}−1−{geo.pad_w[1]}+{geo.rw} = "
-        f"{right}{r_note}",
-        f"size of P = H + k_eff − 1 = {H} + {geo.keh} − 1 = {H + geo.keh - 1} rows, "
-        f"{W} + {geo.kew} − 1 = {W + geo.kew - 1} cols (always; negative amounts crop)"],
+        (f"rows: before k_eff−1−p = {geo.keh}−1−{ph} = {top}; after k_eff−1−p+r = "
+         f"{geo.keh}−1−{geo.pad_h[1]}+{geo.rh} = {bottom}"),
+        (f"cols: before {geo.kew}−1−{pw} = {left}; after {geo.kew}−1−{geo.pad_w[1]}+{geo.rw} = "
+         f"{right}{r_note}"),
+        (f"size of P = H + k_eff − 1 = {H} + {geo.keh} − 1 = {H + geo.keh - 1} rows, "
+         f"{W} + {geo.kew} − 1 = {W + geo.kew - 1} cols (always; negative amounts crop)")],
         ["G", "P"])
     Gh, Gw = a["G"].shape[-2:]
     for q, i, j in itertools.product(range(C_out), range(P.shape[-2]), range(P.shape[-1])):
@@ -177,8 +177,8 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
 
     st = Stage("flip", "③ flip the kernel 180° and swap its channels: W_T", [
         "W_T[γ·C_in/g + c′, q′, u, v] = W[γ·C_out/g + q′, c′, kh−1−u, kw−1−v]",
-        f"shape {tuple(WT.shape)} = (C_in, C_out/g, kh, kw): the contraction now runs over the "
-        "output channels"], ["W", "W_T"])
+        (f"shape {tuple(WT.shape)} = (C_in, C_out/g, kh, kw): the contraction now runs over the "
+         "output channels")], ["W", "W_T"])
     for c, q1 in itertools.product(range(C_in), range(Qg)):
         q, c1 = (c // Cg) * Qg + q1, c % Cg
         marks = {"W": [[q * Cg + c1, u, v] for u in range(kh) for v in range(kw)],
@@ -190,9 +190,9 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     stages.append(st)
 
     st = Stage("correlate", "④ correlate P with W_T, cell by cell: gX", [
-        f"gX[c, i, j] = Σ_(q′,u,v) P[γ·{Qg} + q′, i + {dh}·u, j + {dw}·v] · W_T[c, q′, u, v]"
-        " (stride 1, the layer's dilation)",
-        f"output size = |P| − k_eff + 1 = {P.shape[-2]} − {geo.keh} + 1 = {H}: exactly X"],
+        (f"gX[c, i, j] = Σ_(q′,u,v) P[γ·{Qg} + q′, i + {dh}·u, j + {dw}·v] · W_T[c, q′, u, v]"
+         " (stride 1, the layer's dilation)"),
+         f"output size = |P| − k_eff + 1 = {P.shape[-2]} − {geo.keh} + 1 = {H}: exactly X"],
         ["P", "W_T", "gX_ins"], fill="gX_ins")
     gi_ = a["gX_ins"][0]
     for c, i, j in itertools.product(range(C_in), range(H), range(W)):
@@ -210,9 +210,9 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     diff = float(np.abs(a["gX"] - a["gX_ins"]).max())
     st = Stage("col2im", "The same gX from im2col/col2im: each input cell gathers what it fed", [
         "dcols = W^T @ gY per group, then col2im adds each column back where im2col read it:",
-        f"gX[c, i, j] = Σ over (q, o, u) with {sh}·o_h + {dh}·u − {ph} = i and "
-        f"{sw}·o_w + {dw}·v − {pw} = j of gY[q, o_h, o_w] · W[q, c′, u, v]",
-        f"max |gX (col2im) − gX (inserted)| = {diff:g}: the two forms agree"],
+        (f"gX[c, i, j] = Σ over (q, o, u) with {sh}·o_h + {dh}·u − {ph} = i and "
+         f"{sw}·o_w + {dw}·v − {pw} = j of gY[q, o_h, o_w] · W[q, c′, u, v]"),
+         f"max |gX (col2im) − gX (inserted)| = {diff:g}: the two forms agree"],
         ["gY", "W", "gX", "gX_ins"], fill="gX")
     gx = a["gX"][0]
     for c, i, j in itertools.product(range(C_in), range(H), range(W)):
@@ -250,9 +250,9 @@ def _window(geo, oh, ow):
 def _pool_sizes(plan, fill):
     geo = plan.geometry
     return Stage("sizes", "The layer and its sizes", [
-        f"seed form: H_out = (H + 2p − k)/s + 1 = ({geo.H} + 2·{geo.ph} − {geo.kh})/{geo.sh} + 1"
-        f" (rounded {'up, PyTorch rule' if geo.ceil_mode else 'down'}) = {geo.Ho}",
-        f"X_pad: X padded with {fill} (p before; p plus the ceil-mode overhang after)",
+        (f"seed form: H_out = (H + 2p − k)/s + 1 = ({geo.H} + 2·{geo.ph} − {geo.kh})/{geo.sh} + 1"
+         f" (rounded {'up, PyTorch rule' if geo.ceil_mode else 'down'}) = {geo.Ho}"),
+         f"X_pad: X padded with {fill} (p before; p plus the ceil-mode overhang after)",
         *_size_lines(plan)], ["X", "X_pad"])
 
 
@@ -263,8 +263,8 @@ def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     stages = [_pool_sizes(plan, "0")]
     st = Stage("forward", "Forward: each Y cell is its window's sum divided by D",
                ["Y[c, o] = (Σ window of X_pad) / D[o]",
-                f"count_include_pad={bool(getattr(plan.layer, 'count_include_pad', True))}: "
-                "D counts the window's cells (the padding too when True)"],
+                (f"count_include_pad={bool(getattr(plan.layer, 'count_include_pad', True))}: "
+                 "D counts the window's cells (the padding too when True)")],
                ["X_pad", "D", "Y"], fill="Y")
     for c, oh, ow in itertools.product(range(geo.C), range(geo.Ho), range(geo.Wo)):
         cells = [(i, j) for i, j in _window(geo, oh, ow) if i < Xp.shape[-2] and j < Xp.shape[-1]]
@@ -295,11 +295,11 @@ def max_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     Xp, Y, am, gY, gX = a["X_pad"][0], a["Y"][0], a["argmax"][0], a["gY"][0], a["gX"][0]
     stages = [_pool_sizes(plan, "−∞")]
     fwd = Stage("forward", "Forward: each Y cell is its window's maximum (argmax kept)",
-                ["Y[c, o] = max over the window of X_pad; argmax = tap u·kw + v of the first "
-                 "maximum (PyTorch's tie rule)"], ["X_pad", "Y", "argmax"], fill="Y")
+                [("Y[c, o] = max over the window of X_pad; argmax = tap u·kw + v of the first "
+                  "maximum (PyTorch's tie rule)")], ["X_pad", "Y", "argmax"], fill="Y")
     route = Stage("route", "Backward: each gY value is routed to its window's argmax cell",
-                  ["gX[c, i, j] = Σ of gY[c, o] over the windows o whose maximum is X[c, i, j];"
-                   " every other input gets 0"], ["gY", "X", "gX"])
+                  [("gX[c, i, j] = Σ of gY[c, o] over the windows o whose maximum is X[c, i, j];"
+                    " every other input gets 0")], ["gY", "X", "gX"])
     for c, oh, ow in itertools.product(range(geo.C), range(geo.Ho), range(geo.Wo)):
         t = int(am[c, oh, ow])
         mi, mj = geo.sh * oh + geo.dh * (t // geo.kw), geo.sw * ow + geo.dw * (t % geo.kw)

@@ -20,9 +20,9 @@ from ..autograd import Tensor
 from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
+from .hooks import watching
 from .plan import LayerPlan, check_bytes
 from .values import seed_weight_grad
-from .hooks import watching
 from .walk import plan_layers
 
 

@@ -152,8 +152,9 @@ def avg_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     geo, layer = plan.geometry, plan.layer
     x, gy = inputs["x"], inputs["gy"]
     k, s, p, ceil = _pool_args(plan)
-    kw = dict(ceil_mode=ceil, count_include_pad=bool(getattr(layer, "count_include_pad", True)),
-              divisor_override=getattr(layer, "divisor_override", None))
+    kw = {"ceil_mode": ceil,
+          "count_include_pad": bool(getattr(layer, "count_include_pad", True)),
+          "divisor_override": getattr(layer, "divisor_override", None)}
     # D from the backward: a one-hot gY on window o spreads 1/D[o] to each cell of the window.
     L = geo.Ho * geo.Wo
     spread = ops.avg_pool2d_backward(np.eye(L).reshape(L, 1, geo.Ho, geo.Wo),
