@@ -314,7 +314,10 @@ def max_stages(plan: LayerPlan, a: dict) -> list[Stage]:
                    f"(value {num(Xp[c, mi, mj])}, the window's maximum)",
                    f"gX[{c}, {xi}, {xj}] += {num(gY[c, oh, ow])}; in total gX[{c}, {xi}, {xj}] = "
                    f"{num(gX[c, xi, xj])}",
-                   {"gY": [[c, oh, ow]], "X": [[c, xi, xj, "a"]], "gX": [[c, xi, xj, "a"]]},
+                   {"gY": [[c, oh, ow]], "gX": [[c, xi, xj, "a"]],
+                    "X": [[c, i - geo.ph, j - geo.pw, "a" if (i, j) == (mi, mj) else "m"]
+                          for i, j in cells
+                          if 0 <= i - geo.ph < geo.H and 0 <= j - geo.pw < geo.W]},
                    ["gX", c, xi, xj])
     return stages + [fwd, route]
 
