@@ -190,7 +190,7 @@ def test_pool_page_numbers_are_torchs(spec):
     if "max" in spec:                   # every gY is routed to the cell holding its window's max
         xs = inputs["x"][0]
         for cell in stage(data, "route")["cells"]:
-            (c, i, j, cls), = [m for m in cell["mark"]["X"] if m[3] == "a"]
+            (c, i, j, _), = [m for m in cell["mark"]["X"] if m[3] == "a"]
             c2, oh, ow = cell["mark"]["gY"][0][:3]
             window = [xs[m[0], m[1], m[2]] for m in cell["mark"]["X"]]
             assert xs[c, i, j] == y.detach().numpy()[0, c2, oh, ow] == max(window)
