@@ -11,14 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numcnn import nn
-from numcnn.explain import (
-    ExplainError,
-    TraceError,
-    add_explain_parser,
-    explain,
-    explain_op,
-    run_explain,
-)
+from numcnn.explain import ExplainError, TraceError, explain, explain_op
+from numcnn.explain.command import add_explain_parser, run_explain
 from numcnn.explain.parse import parse_layer_spec
 from numcnn.models import get_model
 
@@ -52,15 +46,16 @@ def cli(*argv) -> tuple[int, str, str]:
 def test_example_d_per_axis_quantities_and_tensor_shapes():
     text = explain_op("conv2d", **EXAMPLE_D)
     axes = axis_table(text)
-    assert axes["k_eff = d(k-1)+1"] == (3, 3)
+    assert axes["k_eff = d(k-1)+1 (k when d=1)"] == (3, 3)
     assert axes["padded input H+2p"] == (9, 6)
-    assert axes["out = floor((H+2p-k_eff)/s)+1"] == (4, 4)
+    assert axes["out = (H+2p-k)/s+1, rounded down"] == (4, 4)
+    assert axes["general: floor((H+2p-k_eff)/s)+1"] == (4, 4)
     assert axes["remainder r = (H+2p-k_eff) mod s"] == (0, 0)
     assert axes["input rows/cols read by no window"] == (0, 0)
-    assert axes["dilated gY = s(out-1)+1"] == (7, 4)
+    assert axes["zero-inserted gY G = s(out-1)+1"] == (7, 4)
     assert axes["inserted pad before = k_eff-1-p"] == (1, 2)
     assert axes["inserted pad after  = k_eff-1-p+r"] == (1, 2)
-    assert axes["inserted gY = H+k_eff-1"] == (9, 8)
+    assert axes["padded inserted gY P = H+k_eff-1"] == (9, 8)
     shapes = tensor_table(text)
     assert shapes["X"] == (2, 4, 7, 6) and shapes["W"] == (6, 2, 3, 2) and shapes["b"] == (6,)
     assert shapes["X_pad"] == (2, 4, 9, 6) and shapes["Y"] == shapes["gY"] == (2, 6, 4, 4)
@@ -68,6 +63,7 @@ def test_example_d_per_axis_quantities_and_tensor_shapes():
     assert shapes["gb"] == (6,) and shapes["gW"] == (6, 2, 3, 2) and shapes["gX"] == (2, 4, 7, 6)
     assert shapes["G"] == (2, 6, 7, 4) and shapes["P"] == (2, 6, 9, 8)
     assert shapes["W_T"] == (4, 3, 3, 2) and shapes["dcols"] == (2, 2, 12, 16)
+    assert shapes["R"] == (2, 6, 4, 3, 3) and shapes["gW_rot"] == (6, 2, 3, 2)
     assert "[M=N*H_out*W_out=32] x [K=C_in/g*kh*kw=12] x [C_out/g=3]" in text
     assert "FLOPs fwd = gW = gX = 4608" in text
     assert "768 floats" in text and "3024 floats" in text
@@ -104,8 +100,10 @@ def test_pool_ceil_mode_examples():
 def test_lenet5_table_arithmetic_params_flops_memory():
     text = explain("lenet5", batch=64)
     assert text.startswith("numcnn explain lenet5: input (1, 32, 32), batch 64")
-    assert "H, W: floor((32 + 2*0 - 1*(5-1) - 1) / 1) + 1 = 28" in text
-    assert "H, W: floor((28 + 2*0 - 1*(2-1) - 1) / 2) + 1 = 14" in text
+    assert ("H, W: (32 + 2*0 - 5)/1 + 1 = 28 (rounded down); "
+            "general: floor((32 + 2*0 - 1*(5-1) - 1) / 1) + 1 = 28") in text
+    assert ("H, W: (28 + 2*0 - 2)/2 + 1 = 14 (rounded down); "
+            "general: floor((28 + 2*0 - 1*(2-1) - 1) / 2) + 1 = 14") in text
     assert "(16, 5, 5) -> 16*5*5 = 400" in text
     conv1 = text.plans[0]
     assert conv1.in_shape == (64, 1, 32, 32) and conv1.out_shape == (64, 6, 28, 28)
@@ -174,7 +172,7 @@ def test_trace_random_conv_configs(c):
     text = explain_op("conv2d", N=c["N"], C_in=c["g"] * c["cin"], C_out=c["g"] * c["cout"],
                       H=size[0], W=size[1], k=c["k"], s=c["s"], p=c["p"], d=c["d"], g=c["g"],
                       trace=True)
-    assert text.trace.shapes == 22 and text.trace.values == 5
+    assert text.trace.shapes == 24 and text.trace.values == 5
 
 
 pool_configs = st.fixed_dictionaries({
@@ -254,12 +252,12 @@ def test_cli_exit_codes_and_one_line_errors():
     assert code == 0 and "[12] fc3" in out and not err
     code, out, err = cli("conv2d", "N=2", "C_in=4", "C_out=6", "H=7", "W=6", "k=3x2", "s=2x1",
                          "p=1x0", "d=1x2", "g=2", "--trace")
-    assert code == 0 and "trace: 22 shapes checked, all match" in out
+    assert code == 0 and "trace: 24 shapes checked, all match" in out
     code, out, err = cli("avgpool2d", "N=1,C=3,H=6,W=6,k=3,s=2,p=1,ceil_mode=1")
     assert code == 0 and "ceil mode" in out
     code, out, err = cli("conv2d", "N=1", "C_in=1", "C_out=1", "H=3", "W=3", "k=5")
     assert code == 2 and not out
-    assert err.count("\n") == 1 and err.startswith("numcnn explain: error: ")
+    assert err.count("\n") == 1 and err.startswith("numcnn: error: ")
     assert "kernel 5 does not fit" in err and "Traceback" not in err
 
 
@@ -271,7 +269,7 @@ def test_cli_exit_codes_and_one_line_errors():
 ])
 def test_cli_invalid_input_exits_2(argv):
     code, _, err = cli(*argv)
-    assert code == 2 and err.startswith("numcnn explain: error: ") and err.count("\n") == 1
+    assert code == 2 and err.startswith("numcnn: error: ") and err.count("\n") == 1
 
 
 def test_numcnn_command_runs_explain(capsys):
@@ -311,3 +309,36 @@ def test_explain_accepts_a_layer_object_and_a_full_shape():
     assert text.plans[0].in_shape == (5, 2, 13, 11)
     assert text.plans[0].out_shape == (5, 4, 5, 4)
     assert "b " not in text and not np.isnan(text.plans[0].params)
+
+
+class FunctionalNet(nn.Module):
+    """Activations called functionally in forward, one also as a layer (whose F call is inside)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, dtype=np.float64)
+        self.pool = nn.MaxPool2d(2)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4 * 13 * 13, 10, dtype=np.float64)
+
+    def forward(self, x):
+        import numcnn.functional as F
+
+        x = self.act(self.pool(F.relu(self.conv(x))))
+        return F.log_softmax(self.fc(F.tanh(x.flatten(1))), dim=1)
+
+
+def test_functional_activations_in_forward_get_their_rows():
+    import numcnn.functional as F
+
+    relu, tanh = F.relu, F.tanh
+    net = FunctionalNet()
+    text = explain(net, (1, 28, 28), trace=True)
+    kinds = [p.kind for p in text.plans]
+    assert kinds == ["conv2d", "F.relu", "maxpool2d", "relu", "flatten in forward()", "F.tanh",
+                     "linear", "F.log_softmax"]
+    assert re.search(r"^  2  F\.relu in forward\(\)\s+\(1, 4, 26, 26\)\s+\(1, 4, 26, 26\)\s+0\s+"
+                     r"2704", text, re.MULTILINE)
+    assert text.trace.mismatches == [] and text.trace.shapes > 40
+    assert F.relu is relu and F.tanh is tanh                     # the functions are put back
+    assert all("forward" not in m.__dict__ for m in net.modules())   # and the layers' forward

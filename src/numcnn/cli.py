@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_predict_parser(sub)
     add_plot_parser(sub)
-    for module, name in (("explain", "add_explain_parser"), ("bench", "add_bench_parser"),
+    for module, name in (("explain.command", "add_explain_parser"), ("bench", "add_bench_parser"),
                          ("onnx", "add_export_parser")):
         try:
             mod = __import__(f"numcnn.{module}", fromlist=[name])

@@ -7,6 +7,9 @@ adds every tensor of the backward pass (im2col columns, the zero-inserted and pa
 the flipped kernel, which axes each gradient sums over), and ``trace=True`` runs the model for
 real and checks every printed shape against the arrays the code produces.
 :func:`explain_op` is the ``key=value`` form of one conv or pooling configuration.
+For one small conv or pooling layer, :func:`explain_values` prints the arrays themselves and
+:func:`explain_page` writes the interactive page (:mod:`.values` computes the arrays with the
+kernels, :mod:`.page` lays out the steps, :mod:`.html` is the self-contained viewer).
 
 >>> from numcnn.explain import explain_op
 >>> text = explain_op("conv2d", H=6, W=6, k=3, s=2, trace=True)
@@ -15,22 +18,26 @@ numcnn explain conv2d N=1 C_in=1 C_out=1 H=6 W=6 k=3x3 s=2x2 p=0x0 d=1x1 g=1
 >>> print(next(line for line in text.splitlines() if "inserted pad after" in line))
   inserted pad after  = k_eff-1-p+r                 3      3
 >>> print(text.splitlines()[-2])
-trace: 22 shapes checked, all match (batch 1, float64)
+trace: 24 shapes checked, all match (batch 1, float64)
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .config import layer_from_config
+from .html import write_page
+from .page import page_data
 from .parse import LAYER_NAMES, OP_KEYS, build_layers, parse_key_values, parse_layer_spec, spec_key
 from .plan import ExplainError, LayerPlan
 from .render import backward_sections, detail, summary
 from .trace import TraceError, TraceResult, run_trace
+from .values import check_small, layer_values, values_text
 from .walk import leaves, plan_layers
 
 __all__ = [
-    "DEFAULT_INPUT", "ExplainError", "Explanation", "TraceError", "add_explain_parser",
-    "explain", "explain_config", "explain_op", "resolve_target", "run_explain",
+    "DEFAULT_INPUT", "ExplainError", "Explanation", "TraceError",
+    "explain", "explain_config", "explain_op", "explain_page", "explain_values", "one_layer",
+    "resolve_target",
 ]
 
 #: Input (C, H, W) assumed for a layer when none is given: the project's data sets are 28x28.
@@ -153,4 +160,45 @@ def explain_config(op: str, items, trace: bool = False) -> Explanation:
     return _finish(detail(plans[0], title), plans, traced)
 
 
-from .command import add_explain_parser, run_explain  # uses explain above
+
+def one_layer(model_or_layer, input_shape=None, what: str = "--html"):
+    """``(plan, title)`` of a single conv or pooling layer on one sample (batch 1)."""
+    if isinstance(model_or_layer, LayerPlan):
+        plan = model_or_layer
+    else:
+        module, name, default = resolve_target(model_or_layer)
+        sample = tuple(input_shape) if input_shape is not None else default
+        sample = sample[1:] if len(sample) == 4 else sample
+        plans = plan_layers(module, (1,) + tuple(sample))
+        if len(plans) != 1:
+            kinds = ", ".join(p.kind for p in plans)
+            raise ExplainError(f"{what} explains one layer; {name} has {len(plans)} ({kinds}): "
+                               f"give one layer, e.g. 'conv2d(1, 1, 3, stride=2)'")
+        plan = plans[0]
+    check_small(plan, what)
+    title = f"{plan.label} on input {'x'.join(map(str, plan.in_shape[1:]))}"
+    return plan, title
+
+
+def explain_values(model_or_layer, input_shape=None, inputs=None) -> str:
+    """The arrays of one layer on one small sample (X_pad, Y, G, P, W_T, gX, gW), as text.
+
+    ``inputs``: ``{"x", "w", "b", "gy"}`` arrays to use instead of small random integers.
+    """
+    plan, _ = one_layer(model_or_layer, input_shape, "--values")
+    source = "small random integers, seed 0" if inputs is None else "as given"
+    return values_text(plan, layer_values(plan, inputs)[1], source)
+
+
+def explain_page(model_or_layer, input_shape=None, path=None, inputs=None, title=None) -> dict:
+    """The interactive page's data for one layer; written as a self-contained HTML file to
+    ``path`` when given. Every number is computed by numcnn's kernels (:mod:`.values`)."""
+    plan, default_title = one_layer(model_or_layer, input_shape, "--html")
+    data = page_data(plan, layer_values(plan, inputs)[1], title or default_title)
+    if path is not None:
+        try:
+            write_page(data, path)
+        except OSError as err:
+            raise ExplainError(f"cannot write the page {str(path)!r}: "
+                               f"{err.strerror or err}") from None
+    return data

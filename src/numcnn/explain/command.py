@@ -1,23 +1,34 @@
 """``numcnn explain``: the command-line face of :func:`numcnn.explain.explain`.
 
-Exit status: 0 explained; 2 the configuration cannot run (one ``error:`` line, no traceback);
-1 ``--trace`` found a shape the code does not produce (the mismatches are listed).
+Exit status: 0 explained; 2 the configuration cannot run (one ``numcnn: error:`` line, no
+traceback); 1 ``--trace`` found a shape the code does not produce (the mismatches are listed).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..cli import _positive_int
-
 EXIT_OK, EXIT_TRACE, EXIT_INVALID = 0, 1, 2
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 EPILOG = """examples:
   numcnn explain lenet5 --batch 64 --backward
   numcnn explain "conv2d(3, 16, kernel_size=3, stride=2, padding=1)" --input 3x32x32 --trace
   numcnn explain "maxpool2d(3, stride=2, padding=1, ceil_mode=True)" --input 8x7x7
   numcnn explain conv2d N=2 C_in=4 C_out=6 H=7 W=6 k=3x2 s=2x1 p=1x0 d=1x2 g=2
-  numcnn explain avgpool2d N=1 C=3 H=6 W=6 k=3 s=2 p=1 ceil_mode=1 count_include_pad=0"""
+  numcnn explain avgpool2d N=1 C=3 H=6 W=6 k=3 s=2 p=1 ceil_mode=1 count_include_pad=0
+  numcnn explain "conv2d(1, 1, 3, stride=2)" --input 1x6x6 --html conv.html --values
+  numcnn explain maxpool2d H=5 W=5 k=3 s=2 p=1 --html maxpool.html"""
 
 
 def add_explain_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,7 +48,7 @@ def add_explain_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="CxHxW",
                    help="shape of one sample, e.g. 1x28x28 (default: the model's, else "
                         "C x 28 x 28)")
-    p.add_argument("--batch", type=_positive_int, default=None,
+    p.add_argument("--batch", type=positive_int, default=None,
                    help="batch size of the shapes, FLOPs and memory (default: 1)")
     p.add_argument("--backward", action="store_true",
                    help="also list every tensor of each layer's backward pass")
@@ -45,12 +56,18 @@ def add_explain_parser(subparsers) -> argparse.ArgumentParser:
                    help="run a real forward and backward pass (float64) and check every shape")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="activation dtype for the memory column (default: %(default)s)")
+    p.add_argument("--values", action="store_true",
+                   help="one conv or pooling layer on a small sample: also print the arrays "
+                        "(X_pad, Y, G, P, W_T, gX, gW) computed by numcnn's kernels")
+    p.add_argument("--html", metavar="PAGE.html", default=None,
+                   help="one conv or pooling layer: write a self-contained interactive page "
+                        "stepping through the forward, gW and gX (works offline, from file://)")
     p.set_defaults(func=run_explain)
     return p
 
 
 def _explain(args) -> str:
-    from . import OP_KEYS, ExplainError, explain, explain_config
+    from . import OP_KEYS, ExplainError, explain, explain_config, explain_page, explain_values
     from .parse import parse_shape
 
     op = args.target.strip().lower().replace("_", "")
@@ -60,10 +77,20 @@ def _explain(args) -> str:
                                f"not {args.target!r}")
         if args.input is not None or args.batch is not None:
             raise ExplainError("the KEY=VALUE form sets N, C, H, W itself; drop --input/--batch")
-        return explain_config(op, args.params, trace=args.trace)
-    shape = parse_shape(args.input) if args.input is not None else None
-    return explain(args.target, shape, batch=args.batch or 1, backward=args.backward,
-                   trace=args.trace, dtype=args.dtype)
+        text = explain_config(op, args.params, trace=args.trace)
+        target, shape = text.plans[0], None
+    else:
+        shape = parse_shape(args.input) if args.input is not None else None
+        text = explain(args.target, shape, batch=args.batch or 1, backward=args.backward,
+                       trace=args.trace, dtype=args.dtype)
+        target = args.target
+    if args.values:
+        text += "\n\n" + explain_values(target, shape)
+    if args.html:
+        data = explain_page(target, shape, args.html)
+        steps = sum(max(1, len(s["cells"]) + 1) if s["cells"] else 1 for s in data["stages"])
+        text += f"\n\nwrote {args.html}: {len(data['stages'])} stages, {steps} steps"
+    return text
 
 
 def run_explain(args, stdout=None, stderr=None) -> int:
@@ -78,9 +105,14 @@ def run_explain(args, stdout=None, stderr=None) -> int:
         print(err.explanation, file=stdout)
         print(err, file=stderr)
         return EXIT_TRACE
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
         message = " ".join(str(err).split())
-        print(f"numcnn explain: error: {message}", file=stderr)
+        print(f"numcnn: error: {message}", file=stderr)
+        return EXIT_INVALID
+    except MemoryError as err:
+        print(f"numcnn: error: out of memory while explaining {args.target!r}"
+              f"{' on input ' + args.input if args.input else ''}: {err or 'allocation failed'}",
+              file=stderr)
         return EXIT_INVALID
     print(text, file=stdout)
     return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.shapes import pair
+from .parse import check_layer_size
 from .plan import ExplainError
 
 
@@ -25,6 +26,7 @@ def layer_from_config(op: str, params: dict):
         if op == "conv2d":
             C_in, C_out = c.get("C_in", 1), c.get("C_out", 1)
             s, p, d, g = c.get("s", 1), c.get("p", 0), c.get("d", 1), c.get("g", 1)
+            check_layer_size(nn.Conv2d, "Conv2d", (C_in, C_out, k), {"groups": g}, 8)
             layer = nn.Conv2d(C_in, C_out, k, stride=s, padding=p, dilation=d, groups=g,
                               bias=c.get("bias", True), dtype=np.float64)
             title = (f"numcnn explain conv2d N={N} C_in={C_in} C_out={C_out} H={H} W={W} "

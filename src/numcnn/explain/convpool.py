@@ -10,6 +10,8 @@ import math
 
 from ..ops.shapes import conv_geometry, conv_padding, pair, pool_geometry, pool_output_size
 from .plan import (
+    BACKWARD_IM2COL,
+    BACKWARD_SEED,
     ExplainError,
     LayerPlan,
     TensorRow,
@@ -67,53 +69,65 @@ def plan_conv(index: int, name: str, layer, in_shape) -> LayerPlan:
                      flops_fwd=gemm + bias_flops, flops_bwd=2 * gemm + bias_flops,
                      geometry=geo, unread=unread, layer=layer)
     plan.axis_rows = [
-        ("k_eff = d(k-1)+1", geo.keh, geo.kew),
+        ("out = (H+2p-k)/s+1, rounded down", Ho, Wo),
+        ("k_eff = d(k-1)+1 (k when d=1)", geo.keh, geo.kew),
+        ("general: floor((H+2p-k_eff)/s)+1", Ho, Wo),
         ("padded input H+2p", geo.Hp, geo.Wp),
-        ("out = floor((H+2p-k_eff)/s)+1", Ho, Wo),
         ("remainder r = (H+2p-k_eff) mod s", geo.rh, geo.rw),
         ("input rows/cols read by no window", *unread),
-        ("dilated gY = s(out-1)+1", Gh, Gw),
+        ("zero-inserted gY G = s(out-1)+1", Gh, Gw),
         ("inserted pad before = k_eff-1-p", top, left),
         ("inserted pad after  = k_eff-1-p+r", bottom, right),
-        ("inserted gY = H+k_eff-1", H + geo.keh - 1, W + geo.kew - 1),
+        ("padded inserted gY P = H+k_eff-1", H + geo.keh - 1, W + geo.kew - 1),
     ]
+    fwd, gemm_bwd, seed_bwd = "forward", BACKWARD_IM2COL, BACKWARD_SEED
     rows = [
-        TensorRow("X", (N, C_in, H, W), "input", "x"),
-        TensorRow("W", w_shape, "weight", "w"),
+        TensorRow("X", (N, C_in, H, W), "input", "x", fwd),
+        TensorRow("W", w_shape, "weight", "w", fwd),
     ]
     if has_bias:
-        rows.append(TensorRow("b", (C_out,), "bias", "b"))
+        rows.append(TensorRow("b", (C_out,), "bias", "b", fwd))
     rows += [
         TensorRow("X_pad", (N, C_in, geo.Hp, geo.Wp),
                   f"X zero-padded {geo.pad_h[0]}/{geo.pad_h[1]} rows, "
-                  f"{geo.pad_w[0]}/{geo.pad_w[1]} cols (before/after)", "x_pad"),
+                  f"{geo.pad_w[0]}/{geo.pad_w[1]} cols (before/after)", "x_pad", fwd),
         TensorRow("im2col", (N, C_in, kh, kw, Ho, Wo),
                   "im2col: cols[n,c,u,v,o_h,o_w] = X_pad[n,c,s_h*o_h+d_h*u,s_w*o_w+d_w*v]",
-                  "cols6"),
+                  "cols6", fwd),
         TensorRow("cols", (N, g, K, L),
-                  "im2col as the GEMM operand (N, g, K=C_in/g*kh*kw, L=H_out*W_out)", "cols"),
+                  "im2col as the GEMM operand (N, g, K=C_in/g*kh*kw, L=H_out*W_out)", "cols", fwd),
         TensorRow("Y", (N, C_out, Ho, Wo),
-                  "W (g, C_out/g, K) @ cols: sums over K = (c', u, v), + b", "y"),
-        TensorRow("gY", (N, C_out, Ho, Wo), "given; shape of Y", "gy"),
+                  "W (g, C_out/g, K) @ cols: sums over K = (c', u, v), + b", "y", fwd),
+        TensorRow("gY", (N, C_out, Ho, Wo), "given; shape of Y", "gy", gemm_bwd),
     ]
     if has_bias:
-        rows.append(TensorRow("gb", (C_out,), "gY summed over n, o_h, o_w = axes (0, 2, 3)", "gb"))
+        rows.append(TensorRow("gb", (C_out,), "gY summed over n, o_h, o_w = axes (0, 2, 3)", "gb",
+                              gemm_bwd))
     rows += [
-        TensorRow("gW", w_shape, "gY @ cols^T per group: sums over n and L = (o_h, o_w)", "gw"),
+        TensorRow("gW", w_shape, "gY @ cols^T per group: sums over n and L = (o_h, o_w)", "gw",
+                  gemm_bwd),
         TensorRow("dcols", (N, g, K, L),
-                  "W^T @ gY per group: sums over q within the group (C_out/g)", "dcols"),
+                  "W^T @ gY per group: sums over q within the group (C_out/g)", "dcols", gemm_bwd),
         TensorRow("gX_pad", (N, C_in, geo.Hp, geo.Wp),
-                  "col2im(dcols): scatter-add of kh*kw strided slices (overlaps add)", "gx_pad"),
+                  "col2im(dcols): scatter-add of kh*kw strided slices (overlaps add)", "gx_pad",
+                  gemm_bwd),
         TensorRow("gX", (N, C_in, H, W),
-                  "gX_pad cropped: sums over all (o, u) with s*o + d*u - p = i", "gx"),
+                  "gX_pad cropped: sums over all (o, u) with s*o + d*u - p = i", "gx", gemm_bwd),
         TensorRow("G", (N, C_out, Gh, Gw),
-                  "seed form: gY with s-1 zeros inserted between neighbours", "G"),
+                  "zero-inserted gY: s-1 zeros between neighbours", "G", seed_bwd),
         TensorRow("P", (N, C_out, H + geo.keh - 1, W + geo.kew - 1),
-                  f"inserted grad: G padded {top} top/{bottom} bottom, {left} left/{right} right"
-                  + (" (r adds after)" if geo.rh or geo.rw else ""), "P"),
-        TensorRow("W_T", (C_in, Qg, kh, kw), "flip(W, (2,3)), C_out<->C_in per group", "W_T"),
+                  f"G padded {top} top/{bottom} bottom, {left} left/{right} right"
+                  + (" (r adds after)" if geo.rh or geo.rw else ""), "P", seed_bwd),
+        TensorRow("W_T", (C_in, Qg, kh, kw), "flip(W, (2,3)), C_out<->C_in per group", "W_T",
+                  seed_bwd),
         TensorRow("gX_ins", (N, C_in, H, W),
-                  "= gX: P correlated with W_T (stride 1, dilation d, groups g)", "gx_ins"),
+                  "= gX: P correlated with W_T (stride 1, dilation d, groups g)", "gx_ins",
+                  seed_bwd),
+        TensorRow("R", (N, C_out, C_in, geo.keh, geo.kew),
+                  "R = P ⋆ X: X slides over P, per (n, q, c); size |P|-H+1 = k_eff", "R", seed_bwd),
+        TensorRow("gW_rot", w_shape,
+                  "= gW: rot180(R) summed over n, own group's channels, every d-th entry",
+                  "gw_rot", seed_bwd),
     ]
     plan.tensors = rows
     plan.notes = [

@@ -7,10 +7,12 @@ None) are accepted; nothing is evaluated, imported or looked up beyond the layer
 from __future__ import annotations
 
 import ast
+import inspect
+import math
 
 import numpy as np
 
-from .plan import ExplainError
+from .plan import ExplainError, check_bytes
 
 #: spec name (lower case, underscores dropped) -> numcnn.nn class name
 LAYER_NAMES = {
@@ -82,6 +84,42 @@ def parse_layer_spec(text: str) -> list[tuple[str, tuple, dict]]:
     return [_layer_call(node) for node in nodes]
 
 
+#: Parameter elements of a layer from its constructor arguments (checked before building it).
+PARAM_COUNTS = {
+    "Conv2d": lambda a: (_int(a["out_channels"]) * _int(a["in_channels"])
+                         // max(_int(a["groups"]), 1) * math.prod(_kernel(a["kernel_size"]))),
+    "Linear": lambda a: _int(a["in_features"]) * _int(a["out_features"]),
+    "BatchNorm2d": lambda a: 4 * _int(a["num_features"]),
+    "BatchNorm1d": lambda a: 4 * _int(a["num_features"]),
+}
+
+
+def _int(v) -> int:
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else 1
+
+
+def _kernel(k) -> tuple[int, ...]:
+    k = k if isinstance(k, (tuple, list)) else (k, k)
+    return tuple(_int(v) for v in k)
+
+
+def check_layer_size(cls, cls_name: str, args, kwargs, itemsize: int) -> None:
+    """Refuse a layer whose weights cannot sensibly be allocated, naming the size."""
+    count = PARAM_COUNTS.get(cls_name)
+    if count is None:
+        return
+    try:
+        bound = inspect.signature(cls).bind(*args, **kwargs)
+        bound.apply_defaults()
+        elements = count(bound.arguments)
+    except (TypeError, KeyError, ValueError):
+        return                                      # the constructor itself reports bad args
+    if elements > 0:
+        shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        check_bytes(f"{cls_name}({shown}) with {elements:,} parameters",
+                    elements * itemsize, "explain a smaller layer (the arithmetic is the same)")
+
+
 def build_layers(specs, dtype=np.float32):
     """Instantiate parsed specs as ``numcnn.nn`` layers (a ``Sequential`` when several)."""
     from .. import nn
@@ -89,6 +127,7 @@ def build_layers(specs, dtype=np.float32):
     layers = []
     for cls_name, args, kwargs in specs:
         cls = getattr(nn, cls_name)
+        check_layer_size(cls, cls_name, args, kwargs, np.dtype(dtype).itemsize)
         if cls_name in ("Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d"):
             kwargs = {"dtype": dtype, **kwargs}
         try:
@@ -108,6 +147,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ExplainError(f"--input must look like 1x32x32 (C x H x W), got {text!r}") from None
     if not shape or min(shape) < 1:
         raise ExplainError(f"--input sizes must be positive, got {text!r}")
+    if len(shape) == 2:
+        raise ExplainError(f"--input {text!r} has two sizes; give C x H x W, "
+                           f"e.g. 1x{shape[0]}x{shape[1]} (or one number of features)")
     return shape
 
 

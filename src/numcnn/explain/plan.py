@@ -16,6 +16,19 @@ class ExplainError(ValueError):
     """A configuration that cannot run, with the reason written out (exit code 2 in the CLI)."""
 
 
+#: Most bytes ``explain`` allocates for what it builds or runs (weights, a traced pass, a probe
+#: run). Printing shapes needs no arrays, so any size can be explained without ``--trace``.
+MAX_RUN_BYTES = 2 * 2**30
+
+
+def check_bytes(what: str, nbytes: int, hint: str = "") -> None:
+    """Refuse, before allocating, anything above :data:`MAX_RUN_BYTES` (one clear line)."""
+    if nbytes > MAX_RUN_BYTES:
+        raise ExplainError(f"{what} would need {human_bytes(nbytes)} ({nbytes:,} bytes); explain "
+                           f"allocates at most {human_bytes(MAX_RUN_BYTES)}" + (f": {hint}"
+                                                                              if hint else ""))
+
+
 @dataclass(frozen=True)
 class TensorRow:
     """One tensor of a layer's forward or backward pass.
@@ -28,6 +41,12 @@ class TensorRow:
     shape: Shape
     meaning: str
     key: str = ""
+    section: str = ""
+
+
+#: Section headings of the conv's tensors: the two ways of computing the same backward.
+BACKWARD_IM2COL = "backward, im2col/col2im form (what the GEMM kernels run)"
+BACKWARD_SEED = "backward, the seed's form (zero-inserted gY, flipped kernel, R = P ⋆ X)"
 
 
 @dataclass
@@ -63,16 +82,27 @@ class LayerPlan:
 # --- arithmetic written out with the actual numbers -------------------------------------------
 
 def conv_size_text(size: int, k: int, s: int, pad: tuple[int, int], d: int, out: int) -> str:
-    """``floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14`` (asymmetric padding: ``28 + 1 + 2``)."""
+    r"""The seed's ``(H + 2p - k)/s + 1`` first, then the dilated general form, with numbers.
+
+    >>> print(conv_size_text(28, 3, 2, (1, 1), 1, 14).replace("; ", ";\n"))
+    (28 + 2*1 - 3)/2 + 1 = 14 (rounded down);
+    general: floor((28 + 2*1 - 1*(3-1) - 1) / 2) + 1 = 14
+    """
     padded = f"2*{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
-    return f"floor(({size} + {padded} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
+    k_eff = d * (k - 1) + 1
+    seed = f"({size} + {padded} - {k_eff})/{s} + 1 = {out} (rounded down)"
+    if d > 1:
+        seed += f" with k_eff = d(k-1)+1 = {k_eff}"
+    return f"{seed}; general: floor(({size} + {padded} - {d}*({k}-1) - 1) / {s}) + 1 = {out}"
 
 
 def pool_size_text(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool, out: int) -> str:
     """The pooling output size, with PyTorch's ceil-mode correction spelled out when it fires."""
     num = f"{size} + 2*{p} - {d}*({k}-1) - 1"
     if not ceil_mode:
-        return f"floor(({num}) / {s}) + 1 = {out}"
+        k_eff = d * (k - 1) + 1
+        return (f"({size} + 2*{p} - {k_eff})/{s} + 1 = {out} (rounded down); "
+                f"general: floor(({num}) / {s}) + 1 = {out}")
     raw = -(-(size + 2 * p - d * (k - 1) - 1) // s) + 1
     text = f"ceil(({num}) / {s}) + 1 = {raw}"
     if raw != out:
@@ -89,9 +119,30 @@ def per_axis(h_text: str, w_text: str) -> list[str]:
 
 
 def unread_count(size: int, k: int, s: int, p_before: int, d: int, out: int) -> int:
-    """Input rows that no window reads: no (o, u) with s*o + d*u - p = i (math.md §3.3)."""
-    read = {s * o + d * u - p_before for o in range(out) for u in range(k)}
-    return sum(1 for i in range(size) if i not in read)
+    """Input rows that no window reads: no (o, u) with s*o + d*u - p = i (math.md §3.3).
+
+    Counted arithmetically, in O(k log k) whatever the size: tap u reads the progression
+    d*u - p + s*o, o < out. Taps whose offsets agree modulo s read the same residue class, where
+    each is an interval of o-indices; the union of those intervals, clipped to [0, size), is
+    what is read.
+    """
+    if size <= 0 or out <= 0:
+        return max(size, 0)
+    by_residue: dict[int, list[tuple[int, int]]] = {}
+    for u in range(k):
+        start = d * u - p_before
+        residue, t0 = start % s, start // s          # start = residue + s * t0
+        by_residue.setdefault(residue, []).append((t0, t0 + out - 1))
+    read = 0
+    for residue, intervals in by_residue.items():
+        hi = (size - 1 - residue) // s                 # rows residue + s*t, 0 <= t <= hi
+        end = -1                                       # last t counted so far
+        for a, b in sorted(intervals):
+            a, b = max(a, end + 1), min(b, hi)
+            if a <= b:
+                read += b - a + 1
+                end = b
+    return size - read
 
 
 def shape_text(shape: Shape) -> str:
@@ -112,7 +163,8 @@ def human(n: int | None) -> str:
 
 def human_bytes(n: int) -> str:
     """Bytes in B, KiB, MiB or GiB with 3 significant digits."""
-    for factor, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+    for factor, suffix in ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"),
+                           (2**10, "KiB")):
         if n >= factor:
             return f"{n / factor:.3g} {suffix}"
     return f"{n} B"

@@ -57,8 +57,12 @@ def detail(plan: LayerPlan, title: str) -> str:
     width = max([22] + [len(shape_text(t.shape)) + 2 for t in plan.tensors])
     name_w = max([10] + [len(t.name) + 1 for t in plan.tensors])
     out.append(f"  {'tensor':<{name_w}} {'shape':<{width}} meaning / how its gradient is formed")
-    out += [f"  {t.name:<{name_w}} {shape_text(t.shape):<{width}} {t.meaning}"
-            for t in plan.tensors]
+    section = ""
+    for t in plan.tensors:
+        if t.section and t.section != section:
+            section = t.section
+            out.append(f"  -- {section}")
+        out.append(f"  {t.name:<{name_w}} {shape_text(t.shape):<{width}} {t.meaning}")
     out += ["  " + note for note in plan.notes]
     return "\n".join(out)
 

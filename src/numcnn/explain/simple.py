@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .plan import ExplainError, LayerPlan, TensorRow
+from .plan import ExplainError, LayerPlan, TensorRow, check_bytes
 
 #: name -> (forward, backward) operations per element, and how the backward forms gX.
 ELEMENTWISE = {
@@ -140,6 +140,8 @@ def plan_unknown(index: int, name: str, layer, in_shape) -> LayerPlan:
 
     params = list(getattr(layer, "parameters", list)())
     dtype = params[0].dtype if params else np.float32
+    check_bytes(f"running {type(layer).__name__} on input {tuple(in_shape)} to learn its output "
+                "shape", 2 * math.prod(in_shape) * np.dtype(dtype).itemsize)
     try:
         with no_grad():
             out = layer(Tensor(np.zeros(in_shape, dtype=dtype)))

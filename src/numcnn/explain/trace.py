@@ -11,6 +11,7 @@ forms agree, the inserted gradient is G padded exactly as explained, and the row
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,9 +20,11 @@ from ..autograd import Tensor
 from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops.windows import col2im, crop2d, dilate2d, im2col, pad2d, tap_slices
-from .plan import LayerPlan
+from .hooks import watching
+from .plan import LayerPlan, check_bytes
 from .transpose import transpose_extras
-from .walk import _restore_forward, plan_layers
+from .values import seed_weight_grad
+from .walk import plan_layers
 
 
 class TraceError(AssertionError):
@@ -77,19 +80,12 @@ def _array(t) -> np.ndarray:
 def _record(model, plans, x):
     """Run ``model(x)`` once, recording (layer, input array, output array) per leaf call."""
     calls = []
-    hooked = {id(p.layer): p.layer for p in plans if p.layer is not None}
-    saved = {key: layer.__dict__.get("forward") for key, layer in hooked.items()}
-    for layer in hooked.values():
-        def forward(inp, *args, _orig=layer.forward, _layer=layer, **kwargs):
-            out = _orig(inp, *args, **kwargs)
-            calls.append((_layer, _array(inp), _array(out)))
-            return out
-        object.__setattr__(layer, "forward", forward)
-    try:
+
+    def on_call(layer, inp):
+        return lambda out: calls.append((layer, _array(inp), _array(out)))
+
+    with watching([p.layer for p in plans if p.layer is not None], on_call):
         out = model(x)
-    finally:
-        for key, layer in hooked.items():
-            _restore_forward(layer, saved[key])
     return out, calls
 
 
@@ -133,12 +129,14 @@ def _conv_extras(plan, x, gy, got, res, where):
     got["P"] = _conv.inserted_grad(gy, geo)
     got["W_T"] = _conv.flip_swap(w, g)
     got["gx_ins"] = _conv.grad_input_inserted(gy, w, geo)
+    got["R"], got["gw_rot"] = seed_weight_grad(got["P"], x, geo)
     gx = got["gx"]
     res.value(where, "col2im(dcols) cropped == autograd gX",
               _close(np.asarray(crop2d(got["gx_pad"], geo.pad_h, geo.pad_w)), gx))
     res.value(where, "inserted-grad gX == autograd gX", _close(got["gx_ins"], gx))
     res.value(where, "Rot180(P * X) gW == autograd gW",
-              _close(_conv.grad_weight_inserted(x, gy, geo), got["gw"]))
+              _close(_conv.grad_weight_inserted(x, gy, geo), got["gw"])
+              and _close(got["gw_rot"], got["gw"]))
     top, left = _axis(plan, "inserted pad before")
     bottom, right = _axis(plan, "inserted pad after")
     res.value(where, f"P == G padded {top}/{bottom} rows, {left}/{right} cols",
@@ -193,11 +191,19 @@ def _layer_arrays(plan, x_in, rng, res, where):
     return got
 
 
+def trace_bytes(plans) -> int:
+    """Bytes of the float64 arrays a trace materializes: every tensor each plan lists."""
+    return 8 * sum(math.prod(t.shape) for p in plans for t in p.tensors)
+
+
 def run_trace(model, in_shape, seed: int = 0) -> TraceResult:
     """Trace ``model`` on random float64 data of shape ``in_shape`` (batch included)."""
     rng = np.random.default_rng(seed)
-    model = _float64(model)
     plans = plan_layers(model, in_shape)
+    check_bytes(f"--trace on input {tuple(in_shape)}", trace_bytes(plans),
+                "trace a smaller input (the shapes follow the same arithmetic)")
+    model = _float64(model)
+    plans = plan_layers(model, in_shape)                  # the plans of the float64 copy
     res = TraceResult(batch=in_shape[0])
     x = Tensor(rng.standard_normal(in_shape), requires_grad=True)
     try:
@@ -220,9 +226,12 @@ def run_trace(model, in_shape, seed: int = 0) -> TraceResult:
     outputs = {id(p): b for p, (_, _, b) in zip(real, calls)}
     for i, plan in enumerate(plans):
         where = f"layer {plan.index}" + (f" ({plan.name})" if plan.name else "")
-        if plan.layer is None:                                          # reshape in forward()
-            x_in = outputs[id(plans[i - 1])] if i else x.data
-            res.shape(where, "Y", plan.out_shape, inputs[id(plans[i + 1])])
+        if plan.layer is None:                          # reshape or F.activation in forward()
+            before = [p for p in plans[:i] if p.layer is not None]
+            after = [p for p in plans[i + 1:] if p.layer is not None]
+            x_in = outputs[id(before[-1])] if before else x.data
+            res.shape(where, "Y", plan.out_shape,
+                      inputs[id(after[0])] if after else out.data)
             if not plan.kind.startswith("flatten"):
                 continue
         else:

@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from .convpool import plan_adaptive, plan_conv, plan_pool
-from .plan import ExplainError, LayerPlan, TensorRow
+from .hooks import watching, watching_functions
+from .plan import ExplainError, LayerPlan, TensorRow, check_bytes
 from .simple import (
     ELEMENTWISE,
     plan_batchnorm,
@@ -114,42 +115,65 @@ def _hook_targets(model):
     return names
 
 
-def _restore_forward(module, saved) -> None:
-    """Undo a forward hook: back to the class's method, or to an instance attribute it had."""
-    if saved is None:
-        module.__dict__.pop("forward", None)
-    else:
-        object.__setattr__(module, "forward", saved)
+#: Activations a ``forward`` may call functionally (``F.relu(x)``) -> the layer they equal.
+FUNCTIONAL = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
+              "softmax": "Softmax", "log_softmax": "LogSoftmax", "dropout": "Dropout"}
+
+
+class FunctionalCall:
+    """A functional activation called in ``forward``: planned like its layer, run by no layer."""
+
+    def __init__(self, name: str):
+        from .. import nn
+
+        self.name, self.like = name, getattr(nn, FUNCTIONAL[name])()
 
 
 def _record_calls(model, sample_shape):
-    """Run ``model`` on zeros of batch 1; return [(layer, in shape, out shape or None)], error."""
+    """Run ``model`` on zeros of batch 1; return [(layer, in shape, out shape or None)], error.
+
+    Functional activations called from ``forward`` itself (not from inside a layer) are
+    recorded too, as :class:`FunctionalCall` entries.
+    """
+    from .. import functional
     from ..autograd import Tensor, no_grad
 
     targets = _hook_targets(model)
     calls = []
-    saved = {id(m): m.__dict__.get("forward") for _, m in targets.values()}
-    for _, module in targets.values():
-        def forward(inp, *args, _orig=module.forward, _module=module, **kwargs):
-            calls.append([_module, tuple(inp.shape), None])
-            out = _orig(inp, *args, **kwargs)
-            calls[-1][2] = tuple((out[0] if isinstance(out, tuple) else out).shape)
-            return out
-        object.__setattr__(module, "forward", forward)
+    depth = [0]                                   # > 0 while a layer runs: its own F calls
+
+    def on_call(module, inp):
+        call = [module, tuple(inp.shape), None]
+        calls.append(call)
+        depth[0] += 1
+
+        def after(out):
+            depth[0] -= 1
+            call[2] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+        return after
+
+    def on_function(name, inp):
+        if depth[0] or not hasattr(inp, "shape"):
+            return None
+        return on_call(FunctionalCall(name), inp)
+
     modes = [(m, m.training) for _, m in model.named_modules() if hasattr(m, "training")]
     params = list(model.parameters()) if hasattr(model, "parameters") else []
     dtype = params[0].dtype if params else np.float32
+    check_bytes(f"running {type(model).__name__}.forward to find its layers on one sample "
+                f"{sample_shape} (the input alone)",
+                math.prod(sample_shape) * np.dtype(dtype).itemsize,
+                "explain a smaller input (the shapes follow the same arithmetic)")
     error = None
     try:
         if hasattr(model, "eval"):
             model.eval()
-        with no_grad():
+        with no_grad(), watching([m for _, m in targets.values()], on_call), \
+                watching_functions(functional, FUNCTIONAL, on_function):
             model(Tensor(np.zeros((1,) + sample_shape, dtype=dtype)))
     except Exception as err:  # noqa: BLE001 - explained below
         error = err
     finally:
-        for _, module in targets.values():
-            _restore_forward(module, saved[id(module)])
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
     return targets, calls, error
@@ -166,6 +190,14 @@ def _plan_gap(index, in_shape, out_shape) -> LayerPlan:
     return plan
 
 
+def _plan_functional(index, call: FunctionalCall, in_shape) -> LayerPlan:
+    """``F.relu(x)`` in ``forward``: the ReLU layer's row, marked as a call in forward."""
+    plan = _planned(planner_for(call.like), index, "", call.like, in_shape)
+    plan.layer, plan.label = None, f"F.{call.name} in forward()"
+    plan.kind = f"F.{call.name}"
+    return plan
+
+
 def _plan_recorded(model, in_shape) -> list[LayerPlan]:
     batch, sample = in_shape[0], in_shape[1:]
     targets, calls, error = _record_calls(model, sample)
@@ -175,6 +207,10 @@ def _plan_recorded(model, in_shape) -> list[LayerPlan]:
         shape_in = (batch,) + tuple(shape_in[1:])
         if shape_in != previous:
             plans.append(_plan_gap(len(plans) + 1, previous, shape_in))
+        if isinstance(layer, FunctionalCall):
+            plans.append(_plan_functional(len(plans) + 1, layer, shape_in))
+            previous = plans[-1].out_shape
+            continue
         name = targets[id(layer)][0]
         plans.append(_planned(planner_for(layer) or plan_unknown, len(plans) + 1, name, layer,
                               shape_in))

@@ -1,0 +1,346 @@
+"""The steps of the interactive page: which arrays to show, which cells to mark, what to say.
+
+:func:`page_data` turns one layer's arrays (:mod:`.values`, all computed by numcnn's kernels)
+into a JSON-ready dict of *stages*; a stage shows some arrays and may step through *cells*,
+each marking the cells of the arrays it reads (a window, a weight, routed gradients) and the
+one cell it produces. The page (:mod:`.html`) only displays this data: every number on it was
+computed here or by the kernels, never in the browser.
+
+A new layer kind (ConvTranspose2d, say) is one stage function in :data:`STAGES` beside its
+entry in :data:`numcnn.explain.values.VALUES`.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .plan import LayerPlan
+from .render import detail
+from .values import CAPTIONS, POOL_CAPTIONS, inserted_pads
+
+#: Most cells one stage steps through (the grids still show every value).
+MAX_CELLS = 400
+#: Arrays whose first axis is not the batch (weights): every leading axis makes a grid.
+NOT_BATCHED = ("W", "W_T", "gW", "gW_rot", "R", "D")
+
+
+def num(v) -> str:
+    """A value as shown: integers without a decimal point, else 4 significant digits."""
+    v = float(v)
+    if not np.isfinite(v):
+        return "−∞" if v < 0 else "∞"
+    return str(int(v)) if v == int(v) else f"{v:.4g}"
+
+
+def grids(name: str, a: np.ndarray) -> list[dict]:
+    """One ``{"label", "rows"}`` per 2-D slice (sample 0 for activations); -inf as None."""
+    a = np.asarray(a, dtype=np.float64)
+    if name not in NOT_BATCHED and a.ndim == 4:
+        a = a[0]
+    lead = a.shape[:-2]
+    out = []
+    for idx in np.ndindex(*lead):
+        g = a[idx]
+        rows = [[None if not np.isfinite(v) else round(float(v), 6) for v in row] for row in g]
+        label = f"{name}[{', '.join(map(str, idx))}]" if lead else name
+        out.append({"label": label, "rows": rows})
+    return out
+
+
+def times(a, b) -> str:
+    """``a·b`` with negative factors in parentheses: ``2·(−1)``."""
+    return "·".join(f"({num(v)})" if float(v) < 0 else num(v) for v in (a, b))
+
+
+def nonzero_sum(pairs, result) -> str:
+    """The products that are not zero, ``= result``, and how many zero products were left out."""
+    kept = [times(x, y) for x, y in pairs if x * y != 0]
+    zeros = len(pairs) - len(kept)
+    note = f" ({zeros} of the {len(pairs)} products are 0)" if zeros else ""
+    return (" + ".join(kept) if kept else "0") + f" = {num(result)}" + note
+
+
+class Stage:
+    """One stage of the page: a title, formula lines, arrays shown, optional cells."""
+
+    def __init__(self, sid: str, title: str, lines, show, fill: str | None = None):
+        self.data = {"id": sid, "title": title, "lines": list(lines), "show": list(show),
+                     "fill": fill, "marks": {}, "cells": [], "more": 0}
+
+    def mark(self, name: str, g: int, i: int, j: int, cls: str = "m") -> None:
+        self.data["marks"].setdefault(name, []).append([int(g), int(i), int(j), cls])
+
+    def cell(self, say: str, terms: str, marks: dict, target) -> None:
+        if len(self.data["cells"]) >= MAX_CELLS:
+            self.data["more"] += 1
+            return
+        self.data["cells"].append({
+            "say": say, "terms": terms,
+            "mark": {k: [[int(x) for x in m[:3]] + [m[3] if len(m) > 3 else "m"] for m in v]
+                     for k, v in marks.items()},
+            "target": [target[0]] + [int(x) for x in target[1:]]})
+
+
+def _size_lines(plan: LayerPlan) -> list[str]:
+    return [f"{q:<38} H = {h:<4} W = {w}" for q, h, w in plan.axis_rows] + list(plan.arithmetic)
+
+
+# --- Conv2d ----------------------------------------------------------------------------------
+
+def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+    """Forward, gW, the seed's gX (insert, pad, flip, correlate), gX by col2im, the seed's gW."""
+    geo = plan.geometry
+    C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
+    Cg, Qg = C_in // g, C_out // g
+    kh, kw, sh, sw, dh, dw = geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw
+    ph, pw = geo.pad_h[0], geo.pad_w[0]
+    Ho, Wo, H, W = geo.Ho, geo.Wo, geo.H, geo.W
+    Xp, Wt, Y, gY, P, WT = a["X_pad"][0], a["W"], a["Y"][0], a["gY"][0], a["P"][0], a["W_T"]
+    b = a.get("b")
+    top, bottom, left, right = inserted_pads(geo)
+    stages = []
+
+    st = Stage("sizes", "The layer and its sizes", [
+        (f"seed form: H_out = (H + 2p − k)/s + 1 = ({H} + {ph + geo.pad_h[1]} − {geo.keh})/{sh}"
+         f" + 1 = {Ho} (rounded down; k is k_eff = d(k−1)+1 = {geo.keh} when dilated)"),
+        (f"the remainder r = (H + 2p − k_eff) mod s = {geo.rh} (rows), {geo.rw} (cols): "
+         f"input rows the last window does not reach"),
+        *_size_lines(plan)], ["X", "X_pad", "W"])
+    stages.append(st)
+
+    st = Stage("forward", "Forward: each Y cell is one window of X_pad times W, summed",
+               [f"Y[q, o_h, o_w] = Σ_(c′,u,v) X_pad[γ(q)·{Cg} + c′, {sh}·o_h + {dh}·u, "
+                f"{sw}·o_w + {dw}·v] · W[q, c′, u, v]" + (" + b[q]" if b is not None else ""),
+                (f"window size k_eff = {geo.keh}x{geo.kew}, stride {sh}x{sw}; "
+                 f"{C_out * Ho * Wo} output cells")], ["X_pad", "W", "Y"], fill="Y")
+    for q, oh, ow in itertools.product(range(C_out), range(Ho), range(Wo)):
+        marks, terms = {"X_pad": [], "W": []}, []
+        for c1, u, v in itertools.product(range(Cg), range(kh), range(kw)):
+            c, i, j = (q // Qg) * Cg + c1, sh * oh + dh * u, sw * ow + dw * v
+            marks["X_pad"].append([c, i, j])
+            marks["W"].append([q * Cg + c1, u, v])
+            terms.append(times(Xp[c, i, j], Wt[q, c1, u, v]))
+        bias = f" + b[{q}] ({num(b[q])})" if b is not None else ""
+        st.cell(f"Y[{q}, {oh}, {ow}]: window at rows {sh * oh}…{sh * oh + dh * (kh - 1)}, "
+                f"cols {sw * ow}…{sw * ow + dw * (kw - 1)} of X_pad",
+                " + ".join(terms) + bias + f" = {num(Y[q, oh, ow])}", marks, ["Y", q, oh, ow])
+    stages.append(st)
+
+    st = Stage("gW", "gW: each weight's gradient sums over the windows it touched",
+               [(f"gW[q, c′, u, v] = Σ_(o_h,o_w) gY[q, o_h, o_w] · X_pad[γ(q)·{Cg} + c′, "
+                 f"{sh}·o_h + {dh}·u, {sw}·o_w + {dw}·v]"),
+                ("the weight W[q, c′, u, v] met exactly these inputs in the forward, one per "
+                 "window: gY weights each")]
+               + ([f"gb[q] = Σ gY[q] = {', '.join(num(v) for v in a['gb'])}"]
+                  if b is not None else []), ["gY", "X_pad", "gW"], fill="gW")
+    for q, c1, u, v in itertools.product(range(C_out), range(Cg), range(kh), range(kw)):
+        c = (q // Qg) * Cg + c1
+        marks, terms = {"gY": [], "X_pad": []}, []
+        for oh, ow in itertools.product(range(Ho), range(Wo)):
+            i, j = sh * oh + dh * u, sw * ow + dw * v
+            marks["gY"].append([q, oh, ow])
+            marks["X_pad"].append([c, i, j])
+            terms.append(times(gY[q, oh, ow], Xp[c, i, j]))
+        st.cell(f"gW[{q}, {c1}, {u}, {v}]: the cells this weight multiplied, one per window",
+                " + ".join(terms) + f" = {num(a['gW'][q, c1, u, v])}", marks,
+                ["gW", q * Cg + c1, u, v])
+    stages.append(st)
+
+    st = Stage("insert", "gX the seed's way ①: insert s−1 zeros between the gY values", [
+        f"G = gY with {sh - 1} zero row(s) and {sw - 1} zero column(s) between neighbours",
+        (f"size of G = s(H_out − 1) + 1 = {sh}·({Ho} − 1) + 1 = {sh * (Ho - 1) + 1} rows, "
+         f"{sw}·({Wo} − 1) + 1 = {sw * (Wo - 1) + 1} cols")], ["gY", "G"])
+    for q, oh, ow in itertools.product(range(C_out), range(Ho), range(Wo)):
+        st.mark("gY", q, oh, ow)
+        st.mark("G", q, sh * oh, sw * ow)
+    stages.append(st)
+
+    r_note = (f" — the remainder r = {geo.rh} adds {geo.rh} row(s) after"
+              if geo.rh else "") + (f", r = {geo.rw} adds {geo.rw} col(s) after" if geo.rw else "")
+    st = Stage("pad", "② pad: k_eff−1−p before, k_eff−1−p+r after (the remainder r)", [
+        (f"rows: before k_eff−1−p = {geo.keh}−1−{ph} = {top}; after k_eff−1−p+r = "
+         f"{geo.keh}−1−{geo.pad_h[1]}+{geo.rh} = {bottom}"),
+        (f"cols: before {geo.kew}−1−{pw} = {left}; after {geo.kew}−1−{geo.pad_w[1]}+{geo.rw} = "
+         f"{right}{r_note}"),
+        (f"size of P = H + k_eff − 1 = {H} + {geo.keh} − 1 = {H + geo.keh - 1} rows, "
+         f"{W} + {geo.kew} − 1 = {W + geo.kew - 1} cols (always; negative amounts crop)")],
+        ["G", "P"])
+    Gh, Gw = a["G"].shape[-2:]
+    for q, i, j in itertools.product(range(C_out), range(P.shape[-2]), range(P.shape[-1])):
+        gi, gj = i - top, j - left
+        if 0 <= gi < Gh and 0 <= gj < Gw:
+            st.mark("P", q, i, j)
+        elif i >= P.shape[-2] - geo.rh or j >= P.shape[-1] - geo.rw:
+            st.mark("P", q, i, j, "r")
+    stages.append(st)
+
+    st = Stage("flip", "③ flip the kernel 180° and swap its channels: W_T", [
+        "W_T[γ·C_in/g + c′, q′, u, v] = W[γ·C_out/g + q′, c′, kh−1−u, kw−1−v]",
+        (f"shape {tuple(WT.shape)} = (C_in, C_out/g, kh, kw): the contraction now runs over the "
+         "output channels")], ["W", "W_T"])
+    for c, q1 in itertools.product(range(C_in), range(Qg)):
+        q, c1 = (c // Cg) * Qg + q1, c % Cg
+        marks = {"W": [[q * Cg + c1, u, v] for u in range(kh) for v in range(kw)],
+                 "W_T": [[c * Qg + q1, u, v] for u in range(kh) for v in range(kw)]}
+        st.cell(f"W_T[{c}, {q1}] = rot180(W[{q}, {c1}])",
+                "; ".join(f"W_T[{c},{q1},{u},{v}] = W[{q},{c1},{kh - 1 - u},{kw - 1 - v}] = "
+                          f"{num(WT[c, q1, u, v])}" for u in range(kh) for v in range(kw)),
+                marks, ["W_T", c * Qg + q1, 0, 0])
+    stages.append(st)
+
+    st = Stage("correlate", "④ correlate P with W_T, cell by cell: gX", [
+        (f"gX[c, i, j] = Σ_(q′,u,v) P[γ·{Qg} + q′, i + {dh}·u, j + {dw}·v] · W_T[c, q′, u, v]"
+         " (stride 1, the layer's dilation)"),
+         f"output size = |P| − k_eff + 1 = {P.shape[-2]} − {geo.keh} + 1 = {H}: exactly X"],
+        ["P", "W_T", "gX_ins"], fill="gX_ins")
+    gi_ = a["gX_ins"][0]
+    for c, i, j in itertools.product(range(C_in), range(H), range(W)):
+        marks, pairs = {"P": [], "W_T": []}, []
+        for q1, u, v in itertools.product(range(Qg), range(kh), range(kw)):
+            q = (c // Cg) * Qg + q1
+            marks["P"].append([q, i + dh * u, j + dw * v])
+            marks["W_T"].append([c * Qg + q1, u, v])
+            pairs.append((P[q, i + dh * u, j + dw * v], WT[c, q1, u, v]))
+        st.cell(f"gX[{c}, {i}, {j}]: the window of P at rows {i}…{i + dh * (kh - 1)}, cols "
+                f"{j}…{j + dw * (kw - 1)}", nonzero_sum(pairs, gi_[c, i, j]),
+                marks, ["gX_ins", c, i, j])
+    stages.append(st)
+
+    diff = float(np.abs(a["gX"] - a["gX_ins"]).max())
+    st = Stage("col2im", "The same gX from im2col/col2im: each input cell gathers what it fed", [
+        "dcols = W^T @ gY per group, then col2im adds each column back where im2col read it:",
+        (f"gX[c, i, j] = Σ over (q, o, u) with {sh}·o_h + {dh}·u − {ph} = i and "
+         f"{sw}·o_w + {dw}·v − {pw} = j of gY[q, o_h, o_w] · W[q, c′, u, v]"),
+         f"max |gX (col2im) − gX (inserted)| = {diff:g}: the two forms agree"],
+        ["gY", "W", "gX", "gX_ins"], fill="gX")
+    gx = a["gX"][0]
+    for c, i, j in itertools.product(range(C_in), range(H), range(W)):
+        marks, terms = {"gY": [], "W": [], "gX_ins": [[c, i, j]]}, []
+        c1 = c % Cg
+        for q1, oh, ow in itertools.product(range(Qg), range(Ho), range(Wo)):
+            q = (c // Cg) * Qg + q1
+            du, dv = i + ph - sh * oh, j + pw - sw * ow
+            if du % dh or dv % dw or not (0 <= du // dh < kh and 0 <= dv // dw < kw):
+                continue
+            u, v = du // dh, dv // dw
+            marks["gY"].append([q, oh, ow])
+            marks["W"].append([q * Cg + c1, u, v])
+            terms.append(times(gY[q, oh, ow], Wt[q, c1, u, v]))
+        st.cell(f"gX[{c}, {i}, {j}]: {len(terms)} window position(s) read this input",
+                (" + ".join(terms) if terms else "read by no window: 0")
+                + f" = {num(gx[c, i, j])}", marks, ["gX", c, i, j])
+    stages.append(st)
+
+    diff = float(np.abs(a["gW"] - a["gW_rot"]).max())
+    stages.append(Stage("seed-gW", "gW the seed's way: R = P ⋆ X, rotated 180°", [
+        "R[q, c] = P[q] ⋆ X[c] (X slides over P): size |P| − H + 1 = k_eff per axis",
+        "gW[q, c′] = rot180(R[q, γ(q)·C_in/g + c′]), every d-th entry when dilated",
+        f"max |gW (seed form) − gW (direct)| = {diff:g}"], ["P", "X", "R", "gW_rot", "gW"]))
+    return stages
+
+
+# --- pooling ---------------------------------------------------------------------------------
+
+def _window(geo, oh, ow):
+    return [(geo.sh * oh + geo.dh * u, geo.sw * ow + geo.dw * v)
+            for u in range(geo.kh) for v in range(geo.kw)]
+
+
+def _pool_sizes(plan, fill):
+    geo = plan.geometry
+    return Stage("sizes", "The layer and its sizes", [
+        (f"seed form: H_out = (H + 2p − k)/s + 1 = ({geo.H} + 2·{geo.ph} − {geo.kh})/{geo.sh} + 1"
+         f" (rounded {'up, PyTorch rule' if geo.ceil_mode else 'down'}) = {geo.Ho}"),
+         f"X_pad: X padded with {fill} (p before; p plus the ceil-mode overhang after)",
+        *_size_lines(plan)], ["X", "X_pad"])
+
+
+def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+    """Forward: each window's sum over D; backward: each input gathers gY/D of its windows."""
+    geo = plan.geometry
+    Xp, Y, D, gY, gX = a["X_pad"][0], a["Y"][0], a["D"], a["gY"][0], a["gX"][0]
+    stages = [_pool_sizes(plan, "0")]
+    st = Stage("forward", "Forward: each Y cell is its window's sum divided by D",
+               ["Y[c, o] = (Σ window of X_pad) / D[o]",
+                (f"count_include_pad={bool(getattr(plan.layer, 'count_include_pad', True))}: "
+                 "D counts the window's cells (the padding too when True)")],
+               ["X_pad", "D", "Y"], fill="Y")
+    for c, oh, ow in itertools.product(range(geo.C), range(geo.Ho), range(geo.Wo)):
+        cells = [(i, j) for i, j in _window(geo, oh, ow) if i < Xp.shape[-2] and j < Xp.shape[-1]]
+        st.cell(f"Y[{c}, {oh}, {ow}]", "(" + " + ".join(num(Xp[c, i, j]) for i, j in cells)
+                + f") / {num(D[oh, ow])} = {num(Y[c, oh, ow])}",
+                {"X_pad": [[c, i, j] for i, j in cells], "D": [[0, oh, ow]]}, ["Y", c, oh, ow])
+    stages.append(st)
+    st = Stage("backward", "gX: each input cell gathers gY/D from every window it lies in",
+               ["gX[c, i, j] = Σ over windows o containing (i, j) of gY[c, o] / D[o]"],
+               ["gY", "D", "gX"], fill="gX")
+    for c, i, j in itertools.product(range(geo.C), range(geo.H), range(geo.W)):
+        marks, terms = {"gY": [], "D": []}, []
+        for oh, ow in itertools.product(range(geo.Ho), range(geo.Wo)):
+            if (i + geo.ph, j + geo.pw) in _window(geo, oh, ow):
+                marks["gY"].append([c, oh, ow])
+                marks["D"].append([0, oh, ow])
+                terms.append(f"{num(gY[c, oh, ow])}/{num(D[oh, ow])}")
+        st.cell(f"gX[{c}, {i}, {j}]: in {len(terms)} window(s)",
+                (" + ".join(terms) if terms else "in no window: 0") + f" = {num(gX[c, i, j])}",
+                marks, ["gX", c, i, j])
+    stages.append(st)
+    return stages
+
+
+def max_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+    """Forward: each window's maximum; backward: each gY goes to its window's argmax cell."""
+    geo = plan.geometry
+    Xp, Y, am, gY, gX = a["X_pad"][0], a["Y"][0], a["argmax"][0], a["gY"][0], a["gX"][0]
+    stages = [_pool_sizes(plan, "−∞")]
+    fwd = Stage("forward", "Forward: each Y cell is its window's maximum (argmax kept)",
+                [("Y[c, o] = max over the window of X_pad; argmax = tap u·kw + v of the first "
+                  "maximum (PyTorch's tie rule)")], ["X_pad", "Y", "argmax"], fill="Y")
+    route = Stage("route", "Backward: each gY value is routed to its window's argmax cell",
+                  [("gX[c, i, j] = Σ of gY[c, o] over the windows o whose maximum is X[c, i, j];"
+                    " every other input gets 0")], ["gY", "X", "gX"])
+    for c, oh, ow in itertools.product(range(geo.C), range(geo.Ho), range(geo.Wo)):
+        t = int(am[c, oh, ow])
+        mi, mj = geo.sh * oh + geo.dh * (t // geo.kw), geo.sw * ow + geo.dw * (t % geo.kw)
+        cells = [(i, j) for i, j in _window(geo, oh, ow)]
+        fwd.cell(f"Y[{c}, {oh}, {ow}]: maximum at tap {t} = X_pad[{c}, {mi}, {mj}]",
+                 "max(" + ", ".join(num(Xp[c, i, j]) for i, j in cells) + f") = "
+                 f"{num(Y[c, oh, ow])}",
+                 {"X_pad": [[c, i, j, "a" if (i, j) == (mi, mj) else "m"] for i, j in cells],
+                  "argmax": [[c, oh, ow]]}, ["Y", c, oh, ow])
+        xi, xj = mi - geo.ph, mj - geo.pw
+        route.cell(f"gY[{c}, {oh}, {ow}] = {num(gY[c, oh, ow])} → X[{c}, {xi}, {xj}] "
+                   f"(value {num(Xp[c, mi, mj])}, the window's maximum)",
+                   f"gX[{c}, {xi}, {xj}] += {num(gY[c, oh, ow])}; in total gX[{c}, {xi}, {xj}] = "
+                   f"{num(gX[c, xi, xj])}",
+                   {"gY": [[c, oh, ow]], "gX": [[c, xi, xj, "a"]],
+                    "X": [[c, i - geo.ph, j - geo.pw, "a" if (i, j) == (mi, mj) else "m"]
+                          for i, j in cells
+                          if 0 <= i - geo.ph < geo.H and 0 <= j - geo.pw < geo.W]},
+                   ["gX", c, xi, xj])
+    return stages + [fwd, route]
+
+
+def _shapes_stage(plan: LayerPlan) -> Stage:
+    return Stage("shapes", "Every shape, as numcnn explain prints it",
+                 detail(plan, f"{plan.label}: input {plan.in_shape}").splitlines(), [])
+
+
+#: plan.kind -> function(plan, arrays) -> [Stage]; see :data:`.values.VALUES`.
+STAGES = {"conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages}
+
+
+def page_data(plan: LayerPlan, arrays: dict, title: str) -> dict:
+    """Everything the page shows, as plain JSON-ready data."""
+    captions = POOL_CAPTIONS if plan.kind != "conv2d" else CAPTIONS
+    stages = [s.data for s in STAGES[plan.kind](plan, arrays) + [_shapes_stage(plan)]]
+    shown = {name for s in stages for name in s["show"]}
+    return {
+        "title": title, "layer": plan.label, "input": list(plan.in_shape),
+        "kind": plan.kind,
+        "arrays": {name: {"caption": captions.get(name, CAPTIONS.get(name, "")),
+                          "shape": list(np.shape(arrays[name])), "grids": grids(name, arrays[name])}
+                   for name in sorted(shown)},
+        "stages": stages,
+    }
