@@ -5,14 +5,14 @@ Pure, single-threaded NumPy on whole arrays: no threads, chunks or budgets here
 arrays come from: NumPy itself by default, the engine's buffer pool when it calls.
 
 Dimension legend: N batch, C_in/C_out channels, g groups, Cg = C_in/g, Qg = C_out/g, H/W input,
-Hp/Wp padded input, kh/kw kernel, Ho/Wo output, K = Cg·kh·kw; Wq the row width of the row grid and
-T = (Ho − 1)·Wq + Wo its positions (:mod:`numcnn.ops.windows`; for stride 1, Wq = Wp). ``geo`` is a
-:class:`~numcnn.ops.shapes.ConvGeometry`, validated once at the public boundary.
+Hp/Wp padded input, kh/kw kernel, Ho/Wo output, K = Cg·kh·kw, L = Ho·Wo; Wq the row width of the
+row grid and T = (Ho − 1)·Wq + Wo its positions (:mod:`numcnn.ops.windows`; for stride 1, Wq = Wp).
+``geo`` is a :class:`~numcnn.ops.shapes.ConvGeometry`, validated once at the public boundary.
 
 Two exact forms of the backward:
 
 * the GEMM form (6.3)-(6.5): ``cols = im2col(X)``, ``Y = W cols + b``, ``gW = gY colsᵀ``,
-  ``gX = col2im(Wᵀ gY)``, computed on the row grid (every kernel tap one contiguous run);
+  ``gX = col2im(Wᵀ gY)``, the last on the row grid (every kernel tap one contiguous run);
 * the seed's form (3.2): gX is the zero-inserted, padded gY correlated with the flipped,
   channel-swapped kernel; gW is rot180 of the inserted gY correlated with X.
 """
@@ -24,30 +24,28 @@ from .shapes import ConvGeometry, conv_geometry
 from .windows import (
     crop2d,
     dilate2d,
-    gather_rows,
+    gather_windows,
     merge_phase_planes,
     pad2d,
     pad_or_crop2d,
-    phase_planes,
     scatter_rows,
 )
 
 
-# --- the GEMM form on the row grid (SPEC §6) ---------------------------------------------------
+# --- the GEMM form (SPEC §6) -----------------------------------------------------------------
 
 def columns(x, geo: ConvGeometry, out=None, scratch=np) -> np.ndarray:
-    """im2col (6.2) on the row grid: ``cols[n, γ, (c', u, v), t] = X_pad`` at tap (u, v) of t.
+    """im2col (6.2) of the zero-padded input, grouped for the GEMM:
+    ``cols[n, γ, (c', u, v), (o_h, o_w)] = X̃[n, γ·Cg + c', s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``.
 
-    Shape: x (N, C_in, H, W) -> cols (N, g, K, Ho·Wq), written to ``out`` when given; positions
-    t >= T are not written.
+    Shape: x (N, C_in, H, W) -> cols (N, g, K, L), written to ``out`` when given.
     """
     N, g = x.shape[0], geo.groups
     xp = pad2d(x, geo.pad_h, geo.pad_w, empty=scratch.empty)           # (N, C_in, Hp, Wp)
-    planes = phase_planes(xp, geo.sh, geo.sw, geo.Hq, geo.Wq, scratch.empty)  # (N, C_in, sh, sw, Hq·Wq)
-    shape = (N, geo.C_in, geo.kh, geo.kw, geo.Ho * geo.Wq)
-    rows = scratch.empty(shape, x.dtype) if out is None else out.reshape(shape)
-    gather_rows(planes, geo, rows)                                     # (N, C_in, kh, kw, Ho·Wq)
-    return rows.reshape(N, g, -1, geo.Ho * geo.Wq)
+    shape = (N, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo)
+    cols = scratch.empty(shape, x.dtype) if out is None else out.reshape(shape)
+    gather_windows(xp, geo, cols)                                      # (N, C_in, kh, kw, Ho, Wo)
+    return cols.reshape(N, g, -1, geo.Ho * geo.Wo)
 
 
 def forward(x, w, b, geo: ConvGeometry, cols=None, out=None, scratch=np) -> np.ndarray:
@@ -57,24 +55,20 @@ def forward(x, w, b, geo: ConvGeometry, cols=None, out=None, scratch=np) -> np.n
     ``cols`` (from :func:`columns`) is gathered here when not given.
     Shape: x (N, C_in, H, W) -> y (N, C_out, Ho, Wo), written to ``out`` when given.
     """
-    N, g, T = x.shape[0], geo.groups, geo.T
+    N, g = x.shape[0], geo.groups
     if cols is None:
-        cols = columns(x, geo, scratch=scratch)                        # (N, g, K, Ho·Wq)
+        cols = columns(x, geo, scratch=scratch)                        # (N, g, K, L)
+    y = np.empty((N, geo.C_out, geo.Ho, geo.Wo), np.result_type(x, w)) if out is None else out
     w_g = w.reshape(g, geo.C_out // g, -1)                             # (g, Qg, K)
-    y_rows = scratch.empty((N, g, geo.C_out // g, geo.Ho * geo.Wq), np.result_type(x, w))
-    np.matmul(w_g, cols[..., :T], out=y_rows[..., :T])                 # (N, g, Qg, T)
-    y = np.empty((N, geo.C_out, geo.Ho, geo.Wo), y_rows.dtype) if out is None else out
-    valid = y_rows.reshape(N, geo.C_out, geo.Ho, geo.Wq)[..., :geo.Wo]  # drop wrap-around columns
-    if b is None:
-        np.copyto(y, valid)
-    else:
-        np.add(valid, b.reshape(1, -1, 1, 1), out=y)                   # + b[q]
+    np.matmul(w_g, cols, out=y.reshape(N, g, geo.C_out // g, -1))      # (N, g, Qg, L): NCHW
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)                                    # + b[q]
     return y
 
 
 def gy_on_rows(gy, geo: ConvGeometry, scratch=np) -> np.ndarray:
     """gY on the row grid: ``gY_rows[n, γ, q', o_h·Wq + o_w] = gY[n, γ·Qg + q', o_h, o_w]``, and 0
-    at the wrap-around positions, so they add nothing to either gradient.
+    at the wrap-around positions o_w >= Wo, so that they add nothing to gX.
 
     Shape: gy (N, C_out, Ho, Wo) -> (N, g, Qg, Ho·Wq).
     """
@@ -90,15 +84,16 @@ def grad_bias(gy: np.ndarray) -> np.ndarray:
     return gy.sum(axis=(0, 2, 3))
 
 
-def grad_weight(cols, gy_rows, geo: ConvGeometry) -> np.ndarray:
+def grad_weight(cols, gy, geo: ConvGeometry) -> np.ndarray:
     """``gW[q,c',u,v] = Σ_{n,o_h,o_w} gY[n,q,o_h,o_w]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
     s_w·o_w + d_w·v − p_w]``   (SPEC 3.1b), as the GEMM ``gW_γ = Σ_n gY_γ[n] cols_γ[n]ᵀ`` (6.4).
 
     Computed as ``(cols[n] gY[n]ᵀ)ᵀ``: the same products, but BLAS reads the large operand in its
-    stored order (measured 1.3-1.4x faster). Shape (C_out, Cg, kh, kw).
+    stored order (measured 1.3-1.4x faster). Shape: cols (N, g, K, L) -> (C_out, Cg, kh, kw).
     """
-    T = geo.T
-    gw_t = np.matmul(cols[..., :T], gy_rows[..., :T].transpose(0, 1, 3, 2)).sum(axis=0)  # (g, K, Qg)
+    N, g = gy.shape[0], geo.groups
+    gy_g = gy.reshape(N, g, geo.C_out // g, -1)                        # (N, g, Qg, L)
+    gw_t = np.matmul(cols, gy_g.transpose(0, 1, 3, 2)).sum(axis=0)     # (g, K, Qg)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(geo.weight_shape)
 
 
@@ -107,15 +102,22 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None, scratch=np) -> np.ndarra
     gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w]·W[q, c', u, v]``   (SPEC 3.1c),
     as ``gX = crop(col2im(Wᵀ gY))`` (6.5).
 
+    ``dcols = Wᵀ gY`` is computed one kernel row u at a time and its taps added at once, so the
+    columns being added are the ones just computed (a fifth of dcols for a 5x5 kernel).
     Shape: gy_rows (N, g, Qg, Ho·Wq) from :func:`gy_on_rows` -> gx (N, C_in, H, W).
     """
     N, g, T = gy_rows.shape[0], geo.groups, geo.T
-    w_t = w.reshape(g, geo.C_out // g, -1).transpose(0, 2, 1)         # (g, K, Qg)
-    dcols = scratch.empty((N, g, w_t.shape[1], geo.Ho * geo.Wq), np.result_type(gy_rows, w))
-    np.matmul(w_t, gy_rows[..., :T], out=dcols[..., :T])               # dcols = Wᵀ gY: (N, g, K, T)
-    dcols = dcols.reshape(N, geo.C_in, geo.kh, geo.kw, -1)
-    gplanes = scratch.empty((N, geo.C_in, geo.sh, geo.sw, geo.Hq * geo.Wq), dcols.dtype)
-    scatter_rows(dcols, geo, gplanes)                                  # col2im on the phase planes
+    Qg, Cg, kh, kw = geo.C_out // g, geo.C_in // g, geo.kh, geo.kw
+    # w_rows[u, γ, (c', v), q'] = W[γ·Qg + q', c', u, v]: row u of Wᵀ, for each group
+    w_rows = w.reshape(g, Qg, Cg, kh, kw).transpose(3, 0, 2, 4, 1).reshape(kh, g, Cg * kw, Qg)
+    dtype = np.result_type(gy_rows, w)
+    dcols_u = scratch.empty((N, g, Cg * kw, geo.Ho * geo.Wq), dtype)
+    gplanes = scratch.empty((N, geo.C_in, geo.sh, geo.sw, geo.Hq * geo.Wq), dtype)
+    gplanes.fill(0)
+    for u in range(kh):
+        np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u[..., :T])   # dcols[:, :, :, u] = Wᵀ gY
+        scatter_rows(dcols_u.reshape(N, geo.C_in, 1, kw, -1), geo, gplanes, first_row=u)
+    gplanes = gplanes.reshape(N, geo.C_in, geo.sh, geo.sw, geo.Hq, geo.Wq)
     gxp = merge_phase_planes(gplanes, geo.Hp, geo.Wp, scratch.empty)   # (N, C_in, Hp, Wp)
     gx = np.empty((N, geo.C_in, geo.H, geo.W), gxp.dtype) if out is None else out
     np.copyto(gx, crop2d(gxp, geo.pad_h, geo.pad_w))                   # padding gets no gradient
