@@ -21,6 +21,8 @@ from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .explain import explain
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .serialization import load, save
+from .tensors import arange, cat, from_numpy, randn, stack
 
 __version__ = "0.1.0"
 
@@ -28,12 +30,16 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "__version__",
+    "arange",
+    "cat",
     "data",
     "explain",
+    "from_numpy",
     "functional",
     "gradcheck",
     "io",
     "is_grad_enabled",
+    "load",
     "manual_seed",
     "models",
     "nn",
@@ -41,7 +47,10 @@ __all__ = [
     "ones",
     "ops",
     "optim",
+    "randn",
     "random",
+    "save",
+    "stack",
     "tensor",
     "zeros",
 ]

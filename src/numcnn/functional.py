@@ -533,7 +533,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if t is not None and t.shape != (C,):
             raise ValueError(f"{op}: {name} must have shape ({C},), got {t.shape}")
     if training:
-        count = x.size // C
+        count = x.numel() // C
         if count < 2:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input {x.shape}")
         mean = x.data.mean(axis=axes)
