@@ -565,6 +565,10 @@ class Tensor:
         value = out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
         return make(value, (x,), backward, "Max")
 
+    def min(self, axis=None, keepdims: bool = False):
+        """Minimum: ``−max(−x)``; the gradient is shared equally among tied minima."""
+        return -((-self).max(axis, keepdims))
+
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
         """Indices (int64 tensor) of the maxima along ``dim`` (of the flattened tensor when
         None), as ``torch.argmax``; ties give the first index. ``axis`` is NumPy's name."""

@@ -17,20 +17,27 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
+    "conv1d",
     "conv2d",
     "cross_entropy",
     "dropout",
+    "dropout2d",
     "flatten",
+    "gelu",
+    "interpolate",
     "leaky_relu",
     "linear",
     "log_softmax",
     "max_pool2d",
+    "max_unpool2d",
     "mse_loss",
     "nll_loss",
     "pad",
     "relu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
     "tanh",
 ]
 
@@ -142,9 +149,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     op = "avg_pool2d"
     x = _tensor(input, "input", op)
     if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
-                                         or isinstance(divisor_override, bool)
-                                         or divisor_override <= 0):
-        raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
+                                         or isinstance(divisor_override, bool)):
+        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+    if divisor_override == 0:   # PyTorch refuses only zero (a negative divisor flips the sign)
+        raise ValueError(f"{op}: divisor must be not zero (divisor_override=0)")
     x4, unbatch = _batched(x, op)
     geo = pool_geometry(x4.shape, kernel_size, stride, padding, 1, ceil_mode, op)
     y = _pool.avg_pool_forward(x4.data, geo, count_include_pad, divisor_override)
@@ -190,7 +198,10 @@ def adaptive_avg_pool2d(input, output_size):
     x4, unbatch = _batched(x, op)
     if isinstance(output_size, (tuple, list)):
         output_size = tuple(x4.shape[2 + i] if o is None else o for i, o in enumerate(output_size))
-    out_hw = pair(output_size, "output_size", op, minimum=1)
+    out_hw = pair(output_size, "output_size", op, minimum=0, single=False)
+    if 0 in out_hw:   # PyTorch allows an empty output
+        return unbatch(make(np.zeros(x4.shape[:2] + out_hw, x4.dtype), (x4,),
+                            lambda g: (np.zeros_like(x4.data),), "AdaptiveAvgPool2d", saved=()))
     y = _pool.adaptive_avg_pool_forward(x4.data, out_hw)
     return unbatch(make(y, (x4,), lambda g: (_pool.adaptive_avg_pool_backward(g, x4.shape),),
                         "AdaptiveAvgPool2d"))
@@ -574,3 +585,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
     parents = tuple(t for t in (x, gamma, beta) if t is not None)
     return make(y.astype(x.dtype, copy=False), parents, backward, "BatchNorm")
+
+
+# GELU, SiLU, Softplus, dropout2d, max_unpool2d, interpolate, conv1d: kept in their own module
+from ._functional_ext import (  # noqa: E402
+    conv1d, dropout2d, gelu, interpolate, max_unpool2d, silu, softplus)
