@@ -290,9 +290,10 @@ def pool_geometry(
     for name, p, k, d in (("height", ph, kh, dh), ("width", pw, kw, dw)):
         keff = effective_kernel(k, d)
         if p > keff // 2:   # PyTorch: pad <= ((k − 1)·d + 1) // 2
+            size = f"{keff}" if d == 1 else f"{keff} (kernel {k} with dilation {d})"
             raise ValueError(
-                f"{op}: padding {p} on the {name} axis is more than half the effective kernel "
-                f"size {keff} (kernel {k}, dilation {d}); pad should be at most {keff // 2}"
+                f"{op}: padding {p} on the {name} axis is more than half the kernel size "
+                f"{size}; pad should be at most {keff // 2}"
             )
     Ho = pool_output_size(H, kh, sh, ph, dh, ceil_mode)
     Wo = pool_output_size(W, kw, sw, pw, dw, ceil_mode)
