@@ -19,6 +19,7 @@ if "numpy" not in _sys.modules:
 from . import data, functional, io, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .explain import explain
+from .functional import flatten
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
@@ -34,6 +35,7 @@ __all__ = [
     "cat",
     "data",
     "explain",
+    "flatten",
     "from_numpy",
     "functional",
     "gradcheck",

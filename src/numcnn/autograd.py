@@ -598,6 +598,15 @@ class Tensor:
 
     view = reshape
 
+    def view_as(self, other):
+        """Reshape to ``other``'s shape, as ``torch.Tensor.view_as``."""
+        return self.reshape(other.shape)
+
+    def eq(self, other) -> Tensor:
+        """Elementwise ``==`` as a bool Tensor, as ``torch.Tensor.eq`` (``==`` itself gives a
+        NumPy bool array here)."""
+        return Tensor(self.data == (other.data if isinstance(other, Tensor) else other))
+
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         """Merge axes start_dim..end_dim into one, as ``torch.flatten``."""
         if self.ndim == 0:
