@@ -149,8 +149,7 @@ def test_the_tutorial_runs_on_numcnn_and_reaches_its_accuracy(tmp_path):
 
 
 @needs_mnist
-def test_the_same_body_is_pytorch_code(tmp_path):
-    pytest.importorskip("torch")
+def test_the_same_body_is_pytorch_code(tmp_path, torch):
     scope = _run(TORCH_HEADER, tmp_path)
     assert scope["history"][-1][1] >= TARGET_ACCURACY, scope["history"]
     assert scope["restored_accuracy"] == scope["history"][-1][1]

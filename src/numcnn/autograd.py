@@ -645,7 +645,7 @@ class Tensor:
 
     def astype(self, dtype):
         x = self
-        return make(x.data.astype(dtype), (x,), lambda g: (g.astype(x.dtype),), "Cast", saved=())
+        return make(_as_data(x.data.astype(dtype)), (x,), lambda g: (g.astype(x.dtype),), "Cast", saved=())
 
     # --- elementwise functions ------------------------------------------------------------
     def exp(self):
