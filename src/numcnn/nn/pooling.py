@@ -21,12 +21,10 @@ def _check_window(op: str, kernel_size, stride, padding, dilation=1):
         else check_pair(stride, "stride", op, minimum=1)
     padding = check_pair(padding, "padding", op, minimum=0)
     check_pair(dilation, "dilation", op, minimum=1)
-    for axis, p, k, d in zip(("height", "width"), pair(padding), pair(kernel_size),
-                             pair(dilation)):
-        keff = d * (k - 1) + 1
-        if p > keff // 2:
+    for axis, p, k in zip(("height", "width"), pair(padding), pair(kernel_size)):
+        if 2 * p > k:
             raise ValueError(f"{op}: padding {p} on the {axis} axis must be at most half the "
-                             f"effective kernel size {keff} (padding <= {keff // 2})")
+                             f"kernel size {k} (padding <= {k // 2})")
     return kernel_size, stride, padding
 
 

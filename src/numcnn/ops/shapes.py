@@ -287,13 +287,11 @@ def pool_geometry(
         sh, sw = pair(stride, "stride", op, minimum=1)
     ph, pw = pair(padding, "padding", op, minimum=0)
     dh, dw = pair(dilation, "dilation", op, minimum=1)
-    for name, p, k, d in (("height", ph, kh, dh), ("width", pw, kw, dw)):
-        keff = effective_kernel(k, d)
-        if p > keff // 2:   # PyTorch: pad <= ((k − 1)·d + 1) // 2
-            size = f"{keff}" if d == 1 else f"{keff} (kernel {k} with dilation {d})"
+    for name, p, k in (("height", ph, kh), ("width", pw, kw)):
+        if 2 * p > k:   # PyTorch: pad <= k // 2, of the kernel itself even when dilated
             raise ValueError(
-                f"{op}: padding {p} on the {name} axis is more than half the kernel size "
-                f"{size}; pad should be at most {keff // 2}"
+                f"{op}: padding {p} on the {name} axis is more than half the kernel size {k}; "
+                f"pad should be at most {k // 2}"
             )
     Ho = pool_output_size(H, kh, sh, ph, dh, ceil_mode)
     Wo = pool_output_size(W, kw, sw, pw, dw, ceil_mode)
