@@ -181,7 +181,8 @@ def test_max_pool_bad_dilation():
     (True, TypeError, r"divisor_override must be an int, got True"),
 ])
 def test_avg_pool_divisor_override(value, error, pattern):
-    # PyTorch refuses only zero and non-ints; a negative divisor is allowed (tests/test_torch_habits)
+    # PyTorch refuses only zero and non-ints; a negative divisor is allowed (see
+    # tests/test_argument_forms.py)
     with pytest.raises(error, match=pattern):
         F.avg_pool2d(X, 2, divisor_override=value)
 

@@ -405,13 +405,13 @@ class Tensor:
 
     def __add__(self, other):
         a, b = self, self._lift(other)
-        return make(a.data + b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "Add",
-                    saved=())
+        return make(a.data + b.data, (a, b),
+                    lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "Add", saved=())
 
     def __sub__(self, other):
         a, b = self, self._lift(other)
-        return make(a.data - b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "Sub",
-                    saved=())
+        return make(a.data - b.data, (a, b),
+                    lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "Sub", saved=())
 
     def __mul__(self, other):
         a, b = self, self._lift(other)
@@ -575,7 +575,8 @@ class Tensor:
         dim = axis if dim is None else dim
         if dim is None:
             out = np.argmax(self.data)
-            return Tensor(np.asarray(out, dtype=np.int64).reshape((1,) * self.ndim if keepdim else ()))
+            shape = (1,) * self.ndim if keepdim else ()
+            return Tensor(np.asarray(out, dtype=np.int64).reshape(shape))
         d = _dim(dim, self.ndim, "argmax")
         return Tensor(np.argmax(self.data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
 
@@ -620,8 +621,8 @@ class Tensor:
     def permute(self, *dims):
         dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         inverse = tuple(np.argsort(dims))
-        return make(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),), "Permute",
-                    saved=())
+        return make(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
+                    "Permute", saved=())
 
     def transpose(self, dim0: int = -2, dim1: int = -1):
         """Swap two axes, as ``torch.transpose``."""
@@ -645,7 +646,8 @@ class Tensor:
 
     def astype(self, dtype):
         x = self
-        return make(_as_data(x.data.astype(dtype)), (x,), lambda g: (g.astype(x.dtype),), "Cast", saved=())
+        return make(_as_data(x.data.astype(dtype)), (x,), lambda g: (g.astype(x.dtype),), "Cast",
+                    saved=())
 
     # --- elementwise functions ------------------------------------------------------------
     def exp(self):
