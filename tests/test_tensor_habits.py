@@ -332,6 +332,13 @@ def test_model_save_accepts_custom_subclasses(tmp_path):
     assert not again.training
     with pytest.raises(ValueError, match="holds no numcnn architecture"):
         nn.Module.load(path)
+    seq = nn.Sequential(nn.Linear(3, 2))
+    seq.save(tmp_path / "seq.safetensors")
+    assert isinstance(nn.Module.load(tmp_path / "seq.safetensors"), nn.Sequential)
+    with pytest.raises(ValueError, match="holds a Sequential, not a TinyNet"):
+        TinyNet.load(tmp_path / "seq.safetensors")
+    with pytest.raises(ValueError, match="holds the weights of a model saved with its"):
+        TinyNet.load(tmp_path / "seq.safetensors", width=5)
 
     class Other(TinyNet):
         pass
@@ -413,6 +420,27 @@ def test_leaf_requiring_grad_refuses_inplace_unless_no_grad():
         p.mul_(2)                 # what an optimizer step does: allowed, and checked later
     with pytest.raises(RuntimeError, match="inplace"):
         y.backward()
+
+
+def test_optimizer_step_and_init_count_as_inplace_changes(torch):
+    w = nn.Parameter(np.array([1.0, 2.0]))
+    x = nc.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    opt = nc.optim.SGD([w], lr=0.1)
+    y = (x * w).sum()
+    y.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+    tw = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    tx = torch.tensor([3.0, 4.0], requires_grad=True)
+    ty = (tx * tw).sum()
+    ty.backward(retain_graph=True)
+    torch.optim.SGD([tw], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.backward()
+    before = w._version
+    nn.init.zeros_(w)
+    assert w._version == before + 1
 
 
 def test_raw_data_writes_are_unchecked_as_documented():

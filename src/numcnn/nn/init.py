@@ -119,6 +119,8 @@ def _calculate_correct_fan(tensor, mode: str) -> int:
 def _fill(tensor, values, op: str):
     arr = _array(tensor, op)
     arr[...] = values          # in place, cast to the tensor's dtype
+    if isinstance(tensor, Tensor):
+        tensor._version_counter.value += 1
     return tensor
 
 

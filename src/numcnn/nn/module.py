@@ -317,23 +317,29 @@ class Module:
 
     @classmethod
     def load(cls, path, *args, **kwargs):
-        """Rebuild a model written by :meth:`save`.
+        """Rebuild a model written by :meth:`save`, in evaluation mode.
 
-        ``nn.Module.load(path)`` (or ``nn.Sequential.load``) rebuilds the architecture stored in
-        the file (:func:`numcnn.io.load`). ``MyNet.load(path, *args, **kwargs)`` on a custom
-        subclass builds ``MyNet(*args, **kwargs)`` and loads the weights into it; the file must
-        have been saved from a ``MyNet`` (the stored class name is compared, never imported).
-        The model is returned in evaluation mode.
+        A file that holds its architecture (numcnn's models, Sequentials of numcnn layers) is
+        rebuilt from it: ``nn.Module.load(path)``, or ``LeNet5.load(path)`` which also checks
+        the class. A custom subclass saved as weights is rebuilt with ``MyNet.load(path,
+        *args, **kwargs)``: ``MyNet(*args, **kwargs)``, then its weights from the file, which
+        must come from a ``MyNet`` (the stored class name is compared, never imported).
         """
         from .. import io
-        from .containers import Sequential
-        if cls in (Module, Sequential) and not args and not kwargs:
-            return io.load(path)
         meta = io.read_metadata(path)
+        if meta.get("format") == io.FORMAT and not args and not kwargs:
+            model = io.load(path)
+            if not isinstance(model, cls):
+                raise ValueError(f"{cls.__name__}.load: {path} holds a "
+                                 f"{type(model).__name__}, not a {cls.__name__}")
+            return model
+        if cls is Module:
+            return io.load(path)          # its error says what the file holds instead
         stored, name = meta.get("class"), f"{cls.__module__}.{cls.__qualname__}"
-        if stored is not None and stored != name:
-            raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a {stored}, "
-                             f"not of a {name}")
+        if stored != name:
+            raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a "
+                             f"{stored or 'model saved with its architecture'}, not of a "
+                             f"{name}")
         model = cls(*args, **kwargs)
         tensors = io.load_safetensors(path)
         dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
