@@ -484,3 +484,15 @@ def test_float16_is_refused_clearly():
         nc.tensor([1.0], dtype=np.float16)
     with pytest.raises(TypeError, match="float16 is not supported"):
         nc.tensor(np.ones(2)).astype(np.float16)
+
+
+def test_min_clone_float_double(torch, rng):
+    a = rng.standard_normal((3, 4))
+    x = nc.tensor(a, requires_grad=True)
+    assert gradcheck(lambda x: x.min(axis=1), (x,))
+    assert gradcheck(lambda x: x.clone() * 2, (x,))
+    np.testing.assert_array_equal(x.min(axis=0).data, torch.tensor(a).min(dim=0).values.numpy())
+    assert x.float().dtype == np.float32 and x.float().double().dtype == np.float64
+    c = x.clone()
+    c.data[0, 0] = 99.0
+    assert x.data[0, 0] != 99.0

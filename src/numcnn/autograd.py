@@ -713,7 +713,8 @@ def make(data, parents: tuple, backward, op: str, saved=None, save_output: bool 
     out._parents = ()
     out._backward = None
     out._saved = ()
-    if len(parents) == 1 and np.may_share_memory(out._data, parents[0]._data):
+    if (len(parents) == 1 and out._data.base is not None
+            and np.may_share_memory(out._data, parents[0]._data)):
         out._version_counter = parents[0]._version_counter
     else:
         out._version_counter = _Version()

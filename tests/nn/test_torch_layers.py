@@ -462,3 +462,43 @@ def test_layers_are_exported_with_torch_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.Upsample(scale_factor=2)(np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_padding_mode_gradcheck(mode, rng):
+    conv = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode, dtype=np.float64)
+    x = nc.tensor(rng.standard_normal((1, 2, 4, 5)), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(F.pad(x, (2, 2, 1, 1), mode=mode), w, b),
+                     (x, conv.weight, conv.bias))
+    np.testing.assert_allclose(
+        conv(x).data, F.conv2d(F.pad(x, (2, 2, 1, 1), mode=mode), conv.weight, conv.bias).data)
+
+
+@settings(max_examples=30)
+@given(st.integers(1, 12), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2),
+       st.integers(1, 2))
+def test_conv1d_output_length(length, k, s, p, d):
+    keff = d * (k - 1) + 1
+    if length + 2 * p < keff:
+        with pytest.raises(ValueError, match="does not fit"):
+            F.conv1d(nc.ones(1, 2, length), nc.ones(3, 2, k), stride=s, padding=p, dilation=d)
+        return
+    y = F.conv1d(nc.ones(1, 2, length), nc.ones(3, 2, k), stride=s, padding=p, dilation=d)
+    assert y.shape == (1, 3, (length + 2 * p - keff) // s + 1)
+
+
+@settings(max_examples=30)
+@given(st.integers(2, 9), st.integers(2, 9), st.integers(1, 3), st.integers(1, 3))
+def test_max_unpool_inverts_the_pool_positions(h, w, k, s):
+    if k > min(h, w):
+        return
+    rng = np.random.default_rng(h * 31 + w)
+    x = nc.tensor(rng.permutation(h * w).reshape(1, 1, h, w).astype(np.float64))
+    y, idx = F.max_pool2d(x, k, s, return_indices=True)
+    out = F.max_unpool2d(y, idx, k, s, output_size=(h, w)).data.reshape(-1)
+    # every maximum goes back where it was found; every other cell is zero
+    np.testing.assert_array_equal(out[idx.ravel()], y.data.ravel())
+    np.testing.assert_array_equal(out[idx.ravel()], x.data.reshape(-1)[idx.ravel()])
+    others = np.ones(h * w, bool)
+    others[idx.ravel()] = False
+    assert (out[others] == 0).all()
