@@ -174,7 +174,8 @@ def _layer_spec(module: nn.Module, where: str) -> dict:
                 "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
                 "stride": list(module.stride), "padding": _pair_list(module.padding),
                 "dilation": list(module.dilation), "groups": module.groups,
-                "bias": module.bias is not None}
+                "bias": module.bias is not None} | (
+                    {} if module.padding_mode == "zeros" else {"padding_mode": module.padding_mode})
     if type(module) is nn.Linear:
         return {"type": kind, "in_features": module.in_features,
                 "out_features": module.out_features, "bias": module.bias is not None}

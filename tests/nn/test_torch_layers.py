@@ -502,3 +502,17 @@ def test_max_unpool_inverts_the_pool_positions(h, w, k, s):
     others = np.ones(h * w, bool)
     others[idx.ravel()] = False
     assert (out[others] == 0).all()
+
+
+def test_padding_mode_survives_save_and_is_not_exported_wrongly(tmp_path):
+    pytest.importorskip("safetensors")
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"))
+    model.save(tmp_path / "m.safetensors")
+    again = nn.Module.load(tmp_path / "m.safetensors")
+    assert again[0].padding_mode == "circular"
+    x = nc.randn(1, 1, 5, 5)
+    np.testing.assert_array_equal(model(x).data, again(x).data)
+    pytest.importorskip("onnx")
+    from numcnn.onnx import OnnxExportError, export
+    with pytest.raises(OnnxExportError, match="padding_mode='circular'"):
+        export(model, (1, 5, 5), tmp_path / "m.onnx")
