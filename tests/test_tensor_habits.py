@@ -496,3 +496,11 @@ def test_min_clone_float_double(torch, rng):
     c = x.clone()
     c.data[0, 0] = 99.0
     assert x.data[0, 0] != 99.0
+
+
+def test_load_checks_the_declared_structure_size_first(tmp_path, monkeypatch):
+    from numcnn import serialization
+    nc.save({"a": np.ones(2), "name": "x" * 1000}, tmp_path / "f")
+    monkeypatch.setattr(serialization, "_MAX_META_BYTES", 100)
+    with pytest.raises(ValueError, match="declares a .*-byte structure entry"):
+        nc.load(tmp_path / "f")

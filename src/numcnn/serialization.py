@@ -47,6 +47,7 @@ FORMAT = "numcnn-save"
 VERSION = 1
 _META = "__numcnn__"
 _KEY_TYPES = (str, int, float, bool, type(None))
+_MAX_META_BYTES = 256 * 2 ** 20
 
 
 def _pack(obj, arrays: dict, where: str):
@@ -192,6 +193,10 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
                         if any(n.endswith("data.pkl") for n in npz.files) or not npz.files
                         else "")
                 raise ValueError(f"load: {name} was not written by numcnn.save{hint}")
+            declared = npz.zip.getinfo(_META + ".npy").file_size
+            if declared > _MAX_META_BYTES:   # checked before anything is inflated
+                raise ValueError(f"load: {name} declares a {declared}-byte structure entry; "
+                                 f"numcnn.save writes far less, so the file is not one of its")
             meta = json.loads(str(npz[_META][()]))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ValueError(f"load: {name} was not written by numcnn.save")
