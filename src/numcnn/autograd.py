@@ -118,8 +118,6 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         data = data.data if isinstance(data, Tensor) else data
-        if dtype is not None and np.dtype(dtype) in _REFUSED_DTYPES:
-            _as_data(np.empty(0, dtype))
         arr = _as_data(np.asarray(data, dtype=dtype))
         if requires_grad and not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(

@@ -47,9 +47,11 @@ class DataLoader:
     num_workers : int, optional
         0 (default) fetches each batch when it is needed. ``n > 0`` fetches up to
         ``prefetch_factor · n`` batches ahead on ``n`` threads (not processes: the
-        fetch is one vectorized NumPy indexing call that releases the GIL, so threads
+        fetch is vectorized NumPy work, which mostly runs without the GIL, so threads
         suffice and nothing is pickled). The loader's ``transform`` still runs in the
-        iterating thread, in order, so results are identical for every ``num_workers``.
+        iterating thread, in order, so results are identical for every ``num_workers``;
+        a random transform given to the *data set* instead draws in fetch order, which
+        threads may change.
     pin_memory, persistent_workers : bool, optional
         Accepted for compatibility; they change nothing on the CPU.
 
