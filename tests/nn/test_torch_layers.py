@@ -516,3 +516,15 @@ def test_padding_mode_survives_save_and_is_not_exported_wrongly(tmp_path):
     from numcnn.onnx import OnnxExportError, export
     with pytest.raises(OnnxExportError, match="padding_mode='circular'"):
         export(model, (1, 5, 5), tmp_path / "m.onnx")
+
+
+def test_sequentials_of_the_new_layers_save_with_their_architecture(tmp_path):
+    pytest.importorskip("safetensors")
+    model = nn.Sequential(nn.Conv1d(2, 4, 3, padding=1, padding_mode="reflect"), nn.GELU("tanh"),
+                          nn.Softplus(2.0, 5.0), nn.SiLU(), nn.Dropout2d(0.3),
+                          nn.Upsample(scale_factor=2, mode="linear", align_corners=True))
+    model.save(tmp_path / "m.safetensors")
+    again = nn.Module.load(tmp_path / "m.safetensors")
+    assert repr(again) == repr(model.eval())
+    x = nc.randn(2, 2, 6)
+    np.testing.assert_array_equal(model(x).data, again(x).data)
