@@ -504,3 +504,20 @@ def test_load_checks_the_declared_structure_size_first(tmp_path, monkeypatch):
     monkeypatch.setattr(serialization, "_MAX_META_BYTES", 100)
     with pytest.raises(ValueError, match="declares a .*-byte structure entry"):
         nc.load(tmp_path / "f")
+
+
+def test_softmax_checks_its_output_not_its_input(torch):
+    x = nc.tensor(np.array([[1.0, 2.0]]))
+    w = nc.tensor(np.array([[0.5, 1.0]]), requires_grad=True)
+    h = x * 1.0
+    y = (h + w).log_softmax(1)        # log_softmax saves its result, as in PyTorch
+    x.add_(1)                         # not saved by anything that reads it later
+    y.sum().backward()
+    with nc.no_grad():
+        z = (w * 2).softmax(1)
+    assert not z.requires_grad
+    q = (w * 2).softmax(1)
+    with nc.no_grad():
+        q.mul_(2)                     # the saved output itself changed: refused
+    with pytest.raises(RuntimeError, match="inplace"):
+        q.sum().backward()

@@ -13,6 +13,8 @@ from numbers import Number
 
 import numpy as np
 
+from .inplace import InplaceOps
+
 _grad_enabled = True
 
 
@@ -107,7 +109,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-class Tensor:
+class Tensor(InplaceOps):
     """An ndarray with a gradient slot and a link to the op that made it.
 
     Attributes: ``data`` (the ndarray), ``grad`` (ndarray of the same shape and dtype, or None),
@@ -221,97 +223,6 @@ class Tensor:
     def double(self) -> Tensor:
         """Cast to float64 (differentiable), as ``torch.Tensor.double``."""
         return self if self.dtype == np.float64 else self.astype(np.float64)
-
-    # --- in-place operations (each bumps the version counter) -------------------------------
-    def _inplace(self, op: str) -> np.ndarray:
-        """Check that ``op`` may change this tensor in place, bump its version, return its array.
-
-        As in PyTorch, a leaf that requires grad may only be changed in place under
-        :class:`no_grad`. numcnn records no history for in-place operations, so while grad mode
-        is on they are refused on every tensor that requires grad (use the out-of-place form).
-        """
-        if _grad_enabled and self.requires_grad:
-            if self.is_leaf:
-                raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in "
-                                   "an in-place operation; wrap it in numcnn.no_grad()")
-            raise RuntimeError(f"{op}: numcnn records no history for in-place operations on "
-                               "tensors that require grad; use the out-of-place form")
-        self._version_counter.value += 1
-        return self.data
-
-    def _operand(self, other) -> np.ndarray:
-        return other.data if isinstance(other, Tensor) else np.asarray(other)
-
-    def add_(self, other, alpha=1) -> Tensor:
-        """``self += alpha · other`` in place."""
-        o = self._operand(other)
-        data = self._inplace("add_")
-        data += o if alpha == 1 else alpha * o
-        return self
-
-    def sub_(self, other, alpha=1) -> Tensor:
-        """``self −= alpha · other`` in place."""
-        o = self._operand(other)
-        data = self._inplace("sub_")
-        data -= o if alpha == 1 else alpha * o
-        return self
-
-    def mul_(self, other) -> Tensor:
-        o = self._operand(other)
-        data = self._inplace("mul_")
-        data *= o
-        return self
-
-    def div_(self, other) -> Tensor:
-        o = self._operand(other)
-        data = self._inplace("div_")
-        data /= o
-        return self
-
-    def clamp_(self, min=None, max=None) -> Tensor:
-        data = self._inplace("clamp_")
-        np.clip(data, min, max, out=data)
-        return self
-
-    def fill_(self, value) -> Tensor:
-        self._inplace("fill_")[...] = self._operand(value)
-        return self
-
-    def zero_(self) -> Tensor:
-        return self.fill_(0)
-
-    def copy_(self, src) -> Tensor:
-        """Copy ``src`` (broadcast) into this tensor's array, keeping its dtype."""
-        o = self._operand(src)
-        self._inplace("copy_")[...] = o
-        return self
-
-    def __setitem__(self, index, value) -> None:
-        o = self._operand(value)
-        index = index.data if isinstance(index, Tensor) else index
-        self._inplace("__setitem__")[index] = o
-
-    def _augmented(self, name: str, op, other):
-        """``x op= y``: in place (bumping the version) where PyTorch would be allowed to; on a
-        tensor that requires grad while grad mode is on numcnn records no in-place history, so
-        it computes ``x op y`` out of place and rebinds the name (same values, same gradient)."""
-        if _grad_enabled and self.requires_grad:
-            if self.is_leaf:
-                self._inplace(name)        # raises PyTorch's leaf error
-            return op(self, other)
-        return getattr(self, name)(other)
-
-    def __iadd__(self, other):
-        return self._augmented("add_", Tensor.__add__, other)
-
-    def __isub__(self, other):
-        return self._augmented("sub_", Tensor.__sub__, other)
-
-    def __imul__(self, other):
-        return self._augmented("mul_", Tensor.__mul__, other)
-
-    def __itruediv__(self, other):
-        return self._augmented("div_", Tensor.__truediv__, other)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not np.issubdtype(self.dtype, np.floating):

@@ -265,7 +265,7 @@ def log_softmax(input, dim=-1):
     def backward(g):
         return (g - np.exp(out) * g.sum(axis=dim, keepdims=True),)
 
-    return make(out, (x,), backward, "LogSoftmax")
+    return make(out, (x,), backward, "LogSoftmax", saved=(), save_output=True)
 
 
 def softmax(input, dim=-1):
@@ -273,7 +273,8 @@ def softmax(input, dim=-1):
     x = _tensor(input, "input", "softmax")
     e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
     s = e / e.sum(axis=dim, keepdims=True)
-    return make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),), "Softmax")
+    return make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),), "Softmax",
+                saved=(), save_output=True)
 
 
 # --- losses ---------------------------------------------------------------------------------
