@@ -372,7 +372,8 @@ def test_unbroadcast():
 
 def test_tensor_basics():
     x = tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    assert len(x) == 2 and x.ndim == 2 and x.size == 6 and x.shape == (2, 3)
+    assert len(x) == 2 and x.ndim == 2 and x.numel() == 6 and x.shape == (2, 3)
+    assert x.size() == (2, 3) and x.size(1) == 3
     assert x.numpy() is x.data
     assert x.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert x[1, 2].item() == 5.0

@@ -10,8 +10,11 @@ array([[2., 2., 2.],
 from . import data, functional, io, models, nn, ops, optim, random
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .explain import explain
+from .functional import flatten
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .serialization import load, save
+from .tensors import arange, cat, from_numpy, randn, stack
 
 __version__ = "0.1.0"
 
@@ -19,12 +22,17 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "__version__",
+    "arange",
+    "cat",
     "data",
     "explain",
+    "flatten",
+    "from_numpy",
     "functional",
     "gradcheck",
     "io",
     "is_grad_enabled",
+    "load",
     "manual_seed",
     "models",
     "nn",
@@ -32,7 +40,10 @@ __all__ = [
     "ones",
     "ops",
     "optim",
+    "randn",
     "random",
+    "save",
+    "stack",
     "tensor",
     "zeros",
 ]

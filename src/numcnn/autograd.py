@@ -13,6 +13,8 @@ from numbers import Number
 
 import numpy as np
 
+from .inplace import InplaceOps
+
 _grad_enabled = True
 
 
@@ -21,15 +23,36 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Context manager (and decorator) in which no graph is recorded, like ``torch.no_grad``."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator in which no graph is recorded, like ``torch.no_grad``.
+
+    Use it as ``with no_grad():``, ``@no_grad()`` or bare ``@no_grad``; re-entrant and nestable.
+
+    >>> import numcnn as nc
+    >>> @nc.no_grad
+    ... def predict(x):
+    ...     return x * 2
+    >>> predict(nc.tensor([1.0], requires_grad=True)).requires_grad
+    False
+    """
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self._previous = []
+        if callable(func):                # bare ``@no_grad``: decorate right away
+            return self(func)
+        return self
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous.append(_grad_enabled)
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous.pop()
+        return False
 
 
 def _freed(_grad):
@@ -37,6 +60,39 @@ def _freed(_grad):
         "Trying to backward through the graph a second time: its saved arrays were freed after "
         "the first backward(); call backward(retain_graph=True) the first time if you need this"
     )
+
+
+class _Version:
+    """A tensor's version counter, shared by the tensors that view one array (as in PyTorch)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def _check_saved(node) -> None:
+    """Refuse a backward through ``node`` when a tensor it saved was modified in place since."""
+    for t, version in node._saved:
+        if t._version_counter.value != version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [tensor of shape {t.shape}, dtype {t.dtype}] is at version "
+                f"{t._version_counter.value}; expected version {version} instead "
+                f"(the graph saved it for the backward of {node._op})")
+
+
+_REFUSED_DTYPES = (np.float16,)
+
+
+def _as_data(arr: np.ndarray) -> np.ndarray:
+    """float16 is refused (numcnn computes in float32 or float64); long double becomes float64."""
+    if arr.dtype in _REFUSED_DTYPES:
+        raise TypeError("tensor: float16 is not supported (numcnn computes in float32 or float64); "
+                        "convert it first, e.g. array.astype(np.float32)")
+    if arr.dtype == np.longdouble and arr.dtype != np.float64:
+        arr = arr.astype(np.float64)
+    return arr
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -53,7 +109,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-class Tensor:
+class Tensor(InplaceOps):
     """An ndarray with a gradient slot and a link to the op that made it.
 
     Attributes: ``data`` (the ndarray), ``grad`` (ndarray of the same shape and dtype, or None),
@@ -64,29 +120,72 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         data = data.data if isinstance(data, Tensor) else data
-        arr = np.asarray(data, dtype=dtype)
-        if arr.dtype == np.float16 or arr.dtype == np.longdouble:
-            arr = arr.astype(np.float64)
+        arr = _as_data(np.asarray(data, dtype=dtype))
         if requires_grad and not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(
                 f"tensor: only floating-point tensors can require gradients, got dtype {arr.dtype}"
             )
-        self.data = arr
+        self._data = arr
+        self._version_counter = _Version()
+        self._saved: tuple = ()
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self._parents: tuple[Tensor, ...] = ()
         self._backward = None
         self._op = ""
 
+    @property
+    def data(self) -> np.ndarray:
+        """The underlying ndarray. Writing into it (``t.data[...] = v``) is, as in PyTorch,
+        not tracked: autograd does not see it and no version check catches it."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        arr = _as_data(np.asarray(value.data if isinstance(value, Tensor) else value))
+        if arr.shape != self._data.shape:
+            raise ValueError(
+                f"Tensor.data: cannot assign an array of shape {arr.shape} to a tensor of shape "
+                f"{self._data.shape} (its gradient and graph have that shape); make a new tensor "
+                f"with numcnn.tensor(array) instead")
+        self._data = arr
+
+    @property
+    def _version(self) -> int:
+        """How many in-place Tensor operations changed this tensor's array (or a view of it)."""
+        return self._version_counter.value
+
     # --- properties ---------------------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     is_leaf = property(lambda self: self._backward is None)
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def size(self, dim=None):
+        """The shape (a tuple), or the length of axis ``dim``, as ``torch.Tensor.size``.
+
+        Unlike NumPy's ``ndarray.size`` (the element count, here :meth:`numel`).
+        """
+        if dim is None:
+            return self.shape
+        return self.shape[_dim(dim, self.ndim, "size")]
+
+    def numel(self) -> int:
+        """The number of elements (NumPy's ``ndarray.size``)."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of axes, as ``torch.Tensor.dim``."""
+        return self.data.ndim
+
+    def __array__(self, dtype=None, copy=None):
+        """NumPy functions see the data (``np.asarray(t)`` shares it, as for a torch CPU tensor)."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -108,8 +207,22 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """A new tensor sharing ``data``, cut from the graph."""
-        return Tensor(self.data)
+        """A new tensor sharing ``data`` (and its version counter), cut from the graph."""
+        out = Tensor(self.data)
+        out._version_counter = self._version_counter
+        return out
+
+    def clone(self) -> Tensor:
+        """A differentiable copy (its own array), as ``torch.Tensor.clone``."""
+        return make(self.data.copy(), (self,), lambda g: (g,), "Clone", saved=())
+
+    def float(self) -> Tensor:
+        """Cast to float32 (differentiable), as ``torch.Tensor.float``."""
+        return self if self.dtype == np.float32 else self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """Cast to float64 (differentiable), as ``torch.Tensor.double``."""
+        return self if self.dtype == np.float64 else self.astype(np.float64)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and not np.issubdtype(self.dtype, np.floating):
@@ -129,7 +242,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
         if grad is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be implicitly created only for scalar outputs, "
                     f"this tensor has shape {self.shape}; pass grad=<array of that shape>"
@@ -151,6 +264,8 @@ class Tensor:
                 g = np.array(g, dtype=node.dtype, copy=True)
                 node.grad = g if node.grad is None else node.grad + g
                 continue
+            if node._saved:
+                _check_saved(node)
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
                 if pg is None or not parent.requires_grad:
@@ -166,6 +281,7 @@ class Tensor:
             if not retain_graph:
                 node._backward = _freed
                 node._parents = ()
+                node._saved = ()
 
     def _topological_order(self) -> list[Tensor]:
         """Nodes that need a gradient, each after every node that consumes it (iterative DFS)."""
@@ -198,11 +314,13 @@ class Tensor:
 
     def __add__(self, other):
         a, b = self, self._lift(other)
-        return make(a.data + b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "Add")
+        return make(a.data + b.data, (a, b),
+                    lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "Add", saved=())
 
     def __sub__(self, other):
         a, b = self, self._lift(other)
-        return make(a.data - b.data, (a, b), lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "Sub")
+        return make(a.data - b.data, (a, b),
+                    lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "Sub", saved=())
 
     def __mul__(self, other):
         a, b = self, self._lift(other)
@@ -214,7 +332,7 @@ class Tensor:
         out = a.data / b.data
         return make(out, (a, b),
                     lambda g: (unbroadcast(g / b.data, a.shape), unbroadcast(-g * out / b.data, b.shape)),
-                    "Div")
+                    "Div", save_output=True)
 
     def __pow__(self, other):
         a, b = self, self._lift(other)
@@ -228,7 +346,7 @@ class Tensor:
                     gb = unbroadcast(g * out * np.log(a.data), b.shape)
             return ga, gb
 
-        return make(out, (a, b), backward, "Pow")
+        return make(out, (a, b), backward, "Pow", save_output=True)
 
     def __matmul__(self, other):
         """Matrix product with ``np.matmul``'s (and ``torch.matmul``'s) rules.
@@ -285,7 +403,7 @@ class Tensor:
         return make(np.matmul(a.data, b.data), (a, b), backward, "MatMul")
 
     def __neg__(self):
-        return make(-self.data, (self,), lambda g: (-g,), "Neg")
+        return make(-self.data, (self,), lambda g: (-g,), "Neg", saved=())
 
     def __radd__(self, other):
         return self._lift(other) + self
@@ -335,7 +453,7 @@ class Tensor:
                 g = np.expand_dims(g, axis)
             return (np.broadcast_to(g, x.shape),)
 
-        return make(np.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward, "Sum")
+        return make(np.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward, "Sum", saved=())
 
     def mean(self, axis=None, keepdims: bool = False):
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
@@ -356,16 +474,48 @@ class Tensor:
         value = out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
         return make(value, (x,), backward, "Max")
 
-    def argmax(self, axis=None) -> np.ndarray:
-        return np.argmax(self.data, axis=axis)
+    def min(self, axis=None, keepdims: bool = False):
+        """Minimum: ``−max(−x)``; the gradient is shared equally among tied minima."""
+        return -((-self).max(axis, keepdims))
+
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
+        """Indices (int64 tensor) of the maxima along ``dim`` (of the flattened tensor when
+        None), as ``torch.argmax``; ties give the first index. ``axis`` is NumPy's name."""
+        dim = axis if dim is None else dim
+        if dim is None:
+            out = np.argmax(self.data)
+            shape = (1,) * self.ndim if keepdim else ()
+            return Tensor(np.asarray(out, dtype=np.int64).reshape(shape))
+        d = _dim(dim, self.ndim, "argmax")
+        return Tensor(np.argmax(self.data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
+
+    def softmax(self, dim):
+        """``torch.Tensor.softmax``: see :func:`numcnn.functional.softmax`."""
+        from .functional import softmax
+        return softmax(self, dim)
+
+    def log_softmax(self, dim):
+        """``torch.Tensor.log_softmax``: see :func:`numcnn.functional.log_softmax`."""
+        from .functional import log_softmax
+        return log_softmax(self, dim)
 
     # --- shape ----------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         x = self
-        return make(x.data.reshape(shape), (x,), lambda g: (g.reshape(x.shape),), "Reshape")
+        return make(x.data.reshape(shape), (x,), lambda g: (g.reshape(x.shape),), "Reshape",
+                    saved=())
 
     view = reshape
+
+    def view_as(self, other):
+        """Reshape to ``other``'s shape, as ``torch.Tensor.view_as``."""
+        return self.reshape(other.shape)
+
+    def eq(self, other) -> Tensor:
+        """Elementwise ``==`` as a bool Tensor, as ``torch.Tensor.eq`` (``==`` itself gives a
+        NumPy bool array here)."""
+        return Tensor(self.data == (other.data if isinstance(other, Tensor) else other))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         """Merge axes start_dim..end_dim into one, as ``torch.flatten``."""
@@ -380,12 +530,13 @@ class Tensor:
     def permute(self, *dims):
         dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         inverse = tuple(np.argsort(dims))
-        return make(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),), "Permute")
+        return make(self.data.transpose(dims), (self,), lambda g: (g.transpose(inverse),),
+                    "Permute", saved=())
 
     def transpose(self, dim0: int = -2, dim1: int = -1):
         """Swap two axes, as ``torch.transpose``."""
         return make(np.swapaxes(self.data, dim0, dim1), (self,),
-                    lambda g: (np.swapaxes(g, dim0, dim1),), "Transpose")
+                    lambda g: (np.swapaxes(g, dim0, dim1),), "Transpose", saved=())
 
     @property
     def T(self):
@@ -400,16 +551,17 @@ class Tensor:
             np.add.at(gx, index, g)  # repeated fancy indices must add up
             return (gx,)
 
-        return make(x.data[index], (x,), backward, "Index")
+        return make(x.data[index], (x,), backward, "Index", saved=())
 
     def astype(self, dtype):
         x = self
-        return make(x.data.astype(dtype), (x,), lambda g: (g.astype(x.dtype),), "Cast")
+        return make(_as_data(x.data.astype(dtype)), (x,), lambda g: (g.astype(x.dtype),), "Cast",
+                    saved=())
 
     # --- elementwise functions ------------------------------------------------------------
     def exp(self):
         out = np.exp(self.data)
-        return make(out, (self,), lambda g: (g * out,), "Exp")
+        return make(out, (self,), lambda g: (g * out,), "Exp", saved=(), save_output=True)
 
     def log(self):
         x = self
@@ -417,19 +569,22 @@ class Tensor:
 
     def sqrt(self):
         out = np.sqrt(self.data)
-        return make(out, (self,), lambda g: (g / (2 * out),), "Sqrt")
+        return make(out, (self,), lambda g: (g / (2 * out),), "Sqrt", saved=(),
+                    save_output=True)
 
     def tanh(self):
         out = np.tanh(self.data)
-        return make(out, (self,), lambda g: (g * (1 - out * out),), "Tanh")
+        return make(out, (self,), lambda g: (g * (1 - out * out),), "Tanh", saved=(),
+                    save_output=True)
 
     def sigmoid(self):
         out = _sigmoid(self.data)
-        return make(out, (self,), lambda g: (g * out * (1 - out),), "Sigmoid")
+        return make(out, (self,), lambda g: (g * out * (1 - out),), "Sigmoid", saved=(),
+                    save_output=True)
 
     def relu(self):
         mask = self.data > 0
-        return make(self.data * mask, (self,), lambda g: (g * mask,), "Relu")
+        return make(self.data * mask, (self,), lambda g: (g * mask,), "Relu", saved=())
 
     def abs(self):
         x = self
@@ -442,25 +597,55 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def make(data, parents: tuple, backward, op: str) -> Tensor:
-    """Wrap an op's result; record ``backward`` only when a parent needs a gradient."""
+def _dim(dim, ndim: int, op: str) -> int:
+    """A dimension index in ``[-ndim, ndim)`` as a non-negative int (PyTorch's message)."""
+    lo, hi = -max(ndim, 1), max(ndim, 1) - 1
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not lo <= dim <= hi:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{lo}, {hi}], but got {dim})")
+    return int(dim) % max(ndim, 1)
+
+
+def make(data, parents: tuple, backward, op: str, saved=None, save_output: bool = False) -> Tensor:
+    """Wrap an op's result; record ``backward`` only when a parent needs a gradient.
+
+    ``saved``: the tensors whose values ``backward`` reads (default: every parent), and
+    ``save_output`` when it reads the result; their versions are checked at backward. A result
+    that views its only parent's array shares that parent's version counter.
+    """
     out = Tensor.__new__(Tensor)
-    out.data = np.asarray(data)
+    out._data = np.asarray(data)
     out.grad = None
     out._op = ""
     out._parents = ()
     out._backward = None
+    out._saved = ()
+    if (len(parents) == 1 and out._data.base is not None
+            and np.may_share_memory(out._data, parents[0]._data)):
+        out._version_counter = parents[0]._version_counter
+    else:
+        out._version_counter = _Version()
     out.requires_grad = _grad_enabled and any(p.requires_grad for p in parents)
     if out.requires_grad:
         out._parents = parents
         out._backward = backward
         out._op = op
+        keep = parents if saved is None else saved
+        out._saved = tuple((t, t._version_counter.value) for t in keep) + (
+            ((out, out._version_counter.value),) if save_output else ())
     return out
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Make a tensor from array-like data. float32 stays float32, float64 stays float64."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """A tensor holding a copy of ``data``, as ``torch.tensor`` (:func:`from_numpy` shares).
+
+    float32 stays float32 and float64 stays float64; Python floats give float64 (NumPy's rule;
+    PyTorch would give float32), so ``dtype=np.float32`` makes the PyTorch default explicit.
+    """
+    data = data.data if isinstance(data, Tensor) else data
+    return Tensor(np.array(data, dtype=dtype, copy=True), requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:

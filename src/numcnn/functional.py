@@ -19,21 +19,28 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
+    "conv1d",
     "conv2d",
     "conv_transpose2d",
     "cross_entropy",
     "dropout",
+    "dropout2d",
     "flatten",
+    "gelu",
+    "interpolate",
     "leaky_relu",
     "linear",
     "log_softmax",
     "max_pool2d",
+    "max_unpool2d",
     "mse_loss",
     "nll_loss",
     "pad",
     "relu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
     "tanh",
 ]
 
@@ -211,9 +218,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     op = "avg_pool2d"
     x = _tensor(input, "input", op)
     if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
-                                         or isinstance(divisor_override, bool)
-                                         or divisor_override <= 0):
-        raise ValueError(f"{op}: divisor_override must be a positive int, got {divisor_override!r}")
+                                         or isinstance(divisor_override, bool)):
+        raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+    if divisor_override == 0:   # PyTorch refuses only zero (a negative divisor flips the sign)
+        raise ValueError(f"{op}: divisor must be not zero (divisor_override=0)")
     x4, unbatch = _batched(x, op)
     geo = pool_geometry(x4.shape, kernel_size, stride, padding, 1, ceil_mode, op)
     y = _engine.avg_pool_forward(x4.data, geo, count_include_pad, divisor_override)
@@ -259,7 +267,10 @@ def adaptive_avg_pool2d(input, output_size):
     x4, unbatch = _batched(x, op)
     if isinstance(output_size, (tuple, list)):
         output_size = tuple(x4.shape[2 + i] if o is None else o for i, o in enumerate(output_size))
-    out_hw = pair(output_size, "output_size", op, minimum=1)
+    out_hw = pair(output_size, "output_size", op, minimum=0, single=False)
+    if 0 in out_hw:   # PyTorch allows an empty output
+        return unbatch(make(np.zeros(x4.shape[:2] + out_hw, x4.dtype), (x4,),
+                            lambda g: (np.zeros_like(x4.data),), "AdaptiveAvgPool2d", saved=()))
     y = _pool.adaptive_avg_pool_forward(x4.data, out_hw)
     return unbatch(make(y, (x4,), lambda g: (_pool.adaptive_avg_pool_backward(g, x4.shape),),
                         "AdaptiveAvgPool2d"))
@@ -324,7 +335,7 @@ def log_softmax(input, dim=-1):
     def backward(g):
         return (g - np.exp(out) * g.sum(axis=dim, keepdims=True),)
 
-    return make(out, (x,), backward, "LogSoftmax")
+    return make(out, (x,), backward, "LogSoftmax", saved=(), save_output=True)
 
 
 def softmax(input, dim=-1):
@@ -332,7 +343,8 @@ def softmax(input, dim=-1):
     x = _tensor(input, "input", "softmax")
     e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
     s = e / e.sum(axis=dim, keepdims=True)
-    return make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),), "Softmax")
+    return make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),), "Softmax",
+                saved=(), save_output=True)
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -603,7 +615,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if t is not None and t.shape != (C,):
             raise ValueError(f"{op}: {name} must have shape ({C},), got {t.shape}")
     if training:
-        count = x.size // C
+        count = x.numel() // C
         if count < 2:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input {x.shape}")
         mean = x.data.mean(axis=axes)
@@ -644,3 +656,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
     parents = tuple(t for t in (x, gamma, beta) if t is not None)
     return make(y.astype(x.dtype, copy=False), parents, backward, "BatchNorm")
+
+
+# GELU, SiLU, Softplus, dropout2d, max_unpool2d, interpolate, conv1d: kept in their own module
+from ._functional_ext import (  # noqa: E402
+    conv1d, dropout2d, gelu, interpolate, max_unpool2d, silu, softplus)

@@ -86,7 +86,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
                 np.argmax(diff - rtol * np.abs(numeric)), t.shape))
             msg = (
                 f"gradcheck: gradient of input {k} (shape {t.shape}) disagrees with finite "
-                f"differences at {sum(bad.flat)} of {t.size} elements; worst at index {worst}: "
+                f"differences at {sum(bad.flat)} of {t.numel()} elements; worst at index {worst}: "
                 f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g}, "
                 f"difference {diff[worst]:.3g} (atol={atol}, rtol={rtol})"
             )

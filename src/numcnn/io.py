@@ -174,7 +174,8 @@ def _layer_spec(module: nn.Module, where: str) -> dict:
                 "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
                 "stride": list(module.stride), "padding": _pair_list(module.padding),
                 "dilation": list(module.dilation), "groups": module.groups,
-                "bias": module.bias is not None}
+                "bias": module.bias is not None} | (
+                    {} if module.padding_mode == "zeros" else {"padding_mode": module.padding_mode})
     if type(module) is nn.ConvTranspose2d:
         return {"type": kind, "in_channels": module.in_channels,
                 "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
@@ -209,8 +210,24 @@ def _layer_spec(module: nn.Module, where: str) -> dict:
         return {"type": kind, "negative_slope": module.negative_slope}
     if type(module) in (nn.Softmax, nn.LogSoftmax):
         return {"type": kind, "dim": module.dim}
-    if type(module) in (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity):
+    if type(module) in (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.SiLU):
         return {"type": kind}
+    if type(module) is nn.Dropout2d:
+        return {"type": kind, "p": module.p}
+    if type(module) is nn.GELU:
+        return {"type": kind, "approximate": module.approximate}
+    if type(module) is nn.Softplus:
+        return {"type": kind, "beta": module.beta, "threshold": module.threshold}
+    if type(module) is nn.Upsample:
+        return {"type": kind, "size": _pair_list(module.size),
+                "scale_factor": _pair_list(module.scale_factor), "mode": module.mode,
+                "align_corners": module.align_corners}
+    if type(module) is nn.Conv1d:
+        return {"type": kind, "in_channels": module.in_channels,
+                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
+                "stride": list(module.stride), "padding": _pair_list(module.padding),
+                "dilation": list(module.dilation), "groups": module.groups,
+                "bias": module.bias is not None, "padding_mode": module.padding_mode}
     raise TypeError(f"model_spec: cannot describe layer {where or '(model)'!r} of type {kind}; "
                     "only Sequential models of numcnn.nn layers (or models with 'arch' and "
                     "'config' attributes) can be described")

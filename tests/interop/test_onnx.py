@@ -108,7 +108,7 @@ def test_convnet_graph_keeps_batch_norm_and_dropout():
 
 def _with_head(features: nn.Sequential, classes: int = 10) -> nn.Sequential:
     """``features`` then Flatten and a Linear classifier sized for (1, 28, 28) input."""
-    size = features.eval()(np.zeros((1, 1, 28, 28), np.float32)).size
+    size = features.eval()(np.zeros((1, 1, 28, 28), np.float32)).numel()
     return nn.Sequential(*features, nn.Flatten(), nn.Linear(size, classes))
 
 

@@ -41,7 +41,8 @@ def test_lenet5_parameter_count_is_the_classic_61706():
     expected = conv(1, 6, 5) + conv(6, 16, 5) + fc(16 * 5 * 5, 120) + fc(120, 84) + fc(84, 10)
     assert expected == 61706
     assert models.lenet5().num_parameters() == expected
-    assert sum(p.size for p in models.lenet5(activation="relu", pool="max").parameters()) == 61706
+    model = models.lenet5(activation="relu", pool="max")
+    assert sum(p.numel() for p in model.parameters()) == 61706
 
 
 def test_lenet5_rejects_unpadded_mnist_with_a_hint():

@@ -141,7 +141,10 @@ def test_pair():
     assert shapes.pair([4, 5]) == (4, 5)
     assert shapes.pair(np.int64(2)) == (2, 2)
     assert all(type(v) is int for v in shapes.pair((np.int32(2), np.int64(3))))
-    for bad in (True, 2.0, (1, 2, 3), (1,), "3", (1.0, 2), None, (True, 1)):
+    assert shapes.pair((7,)) == (7, 7)                 # a 1-tuple broadcasts, as PyTorch
+    with pytest.raises(TypeError, match="size"):
+        shapes.pair((1,), "size", single=False)
+    for bad in (True, 2.0, (1, 2, 3), (), "3", (1.0, 2), None, (True, 1), (True,)):
         with pytest.raises(TypeError, match="size"):
             shapes.pair(bad, "size")
     with pytest.raises(ValueError, match=r"stride must be >= 1.*\(1, 0\)"):

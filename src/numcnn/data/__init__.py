@@ -33,6 +33,7 @@ from numcnn.data.transforms import (
     RandomCrop,
     RandomShift,
     ToFloat,
+    ToTensor,
     Transform,
     apply_batch,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "DATASET_NAMES", "ENV_VAR", "MIRRORS", "MNIST", "SHA256",
     "ArrayDataset", "ChecksumError", "Compose", "DataLoader", "DownloadError", "FashionMNIST",
     "IdxFormatError", "Normalize", "Pad", "RandomCrop", "RandomShift", "Subset", "ToFloat",
+    "ToTensor",
     "Transform", "apply_batch", "bundled_data_dir", "cache_dir", "download_dataset",
     "download_file", "find_dataset_dir", "random_split", "read_idx", "resolve_dataset_dir",
     "search_dirs", "sha256_file",

@@ -7,6 +7,7 @@ from numbers import Integral
 
 import numpy as np
 
+from numcnn.autograd import Tensor
 from numcnn.data.transforms import apply_batch
 
 
@@ -17,7 +18,9 @@ class DataLoader:
     array, so the data set must accept index arrays and return ``(x, y)`` batches
     (:class:`ArrayDataset`, :class:`MNIST`, :class:`FashionMNIST` and a :class:`Subset` of
     any of them, e.g. from :func:`random_split`, do). With MNIST and
-    ``transform=ToFloat()``, ``x`` is float32 ``(B, 1, 28, 28)`` and ``y`` int64 ``(B,)``.
+    ``transform=ToFloat()`` (or ``ToTensor()``), ``x`` is a float32 ``(B, 1, 28, 28)``
+    :class:`~numcnn.Tensor` and ``y`` an int64 ``(B,)`` Tensor: batches are Tensors, as in
+    PyTorch (``x.size(0)``, ``y.numpy()``; NumPy functions accept them through ``__array__``).
 
     Every iteration is one epoch and advances the epoch counter. With ``shuffle=True`` the
     order of epoch ``e`` depends only on ``(seed, e)``: call :meth:`set_epoch` to resume at
@@ -41,6 +44,16 @@ class DataLoader:
         kept in :attr:`seed`.
     transform : callable, optional
         Applied to every ``x`` batch after the data set's own transform.
+    num_workers : int, optional
+        0 (default) fetches each batch when it is needed. ``n > 0`` fetches up to
+        ``prefetch_factor · n`` batches ahead on ``n`` threads (not processes: the
+        fetch is vectorized NumPy work, which mostly runs without the GIL, so threads
+        suffice and nothing is pickled). The loader's ``transform`` still runs in the
+        iterating thread, in order, so results are identical for every ``num_workers``;
+        a random transform given to the *data set* instead draws in fetch order, which
+        threads may change.
+    pin_memory, persistent_workers : bool, optional
+        Accepted for compatibility; they change nothing on the CPU.
 
     Attributes
     ----------
@@ -50,7 +63,24 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None,
-                 transform: Callable | None = None):
+                 transform: Callable | None = None, *, num_workers: int = 0,
+                 pin_memory: bool = False, prefetch_factor: int | None = None,
+                 persistent_workers: bool = False):
+        if isinstance(num_workers, bool) or not isinstance(num_workers, Integral) \
+                or num_workers < 0:
+            raise ValueError("DataLoader: num_workers option should be non-negative, got "
+                             f"{num_workers!r}")
+        if num_workers == 0 and (prefetch_factor is not None or persistent_workers):
+            raise ValueError("DataLoader: prefetch_factor and persistent_workers need "
+                             "num_workers > 0 (as in PyTorch)")
+        if prefetch_factor is not None and (isinstance(prefetch_factor, bool) or not isinstance(
+                prefetch_factor, Integral) or prefetch_factor < 1):
+            raise ValueError(f"DataLoader: prefetch_factor must be an int >= 1, got "
+                             f"{prefetch_factor!r}")
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers)
         if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
@@ -89,21 +119,43 @@ class DataLoader:
         order, augment = np.random.SeedSequence([self.seed, epoch]).spawn(2)
         return np.random.default_rng(order), np.random.default_rng(augment)
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch = self.epoch
         self.epoch += 1
         order = self.indices(epoch)
         rng = self._generators(epoch)[1] if self._seeded else None
         return self._batches(order, rng)
 
+    def _fetched(self, order: np.ndarray):
+        """The raw ``(x, y)`` batches in order; prefetched on threads when num_workers > 0."""
+        stop = min(len(self) * self.batch_size, len(order))
+        slices = [order[s:s + self.batch_size] for s in range(0, stop, self.batch_size)]
+        if self.num_workers == 0:
+            for idx in slices:
+                yield self.dataset[idx]
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+        ahead = self.prefetch_factor * self.num_workers
+        with ThreadPoolExecutor(self.num_workers, thread_name_prefix="numcnn-loader") as pool:
+            pending = deque(pool.submit(self.dataset.__getitem__, idx) for idx in slices[:ahead])
+            for idx in slices[ahead:] + [None] * len(pending):
+                batch = pending.popleft().result()
+                if idx is not None:
+                    pending.append(pool.submit(self.dataset.__getitem__, idx))
+                yield batch
+
     def _batches(self, order: np.ndarray, rng: np.random.Generator | None):
-        stop = len(self) * self.batch_size
-        for start in range(0, min(stop, len(order)), self.batch_size):
-            x, y = self.dataset[order[start:start + self.batch_size]]
+        for x, y in self._fetched(order):
             if self.transform is not None:
                 x = apply_batch(self.transform, x, rng)
-            yield x, y
+            yield _as_tensor(x), _as_tensor(y)
 
     def __repr__(self) -> str:
+        workers = f", num_workers={self.num_workers}" if self.num_workers else ""
         return (f"DataLoader(batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed}, batches={len(self)})")
+                f"drop_last={self.drop_last}, seed={self.seed}{workers}, batches={len(self)})")
+
+
+def _as_tensor(value):
+    return value if isinstance(value, Tensor) else Tensor(value)

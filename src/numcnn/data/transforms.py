@@ -140,6 +140,27 @@ class ToFloat(Transform):
         return f"ToFloat(dtype={self.dtype.name})"
 
 
+class ToTensor(ToFloat):
+    """torchvision's ``ToTensor``: uint8 images to float32 in [0, 1] with a channel axis;
+    a one-image call returns a :class:`~numcnn.Tensor` (a batch stays an ndarray for the next
+    transform; :class:`~numcnn.data.DataLoader` yields Tensors anyway).
+
+    numcnn images are channel-first, so a 3-D image is taken as ``(C, H, W)`` and not
+    transposed (torchvision reads a 3-D ndarray as ``(H, W, C)``); ``(H, W)`` becomes
+    ``(1, H, W)`` in both.
+    """
+
+    def __init__(self):
+        super().__init__(np.float32)
+
+    def __call__(self, x, rng: np.random.Generator | None = None):
+        from numcnn.autograd import Tensor
+        return Tensor(super().__call__(x, rng))
+
+    def __repr__(self) -> str:
+        return "ToTensor()"
+
+
 class Normalize(Transform):
     """Subtract ``mean`` and divide by ``std`` per channel, like torchvision's ``Normalize``.
 

@@ -151,7 +151,7 @@ def plan_unknown(index: int, name: str, layer, in_shape) -> LayerPlan:
     out = out[0] if isinstance(out, tuple) else out
     plan = LayerPlan(index, name, type(layer).__name__.lower(), "", tuple(in_shape),
                      tuple(out.shape), ["(no formula known: shape obtained by running the layer)"],
-                     params=sum(p.size for p in params), flops_fwd=None, flops_bwd=None,
+                     params=sum(p.numel() for p in params), flops_fwd=None, flops_bwd=None,
                      layer=layer)
     plan.tensors = [
         TensorRow("X", tuple(in_shape), "input", "x"),

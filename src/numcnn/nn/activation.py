@@ -12,7 +12,8 @@ from .. import functional as F
 from ._checks import check_bool
 from .module import Module
 
-__all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus",
+           "Tanh"]
 
 
 class ReLU(Module):
@@ -100,3 +101,50 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class GELU(Module):
+    """``x·Φ(x)`` (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """``x·σ(x)`` (swish)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = check_bool(inplace, "inplace", "SiLU")
+
+    def forward(self, input):
+        return F.silu(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(Module):
+    """``(1/β)·log(1 + e^{βx})``, linear where ``βx > threshold``."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        for name, v in (("beta", beta), ("threshold", threshold)):
+            if not isinstance(v, Real) or isinstance(v, bool):
+                raise TypeError(f"Softplus: {name} must be a number, got {v!r}")
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"

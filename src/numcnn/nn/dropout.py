@@ -5,7 +5,7 @@ from .. import functional as F
 from ._checks import check_bool, check_probability
 from .module import Module
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout2d"]
 
 
 class Dropout(Module):
@@ -38,3 +38,13 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) input with probability ``p`` (one draw per sample
+    and channel) and scale the rest by ``1/(1 − p)`` while training; the identity after
+    ``eval()``. See :func:`numcnn.functional.dropout2d`.
+    """
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training)

@@ -12,6 +12,12 @@ Fans of a weight of shape ``(out, in, *kernel)``: ``fan_in = in · prod(kernel)`
 * ``xavier_normal_``: ``N(0, std²)`` with ``std = gain · √(2 / (fan_in + fan_out))``
 * ``kaiming_uniform_``: ``U(−b, b)`` with ``b = gain · √(3 / fan)``
 * ``kaiming_normal_``: ``N(0, std²)`` with ``std = gain / √fan``
+* ``trunc_normal_``: ``N(mean, std²)`` conditioned on ``[a, b]`` (by rejection: the same
+  distribution PyTorch draws by inverting the CDF, not the same numbers)
+* ``orthogonal_``: ``gain · Q`` from the QR decomposition of a normal matrix (signs fixed
+  by ``diag(R)``), the weight flattened to (rows, ∏ rest)
+* ``eye_``, ``dirac_``: identity matrix; identity convolution (per group)
+* ``sparse_``: ``N(0, std²)`` with ``⌈sparsity · rows⌉`` zeros in every column
 
 Examples
 --------
@@ -39,10 +45,15 @@ from ..autograd import Tensor
 __all__ = [
     "calculate_gain",
     "constant_",
+    "dirac_",
+    "eye_",
     "kaiming_normal_",
     "kaiming_uniform_",
     "normal_",
     "ones_",
+    "orthogonal_",
+    "sparse_",
+    "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
@@ -108,6 +119,8 @@ def _calculate_correct_fan(tensor, mode: str) -> int:
 def _fill(tensor, values, op: str):
     arr = _array(tensor, op)
     arr[...] = values          # in place, cast to the tensor's dtype
+    if isinstance(tensor, Tensor):
+        tensor._version_counter.value += 1
     return tensor
 
 
@@ -188,3 +201,80 @@ def default_layer_init_(weight, bias=None, generator=None):
         fan_in, _ = _calculate_fan_in_and_fan_out(weight)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound, generator=generator)
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None):
+    """Fill with ``N(mean, std²)`` draws restricted to ``[a, b]`` (rejected draws are redrawn)."""
+    if std < 0 or a > b:
+        raise ValueError(f"trunc_normal_: need std >= 0 and a <= b, got std={std!r}, a={a!r}, "
+                         f"b={b!r}")
+    rng = _rng(generator)
+    out = rng.normal(mean, std, size=tensor.shape)
+    bad = (out < a) | (out > b)
+    for _ in range(1000):                    # each round redraws only the rejected entries
+        if not bad.any():
+            break
+        out[bad] = rng.normal(mean, std, size=int(bad.sum()))
+        bad = (out < a) | (out > b)
+    else:
+        raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds too little of "
+                         f"N({mean}, {std}²) to sample by rejection")
+    return _fill(tensor, out, "trunc_normal_")
+
+
+def orthogonal_(tensor, gain: float = 1, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain``, as ``torch.nn.init.orthogonal_``."""
+    if len(tensor.shape) < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if 0 in tensor.shape:
+        return tensor
+    rows = tensor.shape[0]
+    cols = math.prod(tensor.shape) // rows
+    flat = _rng(generator).normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)                 # (max, min) with orthonormal columns
+    q *= np.sign(np.diag(r))                  # unique: diag(R) > 0
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape), "orthogonal_")
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix (ones on the main diagonal)."""
+    if len(tensor.shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, np.eye(*tensor.shape), "eye_")
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a 3-, 4- or 5-D conv weight with the Dirac delta: a convolution with it keeps
+    as many input channels as possible (per group), as ``torch.nn.init.dirac_``."""
+    shape = tensor.shape
+    if len(shape) not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if shape[0] % groups:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per_group = shape[0] // groups
+    n = min(out_per_group, shape[1])
+    values = np.zeros(shape)
+    centre = tuple(k // 2 for k in shape[2:])
+    d = np.arange(n)
+    for g in range(groups):                   # a loop over groups: one assignment each
+        values[(g * out_per_group + d, d) + centre] = 1
+    return _fill(tensor, values, "dirac_")
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """Fill a 2-D tensor with ``N(0, std²)`` and zero ``⌈sparsity · rows⌉`` entries of every
+    column (chosen at random), as ``torch.nn.init.sparse_``."""
+    if len(tensor.shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    rng = _rng(generator)
+    values = rng.normal(0.0, std, size=(rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    order = np.argsort(rng.random((rows, cols)), axis=0)[:zeros]      # rows to zero, per column
+    values[order, np.arange(cols)] = 0
+    return _fill(tensor, values, "sparse_")

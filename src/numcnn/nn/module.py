@@ -216,7 +216,7 @@ class Module:
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         """The number of scalar parameters (those requiring grad with ``only_trainable``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not only_trainable)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
     def apply(self, fn) -> Module:
         """Call ``fn(m)`` on every submodule (children first) and on this module."""
@@ -300,15 +300,54 @@ class Module:
 
     def save(self, path):
         """Write parameters, buffers and architecture to a ``.safetensors`` file (no pickle);
-        see :func:`numcnn.io.save`. Needs the ``safetensors`` extra."""
+        see :func:`numcnn.io.save`. Needs the ``safetensors`` extra.
+
+        A model whose architecture numcnn cannot describe (a custom subclass without ``arch``
+        and ``config`` attributes) is saved as weights plus its class name; rebuild it with
+        ``MyNet.load(path, *init_args)``.
+        """
         from .. import io
+        try:
+            io.model_spec(self)
+        except TypeError:
+            cls = type(self)
+            return io.save_safetensors(self, path, {
+                "format": "numcnn-weights", "class": f"{cls.__module__}.{cls.__qualname__}"})
         return io.save(self, path)
 
-    @staticmethod
-    def load(path):
-        """Rebuild a model written by :meth:`save`; see :func:`numcnn.io.load`."""
+    @classmethod
+    def load(cls, path, *args, **kwargs):
+        """Rebuild a model written by :meth:`save`, in evaluation mode.
+
+        A file that holds its architecture (numcnn's models, Sequentials of numcnn layers) is
+        rebuilt from it: ``nn.Module.load(path)``, or ``LeNet5.load(path)`` which also checks
+        the class. A custom subclass saved as weights is rebuilt with ``MyNet.load(path,
+        *args, **kwargs)``: ``MyNet(*args, **kwargs)``, then its weights from the file, which
+        must come from a ``MyNet`` (the stored class name is compared, never imported).
+        """
         from .. import io
-        return io.load(path)
+        meta = io.read_metadata(path)
+        if meta.get("format") == io.FORMAT and not args and not kwargs:
+            model = io.load(path)
+            if not isinstance(model, cls):
+                raise ValueError(f"{cls.__name__}.load: {path} holds a "
+                                 f"{type(model).__name__}, not a {cls.__name__}")
+            return model
+        if cls is Module:
+            return io.load(path)          # its error says what the file holds instead
+        stored, name = meta.get("class"), f"{cls.__module__}.{cls.__qualname__}"
+        if stored != name:
+            raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a "
+                             f"{stored or 'model saved with its architecture'}, not of a "
+                             f"{name}")
+        model = cls(*args, **kwargs)
+        tensors = io.load_safetensors(path)
+        dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
+                     None)
+        if dtype is not None and dtype != np.float32:
+            model.to(dtype)
+        model.load_state_dict(tensors)
+        return model.eval()
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters and buffers in place, keeping their dtypes.

@@ -10,14 +10,15 @@ from ..ops.shapes import pair
 from ._checks import check_bool, check_int, check_pair
 from .module import Module
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d"]
 
 
 def _check_window(op: str, kernel_size, stride, padding, dilation=1):
     """Validate a pooling window; return ``(kernel_size, stride, padding)`` as given (the stride
     defaulting to the kernel size)."""
     kernel_size = check_pair(kernel_size, "kernel_size", op, minimum=1)
-    stride = kernel_size if stride is None else check_pair(stride, "stride", op, minimum=1)
+    stride = kernel_size if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
+        else check_pair(stride, "stride", op, minimum=1)
     padding = check_pair(padding, "padding", op, minimum=0)
     check_pair(dilation, "dilation", op, minimum=1)
     for axis, p, k in zip(("height", "width"), pair(padding), pair(kernel_size)):
@@ -85,8 +86,9 @@ class AvgPool2d(Module):
             op, kernel_size, stride, padding)
         self.ceil_mode = check_bool(ceil_mode, "ceil_mode", op)
         self.count_include_pad = check_bool(count_include_pad, "count_include_pad", op)
-        if divisor_override is not None:
-            check_int(divisor_override, "divisor_override", op)
+        if divisor_override is not None and check_int(divisor_override, "divisor_override", op,
+                                                       minimum=-(2 ** 63)) == 0:
+            raise ValueError(f"{op}: divisor must be not zero (divisor_override=0)")
         self.divisor_override = divisor_override
 
     def forward(self, input):
@@ -117,7 +119,7 @@ class AdaptiveAvgPool2d(Module):
             raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
         for size in sizes:
             if size is not None:
-                check_int(size, "output_size", op)
+                check_int(size, "output_size", op, minimum=0)
         self.output_size = tuple(output_size) if isinstance(output_size, list) else output_size
 
     def forward(self, input):
@@ -125,3 +127,37 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of :class:`MaxPool2d`: ``forward(input, indices, output_size=None)``
+    puts each value back at its index, zeros elsewhere (see
+    :func:`numcnn.functional.max_unpool2d`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn import nn
+    >>> pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    >>> y, idx = pool(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> unpool(y, idx).data[0, 0]
+    array([[ 0.,  0.,  0.,  0.],
+           [ 0.,  5.,  0.,  7.],
+           [ 0.,  0.,  0.,  0.],
+           [ 0., 13.,  0., 15.]])
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        op = "MaxUnpool2d"
+        self.kernel_size = check_pair(kernel_size, "kernel_size", op, minimum=1)
+        self.stride = self.kernel_size if stride is None else check_pair(stride, "stride", op,
+                                                                          minimum=1)
+        self.padding = check_pair(padding, "padding", op, minimum=0)
+
+    def forward(self, input, indices, output_size=None):
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
+                              output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

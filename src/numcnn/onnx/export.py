@@ -275,6 +275,9 @@ class _GraphBuilder:
         self.known[id(call.output)] = convert(module, name, source, x, call.output)
 
     def _Conv2d(self, m: nn.Conv2d, name, source, x, y):
+        if m.padding_mode != "zeros":
+            raise OnnxExportError(f"export: layer {name!r} (Conv2d) has padding_mode="
+                                  f"{m.padding_mode!r}; only 'zeros' is exported")
         (pt, pb), (pl, pr) = conv_padding(m.padding, m.kernel_size, m.stride, m.dilation)
         inputs = [source, self.initializer(f"{name}.weight", m.weight.data)]
         if m.bias is not None:

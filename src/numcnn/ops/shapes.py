@@ -20,24 +20,30 @@ Pair = tuple[int, int]
 AxisPad = tuple[int, int]
 
 
-def pair(value, name: str = "value", op: str = "op", minimum: int | None = None) -> Pair:
-    """Normalize an int or a length-2 sequence of ints to ``(h, w)``.
+def pair(value, name: str = "value", op: str = "op", minimum: int | None = None,
+         single: bool = True) -> Pair:
+    """Normalize an int, a 1-sequence (broadcast, as PyTorch) or a 2-sequence of ints to
+    ``(h, w)``; ``single=False`` refuses 1-sequences (``adaptive_avg_pool2d``'s rule).
 
     >>> pair(3)
     (3, 3)
     >>> pair((2, 1))
     (2, 1)
+    >>> pair([4])
+    (4, 4)
     """
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, Integral):
+    def is_int(v) -> bool:
+        return isinstance(v, Integral) and not isinstance(v, (bool, np.bool_))
+
+    if is_int(value):
         out = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) for v in value
-    ):
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_int, value)):
         out = (int(value[0]), int(value[1]))
+    elif single and isinstance(value, (tuple, list)) and len(value) == 1 and is_int(value[0]):
+        out = (int(value[0]), int(value[0]))
     else:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        also = " (or a 1-tuple)" if single else ""
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints{also}, got {value!r}")
     if minimum is not None and min(out) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum} on both axes, got {value!r}")
     return out
@@ -298,7 +304,7 @@ def pool_geometry(
     ph, pw = pair(padding, "padding", op, minimum=0)
     dh, dw = pair(dilation, "dilation", op, minimum=1)
     for name, p, k in (("height", ph, kh), ("width", pw, kw)):
-        if 2 * p > k:
+        if 2 * p > k:   # PyTorch: pad <= k // 2, of the kernel itself even when dilated
             raise ValueError(
                 f"{op}: padding {p} on the {name} axis is more than half the kernel size {k}; "
                 f"pad should be at most {k // 2}"

@@ -23,6 +23,7 @@ __all__ = [
     "LinearLR",
     "MultiStepLR",
     "OneCycleLR",
+    "ReduceLROnPlateau",
     "StepLR",
 ]
 
@@ -490,3 +491,6 @@ def _per_group(where: str, name: str, value, n_groups: int, **limits) -> list[fl
                              f"{n_groups} parameter groups")
         return [check_real(where, f"{name}[{i}]", v, **limits) for i, v in enumerate(value)]
     return [check_real(where, name, value, **limits)] * n_groups
+
+
+from .plateau import ReduceLROnPlateau  # noqa: E402  (a metric-driven scheduler, apart)

@@ -305,6 +305,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(data, grad, state, hyper)
+                p._version_counter.value += 1   # an in-place change: graphs that saved p see it
         return loss
 
     # --- checkpoints --------------------------------------------------------------------------
