@@ -155,10 +155,11 @@ def scatter_rows(rows: np.ndarray, geo: ConvGeometry, out: np.ndarray, first_row
     ``rows`` may hold only the kernel rows ``first_row, first_row + 1, ...`` (its axis 2).
     Shape (N, C, rows of kh, kw, >=T) -> adds into out (N, C, s_h, s_w, Hq·Wq).
     """
-    T, n_rows = geo.T, rows.shape[2]
-    for u, v, a, b, _, _, off in _taps(geo):
-        if first_row <= u < first_row + n_rows:
-            out[:, :, a, b, off:off + T] += rows[:, :, u - first_row, v, :T]  # (N, C, T)
+    T = geo.T
+    for i in range(rows.shape[2]):
+        for v in range(geo.kw):
+            a, b, _, _, off = tap_position(first_row + i, v, geo)
+            out[:, :, a, b, off:off + T] += rows[:, :, i, v, :T]        # (N, C, T)
     return out
 
 
