@@ -122,11 +122,17 @@ def _check_method(method: str) -> None:
 
 # --- pooling -----------------------------------------------------------------------------------
 
+def _pool_work(geo: PoolGeometry) -> int:
+    """Elements a pool touches: one per kernel tap and output (the threads' threshold counts)."""
+    return geo.N * geo.C * geo.Ho * geo.Wo * geo.kh * geo.kw
+
+
 def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
     """:func:`.pool.avg_pool_forward` on batch blocks."""
     y = np.empty(geo.output_shape, x.dtype)
     parallel.run_blocks(lambda rows: pool.avg_pool_forward(
-        x[rows], geo, count_include_pad, divisor_override, y[rows]), slice(0, geo.N), y.size)
+        x[rows], geo, count_include_pad, divisor_override, y[rows]), slice(0, geo.N),
+        _pool_work(geo))
     return y
 
 
@@ -134,7 +140,8 @@ def avg_pool_backward(gy, geo: PoolGeometry, count_include_pad=True, divisor_ove
     """:func:`.pool.avg_pool_backward` on batch blocks."""
     gx = np.empty((geo.N, geo.C, geo.H, geo.W), gy.dtype)
     parallel.run_blocks(lambda rows: pool.avg_pool_backward(
-        gy[rows], geo, count_include_pad, divisor_override, gx[rows]), slice(0, geo.N), gy.size)
+        gy[rows], geo, count_include_pad, divisor_override, gx[rows]), slice(0, geo.N),
+        _pool_work(geo))
     return gx
 
 
@@ -142,7 +149,7 @@ def max_pool_forward(x, geo: PoolGeometry):
     """:func:`.pool.max_pool_forward` on batch blocks: ``(y, argmax)``."""
     y, argmax = np.empty(geo.output_shape, x.dtype), np.empty(geo.output_shape, np.int64)
     parallel.run_blocks(lambda rows: pool.max_pool_forward(
-        x[rows], geo, (y[rows], argmax[rows])), slice(0, geo.N), y.size)
+        x[rows], geo, (y[rows], argmax[rows])), slice(0, geo.N), 2 * _pool_work(geo))
     return y, argmax
 
 
@@ -150,7 +157,7 @@ def max_pool_backward(gy, argmax, geo: PoolGeometry):
     """:func:`.pool.max_pool_backward` on batch blocks."""
     gx = np.empty((geo.N, geo.C, geo.H, geo.W), gy.dtype)
     parallel.run_blocks(lambda rows: pool.max_pool_backward(
-        gy[rows], argmax[rows], geo, gx[rows]), slice(0, geo.N), gy.size)
+        gy[rows], argmax[rows], geo, gx[rows]), slice(0, geo.N), _pool_work(geo))
     return gx
 
 
