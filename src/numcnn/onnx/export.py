@@ -127,7 +127,10 @@ def _trace(model: nn.Module, x: Tensor) -> tuple[list[_Call], object]:
     try:
         model.train(False)
         for name, module in _leaves(model):
-            handles.append(module.register_forward_hook(recorder(name), with_kwargs=True))
+            # first in line: it records what the layer itself computed; what a user's hook
+            # makes of it is then an autograd operation on that output, followed like any other
+            handles.append(module.register_forward_hook(recorder(name), prepend=True,
+                                                        with_kwargs=True))
         _autograd._grad_enabled = True
         output = model(x)
     finally:
