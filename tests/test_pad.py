@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import numcnn.functional as F
@@ -89,31 +89,54 @@ def test_value_zero_accepted_for_non_constant_modes(torch, rng, mode):
 @st.composite
 def configs(draw):
     """Any mode with a rank torch accepts for it; amounts may be invalid (too large, cropping
-    too much): such configurations must be rejected exactly when torch rejects them."""
+    too much): such configurations must be rejected exactly when torch rejects them. The right
+    amount is often drawn on an edge of a rule for the left one: an empty output (``-n - l``),
+    reflect's limit (``n - 1``, ``n``), circular's wrap limit (``n + min(l, 0)``, one more)."""
     mode = draw(st.sampled_from(MODES))
     k = draw(st.integers(1, 3))
     extra = draw(st.integers(0, 2) if mode == "constant" else st.integers(1, 2))
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=k + extra, max_size=k + extra)))
-    pad = tuple(draw(st.lists(st.integers(-5, 5), min_size=2 * k, max_size=2 * k)))
+    pad = []
+    for i in range(k):  # (left, right) of the last axis first, as torch lists them
+        n, left = shape[-1 - i], draw(st.integers(-5, 5))
+        edges = [-n - left, n - 1, n, n + min(left, 0), n + min(left, 0) + 1]
+        pad += [left, draw(st.integers(-5, 5) | st.sampled_from(edges))]
+    pad = tuple(pad)
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return mode, shape, pad, dtype, draw(st.integers(0, 2**32 - 1))
 
 
+def accepted(mode: str, shape: tuple, pad: tuple) -> bool:
+    """The documented rule (``F.pad``'s docstring) for the amounts, per padded axis of length
+    ``n`` with amounts ``(l, r)``; ranks are those :func:`configs` draws, all valid."""
+    k = len(pad) // 2
+    sizes = []
+    for i in range(k):
+        (l, r), n = pad[2 * i: 2 * i + 2], shape[-1 - i]
+        kept = n + min(l, 0) + min(r, 0)
+        sizes.append(n + l + r)
+        if mode in ("constant", "circular") and kept < 0:
+            return False
+        if mode == "circular" and max(l, r) > kept:      # wraps at most once
+            return False
+        if mode == "reflect" and (l >= n or r >= n):
+            return False
+        if mode in ("reflect", "replicate") and (n == 0 or n + l + r < 0):
+            return False
+    return mode in ("constant", "circular") or max(sizes) >= 1
+
+
+def valid_configs():
+    """:func:`configs` limited to the configurations :func:`accepted` allows (about 40 %)."""
+    return configs().filter(lambda c: accepted(*c[:3]))
+
+
 @settings(max_examples=200)
-@given(configs())
+@given(valid_configs())
 def test_random_configurations_match_torch(torch, config):
     mode, shape, pad, dtype, seed = config
     x_np = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    try:
-        F.pad(tensor(x_np), pad, mode=mode)
-    except ValueError:
-        # torch has no defined result here either; for circular padding that wraps more than
-        # once torch sometimes returns uninitialised memory instead of raising
-        if mode != "circular":
-            with pytest.raises((RuntimeError, NotImplementedError, ValueError)):
-                torch.nn.functional.pad(torch.tensor(x_np), pad, mode=mode)
-        return
-    y, gx, ty, tgx = _both(torch, x_np, pad, mode, seed=seed)  # torch must accept it too
+    y, gx, ty, tgx = _both(torch, x_np, pad, mode, seed=seed)  # both must accept it
     assert y.shape == ty.shape and y.dtype == dtype and gx.dtype == dtype
     np.testing.assert_array_equal(y.data, ty)
     if y.numel() == 0:
@@ -122,6 +145,33 @@ def test_random_configurations_match_torch(torch, config):
     else:
         tol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(gx, tgx, rtol=tol, atol=tol)
+
+
+@settings(max_examples=200)
+@given(configs())
+@example(config=("reflect", (1, 3), (-1, -2), np.float64, 0))      # every padded size 0
+@example(config=("replicate", (2, 3), (-2, -2), np.float64, 0))    # a negative size
+@example(config=("reflect", (2, 3), (0, 3), np.float64, 0))        # reflect reaches the size
+@example(config=("circular", (1, 4), (-1, 4), np.float64, 0))      # wraps more than once
+@example(config=("constant", (4,), (-3, -2), np.float64, 0))       # crops more than all
+def test_refuses_exactly_what_the_rule_refuses(torch, config):
+    """Every drawn configuration is accepted or refused as :func:`accepted` says; a refused one
+    is refused by torch too (except circular padding that wraps more than once, for which torch
+    sometimes returns uninitialised memory instead of raising)."""
+    mode, shape, pad, dtype, seed = config
+    x_np = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    if accepted(mode, shape, pad):
+        sizes = list(shape)
+        for i in range(len(pad) // 2):  # pad lists (left, right) from the last axis backwards
+            sizes[-1 - i] += pad[2 * i] + pad[2 * i + 1]
+        assert F.pad(tensor(x_np), pad, mode=mode).shape == tuple(sizes)
+        return
+    with pytest.raises(ValueError, match=r"^pad: (pad|padding) .*(crops|wraps|must be <|"
+                                         r"needs|gives)"):
+        F.pad(tensor(x_np), pad, mode=mode)
+    if mode != "circular":
+        with pytest.raises((RuntimeError, NotImplementedError, ValueError)):
+            torch.nn.functional.pad(torch.tensor(x_np), pad, mode=mode)
 
 
 # --- gradients against finite differences, adjoint identity -------------------------------------
@@ -138,16 +188,13 @@ def test_gradcheck_constant_with_value(rng):
 
 
 @settings(max_examples=150)
-@given(configs())
+@given(valid_configs())
 def test_backward_is_the_adjoint(config):
     """``<pad(x), w> == <x, pad_backward(w)>`` for the linear map ``x ↦ pad(x)`` (value 0)."""
     mode, shape, pad, _, seed = config
     rng = np.random.default_rng(seed)
     x = tensor(rng.standard_normal(shape), requires_grad=True)
-    try:
-        y = F.pad(x, pad, mode=mode)
-    except ValueError:
-        return
+    y = F.pad(x, pad, mode=mode)
     w = rng.standard_normal(y.shape)
     (y * tensor(w)).sum().backward()
     np.testing.assert_allclose(np.vdot(y.data, w), np.vdot(x.data, x.grad), rtol=1e-10,

@@ -16,10 +16,15 @@ import numpy as np
 
 from ..autograd import Tensor
 from ._checks import check_float_dtype
+from .hooks import RemovableHandle
 from .parameter import Parameter
 from .state import IncompatibleKeys, load_state
 
 __all__ = ["Module"]
+
+
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+                "_forward_hooks_with_kwargs")
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -60,12 +65,91 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        # hook id -> hook, in call order; the *_with_kwargs tables hold the ids (-> True) of the
+        # hooks registered with ``with_kwargs=True``
+        for table in _HOOK_TABLES:
+            object.__setattr__(self, table, OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} is missing the required forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """Run ``forward``, with the forward pre-hooks before it and the forward hooks after."""
+        if not (self.__dict__.get("_forward_pre_hooks") or self.__dict__.get("_forward_hooks")):
+            return self.forward(*args, **kwargs)
+        # snapshots: a hook that removes a hook (itself included) changes the next call only
+        for hook_id, hook in tuple(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook_id, hook in tuple(self._forward_hooks.items()):
+            if hook_id in self._forward_hooks_with_kwargs:
+                result = hook(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    # --- hooks --------------------------------------------------------------------------------
+    def _register_hook(self, kind: str, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"register_{kind[1:-1]}: hook must be callable, got {hook!r}")
+        hooks, flagged = self._registry(kind), self._registry(kind + "_with_kwargs")
+        handle = RemovableHandle(hooks, extra=(flagged,))
+        hooks[handle.id] = hook
+        if with_kwargs:
+            flagged[handle.id] = True
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``module(...)`` call, as PyTorch.
+
+        ``args`` is the tuple of positional arguments (keyword arguments are passed to forward
+        but not to the hook). A non-None return replaces ``args`` (a non-tuple ``v`` becomes
+        ``(v,)``). With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs)`` and
+        returns None or a pair ``(args, kwargs)``. Hooks run in registration order;
+        ``prepend=True`` puts this one first. Calling ``module.forward(...)`` directly runs no
+        hook. Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        return self._register_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``module(...)`` call, as PyTorch.
+
+        ``args`` are the positional arguments ``forward`` received (after the pre-hooks); a
+        non-None return replaces the output, and later hooks see the replacement. With
+        ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``. Hooks run in
+        registration order; ``prepend=True`` puts this one first. Returns a handle whose
+        ``remove()`` unregisters the hook.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numcnn import nn
+        >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+        >>> shapes = []
+        >>> handle = model[0].register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+        >>> _ = model(np.ones((4, 3), dtype=np.float32))
+        >>> handle.remove()
+        >>> _ = model(np.ones((5, 3), dtype=np.float32))
+        >>> shapes
+        [(4, 2)]
+        """
+        return self._register_hook("_forward_hooks", hook, prepend, with_kwargs)
 
     # --- registration -------------------------------------------------------------------------
     def _registry(self, what: str) -> OrderedDict:

@@ -1,7 +1,9 @@
 """Export a numcnn model to ONNX by tracing one forward pass.
 
 The model runs once (in evaluation mode) on a small random batch while every leaf module (a
-module without children: ``Conv2d``, ``ReLU``, ...) records its input and output tensors.
+module without children: ``Conv2d``, ``ReLU``, ...) records its input and output tensors
+through a forward hook (so a leaf must be called as ``layer(x)``: ``layer.forward(x)`` runs no
+hook, as in PyTorch).
 Containers and custom models with a Python ``forward`` (``LeNet5``, ``ConvNet``) need nothing
 special: whatever their ``forward`` does, the leaf calls come out in execution order, and the
 tensors that link them tell how they connect. A tensor reaching a layer that no recorded layer
@@ -108,37 +110,32 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _trace(model: nn.Module, x: Tensor) -> tuple[list[_Call], object]:
     """Run ``model(x)`` in evaluation mode with autograd recording, logging each leaf call.
 
-    Each leaf's ``forward`` is wrapped through its instance dict for the duration of the call
-    only; the modes and forwards are restored afterwards.
+    A forward hook on every leaf records its calls for the duration of this run only; the
+    hooks are removed and the modes restored afterwards.
     """
     calls: list[_Call] = []
-    wrapped: list[tuple[nn.Module, object]] = []
+    handles = []
     modes = [(module, module.training) for module in model.modules()]
     grad_was = _autograd._grad_enabled
 
-    def wrap(name: str, module: nn.Module):
-        original = module.forward
-
-        def forward(*args, **kwargs):
-            out = original(*args, **kwargs)
-            calls.append(_Call(name, module, args, kwargs, out))
-            return out
-        return forward
+    def recorder(name: str):
+        def hook(module, args, kwargs, output):
+            calls.append(_Call(name, module, args, kwargs, output))
+        return hook
 
     try:
         model.train(False)
         for name, module in _leaves(model):
-            wrapped.append((module, module.__dict__.get("forward")))
-            module.__dict__["forward"] = wrap(name, module)
+            # first in line: it records what the layer itself computed; what a user's hook
+            # makes of it is then an autograd operation on that output, followed like any other
+            handles.append(module.register_forward_hook(recorder(name), prepend=True,
+                                                        with_kwargs=True))
         _autograd._grad_enabled = True
         output = model(x)
     finally:
         _autograd._grad_enabled = grad_was
-        for module, previous in wrapped:
-            if previous is None:
-                module.__dict__.pop("forward", None)
-            else:
-                module.__dict__["forward"] = previous
+        for handle in handles:
+            handle.remove()
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
     return calls, output
