@@ -3,7 +3,8 @@
 
 The math is in :mod:`.conv`, :mod:`.pool`, :mod:`.windows` and :mod:`.transpose` (single-threaded
 functions on whole arrays, as SPEC-math writes them); :mod:`.engine` runs them on batch chunks and
-blocks, on the kernel threads (:mod:`.parallel`), with scratch buffers from the :mod:`.workspace`.
+blocks, on the kernel threads (:mod:`.parallel`), keeping the columns the backward needs in the
+:mod:`.workspace`.
 """
 from .engine import (
     avg_pool2d_backward,

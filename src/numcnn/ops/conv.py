@@ -1,8 +1,8 @@
 """conv2d forward and its three gradients, as SPEC-math writes them  (§2, §3, §6).
 
-Pure, single-threaded NumPy on whole arrays: no threads, chunks or budgets here
-(:mod:`numcnn.ops.engine` runs these functions on batch blocks). ``scratch`` is where temporary
-arrays come from: NumPy itself by default, the engine's buffer pool when it calls.
+Pure, single-threaded NumPy on whole arrays: no threads, chunks, budgets or buffer pools here
+(:mod:`numcnn.ops.engine` runs these functions on batch blocks). The batch size is read from the
+arrays, so every function holds for any slice of the batch.
 
 Dimension legend: N batch, C_in/C_out channels, g groups, Cg = C_in/g, Qg = C_out/g, H/W input,
 Hp/Wp padded input, kh/kw kernel, Ho/Wo output, K = Cg·kh·kw, L = Ho·Wo; Wq the row width of the
@@ -34,21 +34,21 @@ from .windows import (
 
 # --- the GEMM form (SPEC §6) -----------------------------------------------------------------
 
-def columns(x, geo: ConvGeometry, out=None, scratch=np) -> np.ndarray:
+def columns(x, geo: ConvGeometry, out=None) -> np.ndarray:
     """im2col (6.2) of the zero-padded input, grouped for the GEMM:
     ``cols[n, γ, (c', u, v), (o_h, o_w)] = X̃[n, γ·Cg + c', s_h·o_h + d_h·u − p_h, s_w·o_w + d_w·v − p_w]``.
 
     Shape: x (N, C_in, H, W) -> cols (N, g, K, L), written to ``out`` when given.
     """
     N, g = x.shape[0], geo.groups
-    xp = pad2d(x, geo.pad_h, geo.pad_w, empty=scratch.empty)           # (N, C_in, Hp, Wp)
+    xp = pad2d(x, geo.pad_h, geo.pad_w)                                # (N, C_in, Hp, Wp)
     shape = (N, geo.C_in, geo.kh, geo.kw, geo.Ho, geo.Wo)
-    cols = scratch.empty(shape, x.dtype) if out is None else out.reshape(shape)
+    cols = np.empty(shape, x.dtype) if out is None else out.reshape(shape)
     gather_windows(xp, geo, cols)                                      # (N, C_in, kh, kw, Ho, Wo)
     return cols.reshape(N, g, -1, geo.Ho * geo.Wo)
 
 
-def forward(x, w, b, geo: ConvGeometry, cols=None, out=None, scratch=np) -> np.ndarray:
+def forward(x, w, b, geo: ConvGeometry, cols=None, out=None) -> np.ndarray:
     """``Y[n,q,o_h,o_w] = b[q] + Σ_{c',u,v} W[q,c',u,v]·X̃[n, γ(q)·Cg + c', s_h·o_h + d_h·u − p_h,
     s_w·o_w + d_w·v − p_w]``   (SPEC §2.3), as the GEMM ``Y_γ = W_γ cols_γ + b`` (6.3).
 
@@ -57,7 +57,7 @@ def forward(x, w, b, geo: ConvGeometry, cols=None, out=None, scratch=np) -> np.n
     """
     N, g = x.shape[0], geo.groups
     if cols is None:
-        cols = columns(x, geo, scratch=scratch)                        # (N, g, K, L)
+        cols = columns(x, geo)                                         # (N, g, K, L)
     y = np.empty((N, geo.C_out, geo.Ho, geo.Wo), np.result_type(x, w)) if out is None else out
     w_g = w.reshape(g, geo.C_out // g, -1)                             # (g, Qg, K)
     np.matmul(w_g, cols, out=y.reshape(N, g, geo.C_out // g, -1))      # (N, g, Qg, L): NCHW
@@ -66,14 +66,14 @@ def forward(x, w, b, geo: ConvGeometry, cols=None, out=None, scratch=np) -> np.n
     return y
 
 
-def gy_on_rows(gy, geo: ConvGeometry, scratch=np) -> np.ndarray:
+def gy_on_rows(gy, geo: ConvGeometry) -> np.ndarray:
     """gY on the row grid: ``gY_rows[n, γ, q', o_h·Wq + o_w] = gY[n, γ·Qg + q', o_h, o_w]``, and 0
     at the wrap-around positions o_w >= Wo, so that they add nothing to gX.
 
     Shape: gy (N, C_out, Ho, Wo) -> (N, g, Qg, Ho·Wq).
     """
     N = gy.shape[0]
-    rows = scratch.empty((N, geo.C_out, geo.Ho, geo.Wq), gy.dtype)
+    rows = np.empty((N, geo.C_out, geo.Ho, geo.Wq), gy.dtype)
     rows[..., :geo.Wo] = gy
     rows[..., geo.Wo:] = 0
     return rows.reshape(N, geo.groups, geo.C_out // geo.groups, geo.Ho * geo.Wq)
@@ -97,7 +97,7 @@ def grad_weight(cols, gy, geo: ConvGeometry) -> np.ndarray:
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(geo.weight_shape)
 
 
-def grad_input(gy_rows, w, geo: ConvGeometry, out=None, scratch=np) -> np.ndarray:
+def grad_input(gy_rows, w, geo: ConvGeometry, out=None) -> np.ndarray:
     """``gX[n,c,i,j] = Σ_{q ∈ group γ(c)} Σ_{u ∈ U_h(i), v ∈ U_w(j)}
     gY[n, q, (i + p_h − d_h·u)/s_h, (j + p_w − d_w·v)/s_w]·W[q, c', u, v]``   (SPEC 3.1c),
     as ``gX = crop(col2im(Wᵀ gY))`` (6.5).
@@ -111,14 +111,13 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None, scratch=np) -> np.ndarra
     # w_rows[u, γ, (c', v), q'] = W[γ·Qg + q', c', u, v]: row u of Wᵀ, for each group
     w_rows = w.reshape(g, Qg, Cg, kh, kw).transpose(3, 0, 2, 4, 1).reshape(kh, g, Cg * kw, Qg)
     dtype = np.result_type(gy_rows, w)
-    dcols_u = scratch.empty((N, g, Cg * kw, geo.Ho * geo.Wq), dtype)
-    gplanes = scratch.empty((N, geo.C_in, geo.sh, geo.sw, geo.Hq * geo.Wq), dtype)
-    gplanes.fill(0)
+    dcols_u = np.empty((N, g, Cg * kw, geo.Ho * geo.Wq), dtype)
+    gplanes = np.zeros((N, geo.C_in, geo.sh, geo.sw, geo.Hq * geo.Wq), dtype)
     for u in range(kh):
         np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u[..., :T])   # dcols[:, :, :, u] = Wᵀ gY
         scatter_rows(dcols_u.reshape(N, geo.C_in, 1, kw, -1), geo, gplanes, first_row=u)
     gplanes = gplanes.reshape(N, geo.C_in, geo.sh, geo.sw, geo.Hq, geo.Wq)
-    gxp = merge_phase_planes(gplanes, geo.Hp, geo.Wp, scratch.empty)   # (N, C_in, Hp, Wp)
+    gxp = merge_phase_planes(gplanes, geo.Hp, geo.Wp)                  # (N, C_in, Hp, Wp)
     gx = np.empty((N, geo.C_in, geo.H, geo.W), gxp.dtype) if out is None else out
     np.copyto(gx, crop2d(gxp, geo.pad_h, geo.pad_w))                   # padding gets no gradient
     return gx

@@ -1,5 +1,5 @@
-"""How the kernels run: batch chunks within a memory budget, batch blocks on threads, and scratch
-buffers from the workspace. The math lives in :mod:`.conv`, :mod:`.pool` and :mod:`.windows`; this
+"""How the kernels run: batch chunks within a memory budget, batch blocks on threads, and the
+buffers that outlive a call. The math lives in :mod:`.conv`, :mod:`.pool` and :mod:`.windows`; this
 module only calls it on slices of the batch, and the math never calls back.
 
 * **Chunks.** The columns of one chunk of samples stay within :data:`COLS_BUDGET_BYTES` (at least

@@ -35,13 +35,13 @@ def tap_slices(u: int, v: int, Ho: int, Wo: int, sh: int, sw: int, dh: int, dw: 
     )
 
 
-def pad2d(x: np.ndarray, pad_h, pad_w, value: float = 0.0, empty=np.empty) -> np.ndarray:
+def pad2d(x: np.ndarray, pad_h, pad_w, value: float = 0.0) -> np.ndarray:
     """Pad the last two axes by ``(before, after)`` each; returns ``x`` itself when nothing to do."""
     if tuple(pad_h) == (0, 0) and tuple(pad_w) == (0, 0):
         return x
     (top, bottom), (left, right) = pad_h, pad_w
     H, W = x.shape[-2:]
-    out = empty(x.shape[:-2] + (top + H + bottom, left + W + right), x.dtype)
+    out = np.empty(x.shape[:-2] + (top + H + bottom, left + W + right), x.dtype)
     out[..., :top, :] = value                                          # the border only:
     out[..., top + H:, :] = value                                      # the inside is x
     out[..., top:top + H, :left] = value
@@ -91,14 +91,14 @@ def _taps(geo: ConvGeometry) -> list[tuple[int, ...]]:
     return [(u, v, *tap_position(u, v, geo)) for u in range(geo.kh) for v in range(geo.kw)]
 
 
-def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int, empty=np.empty):
+def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int) -> np.ndarray:
     """``planes[..., a, b, i, j] = xp[..., s_h·i + a, s_w·j + b]`` (0 beyond xp).
 
     Shape (N, C, Hp, Wp) -> (N, C, s_h, s_w, Hq, Wq). For stride 1 the one plane is xp itself.
     """
     if sh == sw == 1:
         return xp.reshape(xp.shape[:2] + (1, 1, Hq, Wq))
-    planes = empty(xp.shape[:2] + (sh, sw, Hq, Wq), xp.dtype)
+    planes = np.empty(xp.shape[:2] + (sh, sw, Hq, Wq), xp.dtype)
     for a in range(sh):
         for b in range(sw):
             part = xp[:, :, a::sh, b::sw]                              # (N, C, <=Hq, <=Wq)
@@ -109,7 +109,7 @@ def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int, empty=np.em
     return planes
 
 
-def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int, empty=np.empty) -> np.ndarray:
+def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int) -> np.ndarray:
     """Adjoint of :func:`phase_planes`: ``out[..., s_h·i + a, s_w·j + b] = planes[..., a, b, i, j]``.
 
     Shape (N, C, s_h, s_w, Hq, Wq) -> (N, C, Hp, Wp); for stride 1 a view of the one plane.
@@ -117,7 +117,7 @@ def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int, empty=np.empty) -> 
     N, C, sh, sw = planes.shape[:4]
     if sh == sw == 1:
         return planes.reshape(N, C, Hp, Wp)
-    out = empty((N, C, Hp, Wp), planes.dtype)
+    out = np.empty((N, C, Hp, Wp), planes.dtype)
     for a in range(sh):
         for b in range(sw):
             part = out[:, :, a::sh, b::sw]                             # (N, C, <=Hq, <=Wq)
