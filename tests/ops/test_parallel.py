@@ -195,7 +195,7 @@ def test_blas_is_held_to_one_thread_inside_a_region_and_restored(threads):
         return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
 
     before = blas_threads()
-    block, seen = all_threads_meet(threads)
+    block, _seen = all_threads_meet(threads)
     inside = []
 
     def record(rows):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from numcnn import functional as F
 from numcnn import reference as ref
 from numcnn.autograd import tensor
-from numcnn.ops import conv, engine, pool
+from numcnn.ops import engine, pool
 from numcnn.ops.shapes import pool_geometry, pool_output_size
 
 SEEDS = st.integers(0, 2**32 - 1)

@@ -176,12 +176,12 @@ def test_is_the_conv2d_input_gradient(data, seed):
 
 GRADCHECK_CASES = {
     "plain": ((2, 3, 3, 4), (3, 2, 3, 2), {}),
-    "stride2-pad1-op1": ((1, 2, 3, 3), (2, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
-    "stride>kernel": ((2, 2, 2, 3), (2, 1, 2, 2), dict(stride=(3, 4), output_padding=(2, 1))),
-    "dilation-groups": ((1, 4, 3, 2), (4, 1, 2, 3), dict(dilation=(2, 1), groups=2, padding=1)),
-    "op<dilation": ((1, 2, 3, 3), (2, 2, 2, 2), dict(dilation=3, output_padding=2)),
-    "asymmetric": ((2, 3, 2, 5), (3, 2, 4, 1), dict(stride=(2, 1), padding=(1, 0),
-                                                    output_padding=(1, 0), groups=1)),
+    "stride2-pad1-op1": ((1, 2, 3, 3), (2, 3, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+    "stride>kernel": ((2, 2, 2, 3), (2, 1, 2, 2), {"stride": (3, 4), "output_padding": (2, 1)}),
+    "dilation-groups": ((1, 4, 3, 2), (4, 1, 2, 3), {"dilation": (2, 1), "groups": 2, "padding": 1}),
+    "op<dilation": ((1, 2, 3, 3), (2, 2, 2, 2), {"dilation": 3, "output_padding": 2}),
+    "asymmetric": ((2, 3, 2, 5), (3, 2, 4, 1), {"stride": (2, 1), "padding": (1, 0),
+                                                    "output_padding": (1, 0), "groups": 1}),
 }
 
 
@@ -258,7 +258,7 @@ def test_matches_torch(torch, cfg, seed, use_bias, dtype):
     bn = None if b is None else tensor(b, requires_grad=True)
     y = F.conv_transpose2d(xn, wn, bn, **cfg.kwargs)
     y.backward(gy)
-    tol = dict(rtol=1e-11, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
+    tol = {"rtol": 1e-11, "atol": 1e-11} if dtype == np.float64 else {"rtol": 2e-4, "atol": 2e-4}
     assert y.dtype == xn.grad.dtype == wn.grad.dtype == dtype
     np.testing.assert_allclose(y.data, yt.detach().numpy(), **tol)
     np.testing.assert_allclose(xn.grad, xt.grad.numpy(), **tol)
@@ -289,7 +289,7 @@ def test_unbatched_input_matches_batched(torch):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 3, 5))
     w = rng.standard_normal((4, 3, 3, 2))
-    kw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2)
+    kw = {"stride": (2, 1), "padding": (1, 0), "output_padding": (1, 0), "groups": 2}
     xn = tensor(x, requires_grad=True)
     y = F.conv_transpose2d(xn, w, **kw)
     expected = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), **kw)
@@ -304,22 +304,22 @@ def test_unbatched_input_matches_batched(torch):
 X, WT = (1, 4, 5, 5), (4, 3, 3, 3)
 BAD = {
     # name: (x shape, w shape, kwargs, bias shape, our exception, words of our message)
-    "output_padding >= stride": (X, WT, dict(stride=2, output_padding=2), None, ValueError,
+    "output_padding >= stride": (X, WT, {"stride": 2, "output_padding": 2}, None, ValueError,
                                  "output_padding must be smaller than either stride or dilation"),
-    "output_padding >= dilation": (X, WT, dict(dilation=2, output_padding=(0, 2)), None,
+    "output_padding >= dilation": (X, WT, {"dilation": 2, "output_padding": (0, 2)}, None,
                                    ValueError, "output_padding=(0, 2)"),
-    "negative output_padding": (X, WT, dict(output_padding=-1), None, ValueError,
+    "negative output_padding": (X, WT, {"output_padding": -1}, None, ValueError,
                                 "output_padding must be >= 0"),
-    "negative padding": (X, WT, dict(padding=-1), None, ValueError, "padding must be >= 0"),
-    "string padding": (X, WT, dict(padding="same"), None, TypeError, "no 'same' or 'valid'"),
-    "stride 0": (X, WT, dict(stride=0), None, ValueError, "stride must be >= 1"),
-    "dilation 0": (X, WT, dict(dilation=0), None, ValueError, "dilation must be >= 1"),
-    "groups not dividing C_in": (X, WT, dict(groups=3), None, ValueError,
+    "negative padding": (X, WT, {"padding": -1}, None, ValueError, "padding must be >= 0"),
+    "string padding": (X, WT, {"padding": "same"}, None, TypeError, "no 'same' or 'valid'"),
+    "stride 0": (X, WT, {"stride": 0}, None, ValueError, "stride must be >= 1"),
+    "dilation 0": (X, WT, {"dilation": 0}, None, ValueError, "dilation must be >= 1"),
+    "groups not dividing C_in": (X, WT, {"groups": 3}, None, ValueError,
                                  "groups=3 must divide the input channels"),
-    "groups 0": (X, WT, dict(groups=0), None, ValueError, "groups must be a positive int"),
+    "groups 0": (X, WT, {"groups": 0}, None, ValueError, "groups must be a positive int"),
     "channel mismatch": ((1, 5, 5, 5), WT, {}, None, ValueError,
                          "input has 5 channels but weight expects 4"),
-    "output too small": (X, WT, dict(padding=5), None, ValueError, "is too small"),
+    "output too small": (X, WT, {"padding": 5}, None, ValueError, "is too small"),
     "bias of C_in": (X, WT, {}, (4,), ValueError, "bias must have shape (3,)"),
     "3-D weight": (X, (4, 3, 3), {}, None, ValueError, "weight must be 4-D"),
     "2-D input": ((4, 5), WT, {}, None, ValueError, "must be 4-D (N, C, H, W) or 3-D"),

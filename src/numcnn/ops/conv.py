@@ -31,7 +31,6 @@ from .windows import (
     scatter_rows,
 )
 
-
 # --- the GEMM form (SPEC §6) -----------------------------------------------------------------
 
 def columns(x, geo: ConvGeometry, out=None) -> np.ndarray:
