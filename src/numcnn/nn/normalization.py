@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from ._checks import check_bool, check_device, check_float_dtype, check_int
+from ..validation import check_bool, check_device, check_float_dtype, check_int
 from .module import Module
 from .parameter import Parameter
 
