@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import _positive_int
+from ..validation import positive_int as _positive_int
 
 EXIT_OK, EXIT_TRACE, EXIT_INVALID = 0, 1, 2
 

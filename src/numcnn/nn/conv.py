@@ -7,8 +7,8 @@ import numpy as np
 from .. import functional as F
 from ..ops.shapes import check_input_rank, conv_padding, pair
 from ..ops.transpose import conv_transpose_args, conv_transpose_geometry, output_padding_for
-from . import init
 from ..validation import check_bool, check_device, check_float_dtype, check_int
+from . import init
 from .module import Module
 from .parameter import Parameter
 
