@@ -10,9 +10,20 @@ import pytest
 
 from numcnn import data, models, nn, optim
 from numcnn.validation import (
-    check_bool, check_choice, check_device, check_float_dtype, check_image_input, check_int,
-    check_pair, check_probability, check_real, check_reduction, positive_float, positive_int,
-    to_pair)
+    check_bool,
+    check_choice,
+    check_device,
+    check_float_dtype,
+    check_image_input,
+    check_int,
+    check_pair,
+    check_probability,
+    check_real,
+    check_reduction,
+    positive_float,
+    positive_int,
+    to_pair,
+)
 
 
 def test_check_int():

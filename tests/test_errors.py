@@ -9,8 +9,19 @@ import pytest
 from numcnn import atomic, checkpoint, errors, train
 from numcnn.data import download, idx
 from numcnn.errors import (
-    REPORTED, USER_ERRORS, CheckpointError, DownloadError, IdxFormatError, TrainingDiverged,
-    UserError, WriteError, error_line, error_message, is_user_error, report)
+    REPORTED,
+    USER_ERRORS,
+    CheckpointError,
+    DownloadError,
+    IdxFormatError,
+    TrainingDiverged,
+    UserError,
+    WriteError,
+    error_line,
+    error_message,
+    is_user_error,
+    report,
+)
 
 
 def test_the_error_classes_live_in_one_module_and_keep_their_old_names():
@@ -57,8 +68,8 @@ def test_reported_adds_every_os_error_and_a_failed_allocation():
     (KeyError("unknown model 'x'"), "numcnn: error: unknown model 'x'"),
     (ValueError("two\n   lines"), "numcnn: error: two lines"),
     (MemoryError(), "numcnn: error: not enough memory: the allocation failed"),
-    (MemoryError("Unable to allocate 3 GiB"), "numcnn: error: not enough memory: Unable to "
-                                              "allocate 3 GiB"),
+    (MemoryError("Unable to allocate 3 GiB"),
+     "numcnn: error: not enough memory: Unable to allocate 3 GiB"),
     (TypeError("a bug"), "numcnn: error: TypeError: a bug"),
 ])
 def test_error_line(err, line):

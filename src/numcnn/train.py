@@ -25,6 +25,7 @@ from . import atomic, checkpoint, data, models, optim, rundir
 from . import functional as F
 from . import random as nc_random
 from .autograd import Tensor, no_grad
+from .distributed import DataParallel, run_or_abort
 from .errors import TrainingDiverged
 from .metrics import RunningAverage, confusion_matrix, per_class_accuracy
 
@@ -207,11 +208,12 @@ def _train_step(model, x, y, optimizer, sync) -> tuple[float, int]:
 
 
 def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | None = None,
-                lr_log: list | None = None, sync: LocalGradients | None = None):
+                lr_log: list | None = None, sync=None):
     """One pass over ``loader``; returns (mean loss, accuracy, seconds, images/second).
 
     ``lr_log``: a list that gets the learning rate each step used. ``sync``: the
-    gradient-synchronisation hook (default :class:`LocalGradients`, one process).
+    gradient-synchronisation hook, any object with the methods of :class:`LocalGradients`
+    (the default, one process) such as a :class:`numcnn.distributed.DataParallel`.
     """
     sync = LocalGradients() if sync is None else sync
     model.train()
@@ -355,15 +357,13 @@ def fit(config: TrainConfig, log=_log, warn=_warn) -> dict:
     (replace it) is set. ``warn`` gets the warnings (metrics lines dropped on resume).
     """
     config.validate()
-    if config.distributed:  # distributed: data parallel over MPI (numcnn.distributed)
-        from .distributed import DataParallel, run_or_abort
-
+    if config.distributed:  # data parallel over MPI (numcnn.distributed imports mpi4py here)
         dp = DataParallel(log=log)
         if dp.is_root:
             log(f"data parallel over {dp.size} {'rank' if dp.size == 1 else 'ranks'}: "
                 f"global batch {config.batch_size}, "
                 f"{math.ceil(config.batch_size / dp.size)} images per rank or fewer")
-        quiet = lambda line: None  # noqa: E731
+        quiet = lambda line: None
         return run_or_abort(_fit, config, log if dp.is_root else quiet,
                             warn if dp.is_root else quiet, dp, comm=dp.comm)
     return _fit(config, log, warn)
