@@ -27,22 +27,14 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .errors import WriteError
+
 __all__ = ["WriteError", "atomic_path", "clean_orphans", "write_bytes", "write_text"]
 
 SUFFIX = ".numcnn-tmp"
 KILL_ENV = "NUMCNN_KILL_AT"
 _ORPHAN = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)-[0-9a-f]+" + re.escape(SUFFIX) + "$")
 _visits: dict[str, int] = {}
-
-
-class WriteError(OSError):
-    """A file could not be written (disk full, read-only folder, ...); the old file is intact.
-
-    Its message names the file: ``cannot write run/last.npz: No space left on device``.
-    """
-
-    def __str__(self) -> str:
-        return self.args[0] if len(self.args) == 1 else super().__str__()
 
 
 def _describe(err: OSError) -> str:

@@ -21,7 +21,6 @@ run benchmarks with both unset (``make bench`` does).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import importlib.util
@@ -495,6 +494,8 @@ def measure_peak_memory(library: str, cfg, budget_mib: float | None = None,
 
 def memory_probe_main(argv) -> int:
     """The fresh process's side of :func:`memory_probe`: prints one JSON line."""
+    import argparse
+
     p = argparse.ArgumentParser(prog="numcnn.bench memory probe")
     p.add_argument("library")
     p.add_argument("cfg", type=int, nargs=7, help="N C_in C_out H k stride padding")
@@ -645,34 +646,10 @@ def format_epoch_row(row) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``bench/run.py``: the benchmark with the flags of ``numcnn bench``."""
+    from .cli.bench import main as bench_main  # the flags live with the other commands'
 
-
-def add_arguments(p) -> None:
-    p.add_argument("--repeat", type=int, default=15, help="timed runs per block (median per block)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="blocks per library and case, alternating (the fastest block counts)")
-    p.add_argument("--quick", action="store_true",
-                   help="only the LeNet conv cases, pools and steps; no MNIST epoch")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
-    p.add_argument("--naive", action="store_true", help="only: reference loops vs vectorized kernel")
-    p.add_argument("--no-memory", action="store_true",
-                   help="skip the peak-memory table (one fresh process per library and case)")
-    p.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
-                   help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.engine.COLS_BUDGET_BYTES;"
-                        " bigger batches run in chunks) in the memory probes and every numcnn "
-                        "timing, to show the memory/speed trade-off")
-    p.add_argument("--no-epoch", action="store_true",
-                   help="skip timing one full MNIST epoch of numcnn train")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
-
-
-def add_bench_parser(sub) -> None:
-    p = sub.add_parser("bench", help="time numcnn against PyTorch CPU (and the naive loops)")
-    add_arguments(p)
-    p.set_defaults(func=run)
+    return bench_main(argv)
 
 
 def run_all(args) -> dict:

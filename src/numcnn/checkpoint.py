@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
+from .errors import CheckpointError
 
 FORMAT = "numcnn-checkpoint"
 VERSION = 1
@@ -29,10 +30,6 @@ _META = "__meta__"
 #: all by default: far above any numcnn model, far below a memory bomb.
 MAX_META_BYTES = 64 << 20
 MAX_ARRAY_BYTES = 8 << 30
-
-
-class CheckpointError(ValueError):
-    """A file is not a readable numcnn checkpoint."""
 
 
 def _flatten(obj, arrays: dict, prefix: str):

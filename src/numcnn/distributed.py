@@ -42,7 +42,6 @@ the failure path.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -53,7 +52,8 @@ import numpy as np
 from . import functional as F
 from . import random as nc_random
 from .autograd import Tensor, no_grad
-from .metrics import RunningAverage, confusion_matrix, per_class_accuracy
+from .errors import USER_ERRORS, error_message, is_user_error, report
+from .metrics import confusion_matrix, per_class_accuracy
 
 __all__ = ["AgreedError", "DataParallel", "is_available", "launched_rank", "launched_ranks",
            "run_or_abort", "shard_bounds", "world"]
@@ -141,18 +141,6 @@ def _state_arrays(model) -> list[np.ndarray]:
     return arrays
 
 
-def _error_line(err: BaseException, rank: int) -> str:
-    from .cli import _user_errors
-
-    if isinstance(err, KeyboardInterrupt):
-        message = "interrupted"
-    elif isinstance(err, _user_errors()):
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    else:
-        message = f"{type(err).__name__}: {err}"
-    return f"numcnn: error: rank {rank} failed: {message}"
-
-
 class AgreedError(ValueError):
     """An error every rank raises together (see :meth:`DataParallel.agree`): rank 0 reports it
     in one line, the other ranks end quietly, and nothing is aborted."""
@@ -175,11 +163,9 @@ def run_or_abort(fn, *args, comm=None, **kwargs):
     except BaseException as err:
         if comm.Get_size() == 1:
             raise
-        from .cli import _user_errors
-
-        if not isinstance(err, (KeyboardInterrupt, *_user_errors())):
+        if not isinstance(err, KeyboardInterrupt) and not is_user_error(err):
             traceback.print_exc(file=sys.stderr)
-        print(_error_line(err, comm.Get_rank()), file=sys.stderr, flush=True)
+        report(err, rank=comm.Get_rank())
         comm.Abort(1)
         raise  # not reached: Abort ends the process
 
@@ -201,13 +187,13 @@ class DataParallel:
     is_root : bool
         ``rank == 0``: the rank that prints and writes files.
     timings : dict
-        Of the last :meth:`train_epoch`: ``steps``, ``seconds`` (wall time of the epoch),
+        Of the last epoch trained with this hook: ``steps``, ``seconds`` (wall time of the epoch),
         ``allreduce_seconds`` (time inside the gradient ``Allreduce``, including waiting for the
         slowest rank) and ``images`` (global).
 
     Examples
     --------
-    The loop of :meth:`train_epoch`, by hand::
+    It is the gradient-synchronisation hook of :func:`numcnn.train.train_epoch`; by hand::
 
         dp = DataParallel()
         dp.broadcast_state(model)                        # identical replicas
@@ -228,6 +214,9 @@ class DataParallel:
         self.is_root = self.rank == 0
         self.log = log
         self.timings: dict = {}
+        self._params: list = []
+        self._epoch_steps = self._epoch_images = 0
+        self._epoch_start = 0.0
         self._steps = 0
         self._allreduce_seconds = 0.0
         fail_rank, fail_step = os.environ.get(FAIL_RANK_ENV), os.environ.get(FAIL_STEP_ENV)
@@ -349,14 +338,12 @@ class DataParallel:
         rank, every rank raises :class:`AgreedError` with the first rank's message, so the job
         ends with one error line instead of one per rank and no rank waits in a collective.
         Returns ``fn()``'s result on the ranks that ran it, else None."""
-        from .cli import _user_errors
-
         result, message = None, None
         if fn is not None and (self.is_root or not root_only):
             try:
                 result = fn()
-            except _user_errors() as err:
-                message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            except USER_ERRORS as err:
+                message = error_message(err)
         if root_only:
             messages = [self.comm.bcast(message, root=0)]
         else:
@@ -401,66 +388,43 @@ class DataParallel:
             raise RuntimeError(f"failure injected at step {self._steps} "
                                f"({FAIL_RANK_ENV}={self.rank} {FAIL_STEP_ENV}={self._fail_step})")
 
-    def train_epoch(self, model, loader, optimizer, scheduler=None, progress=None,
-                    lr_log: list | None = None):
-        """One data-parallel pass over ``loader`` (which yields the global batches).
-
-        Every rank must call it with the same loader (same seed and epoch). Returns what
-        :func:`numcnn.train.train_epoch` returns, for the global batches: (mean loss, accuracy,
-        seconds, images/second). ``lr_log``: a list that gets the learning rate of each step.
-        """
-        from .atomic import kill_point
-        from .train import TrainingDiverged
-
-        model.train()
-        params = _unique(p for group in optimizer.param_groups for p in group["params"])
+    # --- the gradient-synchronisation hook of numcnn.train.train_epoch ----------------------
+    def start_epoch(self, model, loader, optimizer) -> None:
+        """Every rank must train on the same loader (same seed and epoch) in step."""
+        self._params = _unique(p for group in optimizer.param_groups for p in group["params"])
         self._reseed(loader)
-        stats = RunningAverage()
         self._allreduce_seconds = 0.0
-        steps = 0
-        start = time.perf_counter()
-        for x, y in loader:
-            n_global = len(y)
-            lo, hi = self.shard_bounds(n_global, MIN_TRAIN_SHARD)
-            self._steps += 1
-            steps += 1
-            optimizer.zero_grad()
-            value, correct = 0.0, 0
-            if hi > lo:
-                xs, ys = x[lo:hi], y[lo:hi]
-                logits = model(Tensor(xs))
-                loss = F.cross_entropy(logits, ys)
-                value = float(loss.item())
-                loss.backward()
-                correct = int((logits.data.argmax(axis=1) == ys).sum())
-            self._check_failure_hook()
-            mean_loss, correct = self.allreduce_gradients(params, hi - lo, n_global, value,
-                                                          correct)
-            if not math.isfinite(mean_loss):  # the same on every rank: they all stop here
-                raise TrainingDiverged(
-                    f"the training loss became {mean_loss} after {stats.count} images of this "
-                    f"epoch; try a smaller --lr")
-            if lr_log is not None:
-                lr_log.append(float(optimizer.param_groups[0]["lr"]))
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            kill_point("step")
-            stats.loss_sum += mean_loss * n_global
-            stats.correct += correct
-            stats.count += n_global
-            if progress is not None:
-                progress.update(stats, stats.count / max(time.perf_counter() - start, 1e-9))
+        self._epoch_steps = 0
+        self._epoch_images = 0
+        self._epoch_start = time.perf_counter()
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """This rank's slice of a global training batch of ``n`` images."""
+        return self.shard_bounds(n, MIN_TRAIN_SHARD)
+
+    def synchronize(self, n_local: int, n_global: int, loss: float,
+                    correct: int) -> tuple[float, int]:
+        """One ``Allreduce`` of the gradients, loss and correct count (see
+        :meth:`allreduce_gradients`); returns the global batch's mean loss and correct count."""
+        self._steps += 1
+        self._epoch_steps += 1
+        self._epoch_images += n_global
+        self._check_failure_hook()
+        return self.allreduce_gradients(self._params, n_local, n_global, loss, correct)
+
+    def end_epoch(self, model) -> None:
+        """Average BatchNorm's running estimates, make the replicas identical again, and report
+        the epoch's time in ``Allreduce`` (:attr:`timings`)."""
         self.average_buffers(model)
         self.broadcast_state(model)  # replicas stay bit-identical whatever the reduction order
-        seconds = time.perf_counter() - start
-        self.timings = {"steps": steps, "seconds": seconds, "images": stats.count,
+        seconds = time.perf_counter() - self._epoch_start
+        steps = self._epoch_steps
+        self.timings = {"steps": steps, "seconds": seconds, "images": self._epoch_images,
                         "allreduce_seconds": self._allreduce_seconds}
         if self.log is not None and self.is_root and steps:
             self.log(f"  {self.size} {'rank' if self.size == 1 else 'ranks'}: "
                      f"{1e3 * seconds / steps:.1f} ms/step, "
                      f"{100 * self._allreduce_seconds / max(seconds, 1e-9):.1f}% in Allreduce")
-        return stats.loss, stats.accuracy, seconds, stats.count / max(seconds, 1e-9)
 
     def evaluate(self, model, loader, num_classes: int = 10) -> dict:
         """Sharded :func:`numcnn.train.evaluate`: each rank evaluates its slice of every batch

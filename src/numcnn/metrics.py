@@ -43,9 +43,12 @@ class RunningAverage:
         self.count = 0
 
     def update(self, loss: float, logits: np.ndarray, targets: np.ndarray) -> None:
-        n = len(targets)
+        self.add(loss, int((logits.argmax(axis=1) == targets).sum()), len(targets))
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        """A batch of ``n`` samples with mean loss ``loss`` and ``correct`` right predictions."""
         self.loss_sum += float(loss) * n
-        self.correct += int((logits.argmax(axis=1) == targets).sum())
+        self.correct += int(correct)
         self.count += n
 
     @property

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,16 +25,14 @@ from . import atomic, checkpoint, data, models, optim, rundir
 from . import functional as F
 from . import random as nc_random
 from .autograd import Tensor, no_grad
+from .distributed import DataParallel, run_or_abort
+from .errors import TrainingDiverged
 from .metrics import RunningAverage, confusion_matrix, per_class_accuracy
 
 DATASETS = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("cosine", "onecycle", "step", "none")
 DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -163,34 +162,80 @@ class Progress:
             self.bar.close()
 
 
+class LocalGradients:
+    """The gradient-synchronisation hook of one process, and the interface of every such hook.
+
+    :func:`train_epoch` asks its hook which slice of each batch this process trains on
+    (:meth:`shard`), and after the backward pass to turn the local gradients into those of the
+    whole batch (:meth:`synchronize`). One process trains on all of it and has nothing to
+    synchronise; :class:`numcnn.distributed.DataParallel` is the hook of data-parallel training
+    (a shard per rank, one ``Allreduce`` per step).
+    """
+
+    def start_epoch(self, model, loader, optimizer) -> None:
+        """Called before the first batch of an epoch."""
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """``(lo, hi)``: the images ``lo:hi`` of a batch of ``n`` that this process trains on."""
+        return 0, n
+
+    def synchronize(self, n_local: int, n_global: int, loss: float,
+                    correct: int) -> tuple[float, int]:
+        """After the backward pass of the ``n_local`` images of a batch of ``n_global``: make
+        every gradient that of the mean loss over the batch; return the batch's mean loss and
+        its number of correct predictions."""
+        return loss, correct
+
+    def end_epoch(self, model) -> None:
+        """Called after the last batch of an epoch."""
+
+
+def _train_step(model, x, y, optimizer, sync) -> tuple[float, int]:
+    """Forward and backward pass over this process's part of one batch, gradients
+    synchronised; returns the batch's mean loss and number of correct predictions."""
+    lo, hi = sync.shard(len(y))
+    optimizer.zero_grad()
+    value, correct = 0.0, 0
+    if hi > lo:
+        xs, ys = (x, y) if (lo, hi) == (0, len(y)) else (x[lo:hi], y[lo:hi])
+        logits = model(Tensor(xs))
+        loss = F.cross_entropy(logits, ys)
+        value = float(loss.item())
+        if math.isfinite(value):  # a diverged loss has no gradient worth computing
+            loss.backward()
+        correct = int((logits.data.argmax(axis=1) == ys).sum())
+    return sync.synchronize(hi - lo, len(y), value, correct)
+
+
 def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | None = None,
-                lr_log: list | None = None):
+                lr_log: list | None = None, sync=None):
     """One pass over ``loader``; returns (mean loss, accuracy, seconds, images/second).
 
-    ``lr_log``: a list that gets the learning rate each step used.
+    ``lr_log``: a list that gets the learning rate each step used. ``sync``: the
+    gradient-synchronisation hook, any object with the methods of :class:`LocalGradients`
+    (the default, one process) such as a :class:`numcnn.distributed.DataParallel`.
     """
+    sync = LocalGradients() if sync is None else sync
     model.train()
+    sync.start_epoch(model, loader, optimizer)
     stats = RunningAverage()
     start = time.perf_counter()
     for x, y in loader:
-        logits = model(Tensor(x))
-        loss = F.cross_entropy(logits, y)
-        value = float(loss.item())
-        if not math.isfinite(value):
+        loss, correct = _train_step(model, x, y, optimizer, sync)
+        if not math.isfinite(loss):  # the same on every rank: they all stop here
             raise TrainingDiverged(
-                f"the training loss became {value} after {stats.count} images of this epoch; "
+                f"the training loss became {loss} after {stats.count} images of this epoch; "
                 f"try a smaller --lr")
-        optimizer.zero_grad()
-        loss.backward()
         if lr_log is not None:
             lr_log.append(_current_lr(optimizer))
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        stats.update(value, logits.data, y)
+        stats.add(loss, correct, len(y))
         atomic.kill_point("step")
         if progress is not None:
             progress.update(stats, stats.count / max(time.perf_counter() - start, 1e-9))
+    sync.end_epoch(model)
     seconds = time.perf_counter() - start
     return stats.loss, stats.accuracy, seconds, stats.count / max(seconds, 1e-9)
 
@@ -312,15 +357,13 @@ def fit(config: TrainConfig, log=_log, warn=_warn) -> dict:
     (replace it) is set. ``warn`` gets the warnings (metrics lines dropped on resume).
     """
     config.validate()
-    if config.distributed:  # distributed: data parallel over MPI (numcnn.distributed)
-        from .distributed import DataParallel, run_or_abort
-
+    if config.distributed:  # data parallel over MPI (numcnn.distributed imports mpi4py here)
         dp = DataParallel(log=log)
         if dp.is_root:
             log(f"data parallel over {dp.size} {'rank' if dp.size == 1 else 'ranks'}: "
                 f"global batch {config.batch_size}, "
                 f"{math.ceil(config.batch_size / dp.size)} images per rank or fewer")
-        quiet = lambda line: None  # noqa: E731
+        quiet = lambda line: None
         return run_or_abort(_fit, config, log if dp.is_root else quiet,
                             warn if dp.is_root else quiet, dp, comm=dp.comm)
     return _fit(config, log, warn)
@@ -343,115 +386,156 @@ def _stale_epochs(history: list[dict]) -> int:
     return len(accs) - 1 - best
 
 
+@dataclass
+class _Run:
+    """What a training run works with, as :func:`_setup` makes it."""
+
+    config: TrainConfig
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    train_loader: Any
+    test_loader: Any
+    train_set: Any
+    test_set: Any
+    dp: Any = None  # a numcnn.distributed.DataParallel, or None in a single process
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def is_root(self) -> bool:
+        """Only rank 0 touches the files (every process, without MPI)."""
+        return self.dp is None or self.dp.is_root
+
+
 def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
     """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
-    is_root = dp is None or dp.is_root  # distributed: only rank 0 touches the files
-    out = Path(config.out)
     config = _resolved(config)
+    payload, history, segments = _open_out(config, dp, log, warn)
+    run = _setup(config, dp)
+    start_epoch = _restore(run, payload)
+    if dp is not None:  # distributed: every rank starts from rank 0's state
+        start_epoch, history = dp.sync_start(run.model, run.optimizer, run.scheduler,
+                                             start_epoch, history)
+    if not segments or start_epoch < config.epochs:  # a start or resume that trains
+        segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
+    if run.is_root:
+        _start_files(run, history, segments, log)
+    log(f"training {config.model} on {config.dataset}: {len(run.train_set)} train / "
+        f"{len(run.test_set)} test images, {run.model.num_parameters():,} parameters, "
+        f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
+        f"{config.epochs} epochs" + (f", patience {config.patience}" if config.patience else ""))
+    return _train_epochs(run, start_epoch, history, segments, log)
+
+
+def _open_out(config: TrainConfig, dp, log, warn) -> tuple[dict | None, list, list]:
+    """Check the folder ``out`` (a run there needs ``resume`` or ``overwrite``) and read the run
+    to resume: ``(checkpoint payload or None, metrics history, segments)``.
+
+    Under MPI rank 0 does it and the other ranks wait for its verdict (and get nothing)."""
+    out = Path(config.out)
+
+    def prepare():
+        rundir.prepare_out(out, config.resume, config.overwrite, log)
+        if not config.resume:
+            return None, [], []
+        return rundir.load_resume_state(out, config, log, warn)
+
+    if dp is None:
+        return prepare()
+    if dp.is_root:
+        return dp.agree(prepare, root_only=True)
+    dp.agree(None, root_only=True)
+    return None, [], []
+
+
+def _setup(config: TrainConfig, dp) -> _Run:
+    """A fresh model (seeded), the data, the loaders, the optimizer and the scheduler."""
     dtype = DTYPES[config.dtype]
-    metrics_path = out / "metrics.jsonl"
-    last_path, best_path = out / "last.npz", out / "best.npz"
-
-    payload, history, segments = None, [], []
-    if is_root:
-        def prepare():
-            rundir.prepare_out(out, config.resume, config.overwrite, log)
-            if not config.resume:
-                return None, [], []
-            return rundir.load_resume_state(out, config, log, warn)
-        if dp is None:
-            payload, history, segments = prepare()
-        else:
-            payload, history, segments = dp.agree(prepare, root_only=True)
-    elif dp is not None:
-        dp.agree(None, root_only=True)
-
     nc_random.manual_seed(config.seed)
     model = models.get_model(config.model, **config.model_options)
     if dtype != np.float32:
         model.to(dtype)
     base_tf, train_tf, test_tf = preprocessing(config.model, config.dataset, config.augment,
                                                dtype)
-    dataset_cls = DATASETS[config.dataset]
-
-    def load_data():
-        train_set = dataset_cls(config.data_dir, train=True, transform=base_tf,
-                                limit=config.limit, download=config.download)
-        test_set = dataset_cls(config.data_dir, train=False, transform=base_tf,
-                               limit=config.test_limit, download=config.download)
-        for split, subset in (("training", train_set), ("test", test_set)):
-            if len(subset) == 0:
-                raise ValueError(f"the {config.dataset} {split} split holds no images; there "
-                                 f"is nothing to {'train' if split == 'training' else 'test'} on")
-        return train_set, test_set
-    train_set, test_set = load_data() if dp is None else dp.agree(load_data)
+    if dp is None:
+        train_set, test_set = _load_data(config, base_tf)
+    else:  # a missing data set is one error line, whichever rank meets it
+        train_set, test_set = dp.agree(lambda: _load_data(config, base_tf))
     train_loader = data.DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                    transform=train_tf)
     test_loader = data.DataLoader(test_set, batch_size=500, transform=test_tf)
     optimizer = build_optimizer(config, model.parameters(), config.lr)
     scheduler = build_scheduler(config, optimizer, config.lr, len(train_loader))
+    return _Run(config, model, optimizer, scheduler, train_loader, test_loader, train_set,
+                test_set, dp)
 
-    start_epoch = 0
-    if payload is not None:
-        model.load_state_dict(payload["model_state"])
-        fresh = [{k: g[k] for k in ("lr", "momentum", "betas") if k in g}
-                 for g in optimizer.param_groups]
-        optimizer.load_state_dict(payload["optimizer"])
-        start_epoch = int(payload["epoch"])
-        planned = payload.get("train_config", {}).get("epochs", config.epochs)
-        if scheduler is not None and payload.get("scheduler") is not None:
-            if planned == config.epochs:
-                scheduler.load_state_dict(payload["scheduler"])
-            else:
-                # a longer (or shorter) run: follow the schedule planned for the new total
-                # from the step reached, instead of the one the old total had planned
-                for group, hyper in zip(optimizer.param_groups, fresh):
-                    group.update(hyper)
-                for _ in range(start_epoch * len(train_loader)):
-                    scheduler.step()
-        nc_random.set_rng_state(payload["rng_state"])
-    if dp is not None:  # distributed: every rank starts from rank 0's state
-        start_epoch, history = dp.sync_start(model, optimizer, scheduler, start_epoch, history)
-    if not segments or start_epoch < config.epochs:  # a start or resume that trains
-        segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
-    if is_root:
-        if config.overwrite:
-            rundir.remove_run(out, log)
-        # the checkpoint is the truth: metrics.jsonl holds exactly its epochs from here on
-        atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
-        rundir.write_config(out, config, segments)
-    best_acc = max((r["test_acc"] for r in history), default=-1.0)
 
-    log(f"training {config.model} on {config.dataset}: {len(train_set)} train / "
-        f"{len(test_set)} test images, {model.num_parameters():,} parameters, "
-        f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
-        f"{config.epochs} epochs" + (f", patience {config.patience}" if config.patience else ""))
+def _load_data(config: TrainConfig, transform):
+    """The training and test splits; an empty one is an error."""
+    dataset_cls = DATASETS[config.dataset]
+    train_set = dataset_cls(config.data_dir, train=True, transform=transform,
+                            limit=config.limit, download=config.download)
+    test_set = dataset_cls(config.data_dir, train=False, transform=transform,
+                           limit=config.test_limit, download=config.download)
+    for split, subset in (("training", train_set), ("test", test_set)):
+        if len(subset) == 0:
+            raise ValueError(f"the {config.dataset} {split} split holds no images; there "
+                             f"is nothing to {'train' if split == 'training' else 'test'} on")
+    return train_set, test_set
+
+
+def _restore(run: _Run, payload: dict | None) -> int:
+    """Continue from a checkpoint's ``payload``: model, optimizer, scheduler and generator
+    state; returns the epoch it ended with (0 for a new run)."""
+    if payload is None:
+        return 0
+    model, optimizer, scheduler = run.model, run.optimizer, run.scheduler
+    model.load_state_dict(payload["model_state"])
+    fresh = [{k: g[k] for k in ("lr", "momentum", "betas") if k in g}
+             for g in optimizer.param_groups]
+    optimizer.load_state_dict(payload["optimizer"])
+    start_epoch = int(payload["epoch"])
+    planned = payload.get("train_config", {}).get("epochs", run.config.epochs)
+    if scheduler is not None and payload.get("scheduler") is not None:
+        if planned == run.config.epochs:
+            scheduler.load_state_dict(payload["scheduler"])
+        else:
+            # a longer (or shorter) run: follow the schedule planned for the new total
+            # from the step reached, instead of the one the old total had planned
+            for group, hyper in zip(optimizer.param_groups, fresh):
+                group.update(hyper)
+            for _ in range(start_epoch * len(run.train_loader)):
+                scheduler.step()
+    nc_random.set_rng_state(payload["rng_state"])
+    return start_epoch
+
+
+def _start_files(run: _Run, history: list, segments: list, log) -> None:
+    """Replace an old run (``overwrite``), and write the metrics and settings the run starts
+    from."""
+    if run.config.overwrite:
+        rundir.remove_run(run.out, log)
+    # the checkpoint is the truth: metrics.jsonl holds exactly its epochs from here on
+    atomic.write_text(run.out / "metrics.jsonl",
+                      "".join(rundir.metrics_line(r) for r in history))
+    rundir.write_config(run.out, run.config, segments)
+
+
+def _train_epochs(run: _Run, start_epoch: int, history: list, segments: list, log) -> dict:
+    """Train from ``start_epoch`` to the planned total (or early stopping), evaluate and save
+    after each epoch; returns the last epoch's metrics."""
+    config = run.config
     row: dict = history[-1] if history else {}
     if config.patience is not None and history and _stale_epochs(history) >= config.patience:
         log(f"the run stopped early after epoch {start_epoch}: no better test accuracy for "
             f"{_stale_epochs(history)} epochs (--patience {config.patience}); nothing to train")
         return row
-    run_epoch = train_epoch if dp is None else dp.train_epoch  # distributed: sharded batches
-    run_eval = evaluate if dp is None else dp.evaluate
+    best_acc = max((r["test_acc"] for r in history), default=-1.0)
     for epoch in range(start_epoch + 1, config.epochs + 1):
-        train_loader.set_epoch(epoch - 1)
-        lr_now = _current_lr(optimizer)
-        bar = Progress(len(train_loader), f"epoch {epoch}/{config.epochs}",
-                       config.progress if is_root else False)
-        lr_steps: list[float] = []
-        extra = {"lr_log": lr_steps} if config.log_lr else {}
-        try:
-            train_loss, train_acc, seconds, ips = run_epoch(model, train_loader, optimizer,
-                                                            scheduler, bar, **extra)
-        finally:
-            bar.close()
-        result = run_eval(model, test_loader, len(dataset_cls.classes))
-        improved = result["accuracy"] > best_acc
-        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-               "test_loss": result["loss"], "test_acc": result["accuracy"], "lr": lr_now,
-               "seconds": seconds, "images_per_second": ips,
-               "per_class_acc": [None if np.isnan(a) else float(a)
-                                 for a in result["per_class_accuracy"]]}
+        row, result, lr_steps = _run_epoch(run, epoch)
         history.append(row)
         row["epochs_without_improvement"] = _stale_epochs(history)
         stop = config.patience is not None and row["epochs_without_improvement"] >= config.patience
@@ -459,28 +543,67 @@ def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
             row["stopped_early"] = True
         if config.log_lr:
             row["lr_steps"] = lr_steps
-        if is_root:
-            # last.npz is written last: a run stopped before it redoes this epoch on resume
-            # (the metrics then are cut back to its epochs), one stopped after it has every
-            # file up to date. Each file is replaced atomically: never a torn one.
-            atomic.write_text(metrics_path, "".join(rundir.metrics_line(r) for r in history))
-            atomic.write_bytes(out / "confusion.csv", lambda f: np.savetxt(
-                f, result["confusion"], fmt="%d", delimiter=","))
-            if improved:
-                save_checkpoint(best_path, model, optimizer, scheduler, config, epoch, row,
-                                segments)
-            save_checkpoint(last_path, model, optimizer, scheduler, config, epoch, row, segments)
+        improved = result["accuracy"] > best_acc
+        if run.is_root:
+            _save_epoch(run, epoch, row, result["confusion"], improved, history, segments)
         if improved:
             best_acc = result["accuracy"]
-        log(f"epoch {epoch:>2}/{config.epochs}  train loss {train_loss:.4f} "
-            f"acc {100 * train_acc:.2f}%  test loss {result['loss']:.4f} "
-            f"acc {100 * result['accuracy']:.2f}%  lr {lr_now:.4g}  {seconds:.1f}s  "
-            f"{ips:.0f} img/s")
+        log(f"epoch {epoch:>2}/{config.epochs}  train loss {row['train_loss']:.4f} "
+            f"acc {100 * row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} "
+            f"acc {100 * row['test_acc']:.2f}%  lr {row['lr']:.4g}  {row['seconds']:.1f}s  "
+            f"{row['images_per_second']:.0f} img/s")
         if stop:
             log(f"early stopping: no better test accuracy for {config.patience} epochs "
                 f"(best {100 * best_acc:.2f}% at epoch {epoch - config.patience})")
             break
     if row:
         log(f"test accuracy: {100 * row['test_acc']:.2f}% ({config.model} on {config.dataset}, "
-            f"{row['epoch']} epochs); checkpoints in {out}")
+            f"{row['epoch']} epochs); checkpoints in {run.out}")
     return row
+
+
+def _run_epoch(run: _Run, epoch: int) -> tuple[dict, dict, list[float]]:
+    """Train one epoch and evaluate; returns the epoch's metrics, the test result and the
+    learning rate of every step (when ``log_lr``)."""
+    config, dp = run.config, run.dp
+    run.train_loader.set_epoch(epoch - 1)
+    lr_now = _current_lr(run.optimizer)
+    bar = Progress(len(run.train_loader), f"epoch {epoch}/{config.epochs}",
+                   config.progress if run.is_root else False)
+    lr_steps: list[float] = []
+    extra: dict = {"lr_log": lr_steps} if config.log_lr else {}
+    if dp is not None:
+        extra["sync"] = dp  # distributed: sharded batches, gradients summed over the ranks
+    try:
+        train_loss, train_acc, seconds, ips = train_epoch(run.model, run.train_loader,
+                                                          run.optimizer, run.scheduler, bar,
+                                                          **extra)
+    finally:
+        bar.close()
+    run_eval = evaluate if dp is None else dp.evaluate
+    result = run_eval(run.model, run.test_loader, len(DATASETS[config.dataset].classes))
+    row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+           "test_loss": result["loss"], "test_acc": result["accuracy"], "lr": lr_now,
+           "seconds": seconds, "images_per_second": ips,
+           "per_class_acc": [None if np.isnan(a) else float(a)
+                             for a in result["per_class_accuracy"]]}
+    return row, result, lr_steps
+
+
+def _save_epoch(run: _Run, epoch: int, row: dict, confusion, improved: bool, history: list,
+                segments: list) -> None:
+    """Write the epoch's files: metrics, confusion matrix, ``best.npz`` (when ``improved``)
+    and ``last.npz``.
+
+    last.npz is written last: a run stopped before it redoes this epoch on resume (the metrics
+    then are cut back to its epochs), one stopped after it has every file up to date. Each
+    file is replaced atomically: never a torn one.
+    """
+    out, config = run.out, run.config
+    atomic.write_text(out / "metrics.jsonl", "".join(rundir.metrics_line(r) for r in history))
+    atomic.write_bytes(out / "confusion.csv", lambda f: np.savetxt(
+        f, confusion, fmt="%d", delimiter=","))
+    state = (run.model, run.optimizer, run.scheduler, config, epoch, row, segments)
+    if improved:
+        save_checkpoint(out / "best.npz", *state)
+    save_checkpoint(out / "last.npz", *state)

@@ -8,7 +8,6 @@ back with the same outputs, and so do files written by ``torch.onnx.export``.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import numpy as np
@@ -521,10 +520,9 @@ def test_torch_exported_view_and_ceil_mode(torch, mnist_batch, interop):
 # --- the command line ------------------------------------------------------------------------
 
 def _cli(argv):
-    parser = argparse.ArgumentParser(prog="numcnn")
-    nco.add_export_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    from numcnn.cli import main
+
+    return main(argv)
 
 
 def _checkpoint(tmp_path, model):

@@ -75,7 +75,7 @@ def test_float64_parameters_and_to():
     (dict(output_padding=-1), ValueError, "output_padding must be >= 0"),
     (dict(kernel_size=0), ValueError, "kernel_size must be >= 1"),
     (dict(padding_mode="reflect"), ValueError, "only padding_mode='zeros'"),
-    (dict(bias=1), TypeError, "bias must be True or False"),
+    (dict(bias=1), TypeError, "bias must be a bool"),
     (dict(dtype=np.int32), TypeError, "dtype must be float32 or float64"),
     (dict(device="cuda"), ValueError, "device"),
 ])

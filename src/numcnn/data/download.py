@@ -7,23 +7,18 @@ SHA-256 matches the published value. A failed or rejected download leaves nothin
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from numcnn.data import catalog
+from numcnn.errors import DownloadError
 
 _CHUNK = 1 << 16
 #: Default socket timeout of a download, in seconds.
 DEFAULT_TIMEOUT = 30.0
-
-
-class DownloadError(OSError):
-    """A file could not be downloaded from any mirror."""
 
 
 class ChecksumError(DownloadError):
@@ -83,6 +78,8 @@ def download_file(url_base: str, filename: str, dest_dir: str | os.PathLike, sha
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
+    import urllib.request  # here, not at the top: importing numcnn opens no network code
+
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -162,6 +159,8 @@ def download_dataset(name: str, root: str | os.PathLike, files: Iterable[str] | 
 def _fetch_from_mirrors(mirrors: list[str], filename: str, dest: Path, sha256: str,
                         timeout: float, verbose: bool) -> Path:
     """Try each mirror in turn for one file; raise a summary of all failures."""
+    import http.client
+
     failures: list[tuple[str, Exception]] = []
     for base in mirrors:
         if verbose:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from numcnn.errors import IdxFormatError
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
 #: IDX type codes, for error messages; only ``0x08`` is read.
@@ -32,10 +34,6 @@ _TYPE_NAMES = {
 _CHUNK = 1 << 20
 #: Deflate cannot expand data by more than about 1032:1, which bounds a gzip file's content.
 _MAX_DEFLATE_RATIO = 1032
-
-
-class IdxFormatError(ValueError):
-    """An IDX file is malformed: bad magic, bad header, or a data size that disagrees."""
 
 
 def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:

@@ -19,6 +19,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from numcnn.validation import check_bool, check_float_dtype, to_pair
+
 Seed = int | np.random.Generator | np.random.SeedSequence | None
 
 
@@ -122,9 +124,7 @@ class ToFloat(Transform):
     """
 
     def __init__(self, dtype=np.float32):
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise TypeError(f"ToFloat: dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = check_float_dtype(dtype, "ToFloat")
 
     def batch(self, x, rng: np.random.Generator | None = None) -> np.ndarray:
         x = self._check_batch(x)
@@ -235,14 +235,6 @@ def _crop(x: np.ndarray, tops: np.ndarray, lefts: np.ndarray, h: int, w: int) ->
     return np.take_along_axis(x, cols, axis=-1)  # (N, [C,] h, w)
 
 
-def _pair(value, name: str, who: str) -> tuple[int, int]:
-    values = [value] * 2 if isinstance(value, Integral) else list(value)
-    if len(values) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool)
-                                   for v in values):
-        raise ValueError(f"{who}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(values[0]), int(values[1])
-
-
 class Pad(Transform):
     """Pad the borders with a constant, like torchvision's ``Pad`` (constant mode).
 
@@ -285,9 +277,7 @@ class RandomShift(Transform):
     """
 
     def __init__(self, max_shift, fill: float = 0, seed: Seed = None):
-        self.max_shift = _pair(max_shift, "max_shift", "RandomShift")
-        if min(self.max_shift) < 0:
-            raise ValueError(f"RandomShift: max_shift must be >= 0, got {max_shift!r}")
+        self.max_shift = to_pair(max_shift, "max_shift", "RandomShift", minimum=0)
         self.fill = fill
         self.rng = np.random.default_rng(seed)
 
@@ -332,14 +322,11 @@ class RandomCrop(Transform):
 
     def __init__(self, size, padding=None, pad_if_needed: bool = False, fill: float = 0,
                  seed: Seed = None):
-        self.size = _pair(size, "size", "RandomCrop")
-        if min(self.size) < 1:
-            raise ValueError(f"RandomCrop: size must be >= 1, got {size!r}")
+        self.size = to_pair(size, "size", "RandomCrop", minimum=1)
         self.padding = (0, 0, 0, 0) if padding is None else _parse_padding(padding, "RandomCrop")
-        if not isinstance(pad_if_needed, (bool, np.bool_)):
-            raise TypeError(f"RandomCrop: pad_if_needed must be a bool, got {pad_if_needed!r} "
-                            f"(fill comes after it, as in torchvision)")
-        self.pad_if_needed = bool(pad_if_needed)
+        # a number here is most often the fill given in the wrong place
+        self.pad_if_needed = check_bool(pad_if_needed, "pad_if_needed", "RandomCrop",
+                                        hint=" (fill comes after it, as in torchvision)")
         self.fill = fill
         self.rng = np.random.default_rng(seed)
 

@@ -8,18 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..validation import positive_int
+
 EXIT_OK, EXIT_TRACE, EXIT_INVALID = 0, 1, 2
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 EPILOG = """examples:
   numcnn explain lenet5 --batch 64 --backward

@@ -17,8 +17,7 @@ from __future__ import annotations
 from numbers import Real
 
 from .. import nn
-from ..nn._checks import check_int
-from ._checks import check_image_input
+from ..validation import check_image_input, check_int
 
 __all__ = ["ConvNet", "convnet"]
 
@@ -83,7 +82,7 @@ class ConvNet(nn.Module):
         )
 
     def forward(self, x):
-        check_image_input(x, self.config["in_channels"], self.image_size, "ConvNet")
+        check_image_input(x, "ConvNet", self.config["in_channels"], self.image_size)
         return self.classifier(self.features(x))   # (N, 2w, 7, 7) -> (N, num_classes)
 
 

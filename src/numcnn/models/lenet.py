@@ -20,8 +20,7 @@ convolution, as in the usual modern rendering (and in PyTorch's tutorial). The l
 from __future__ import annotations
 
 from .. import nn
-from ..nn._checks import check_int
-from ._checks import check_choice, check_image_input
+from ..validation import check_choice, check_image_input, check_int
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -64,8 +63,8 @@ class LeNet5(nn.Module):
         op = "LeNet5"
         check_int(num_classes, "num_classes", op)
         check_int(in_channels, "in_channels", op)
-        check_choice(activation, "activation", ("tanh", "relu"), op)
-        check_choice(pool, "pool", ("avg", "max"), op)
+        check_choice(activation, "activation", op, ("tanh", "relu"))
+        check_choice(pool, "pool", op, ("avg", "max"))
         self.arch = "lenet5"
         self.config = {"num_classes": int(num_classes), "activation": activation,
                        "in_channels": int(in_channels), "pool": pool}
@@ -78,7 +77,7 @@ class LeNet5(nn.Module):
         self.pool = nn.AvgPool2d(2) if pool == "avg" else nn.MaxPool2d(2)
 
     def forward(self, x):
-        check_image_input(x, self.config["in_channels"], self.image_size, "LeNet5",
+        check_image_input(x, "LeNet5", self.config["in_channels"], self.image_size,
                           "; pad 28×28 MNIST images by 2 pixels on each side")
         x = self.pool(self.act(self.conv1(x)))   # (N, 6, 14, 14)
         x = self.pool(self.act(self.conv2(x)))   # (N, 16, 5, 5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 from .. import functional as F
-from ._checks import check_bool
+from ..validation import check_bool
 from .module import Module
 
 __all__ = ["GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus",

@@ -8,8 +8,8 @@ from .. import functional as F
 from .._functional_ext import _single
 from ..ops.shapes import check_input_rank, conv_padding, pair
 from ..ops.transpose import conv_transpose_args, conv_transpose_geometry, output_padding_for
+from ..validation import check_bool, check_device, check_float_dtype, check_int
 from . import init
-from ._checks import check_bool, check_device, check_float_dtype, check_int
 from .module import Module
 from .parameter import Parameter
 

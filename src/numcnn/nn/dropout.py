@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ._checks import check_bool, check_probability
+from ..validation import check_bool, check_probability
 from .module import Module
 
 __all__ = ["Dropout", "Dropout2d"]

@@ -6,8 +6,8 @@ from numbers import Integral
 import numpy as np
 
 from .. import functional as F
+from ..validation import check_bool, check_device, check_float_dtype, check_int
 from . import init
-from ._checks import check_bool, check_device, check_float_dtype, check_int
 from .module import Module
 from .parameter import Parameter
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from numbers import Real
 
 from .. import functional as F
-from ._checks import check_reduction
+from ..validation import check_reduction
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]

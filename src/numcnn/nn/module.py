@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..autograd import Tensor
-from ._checks import check_float_dtype
+from ..validation import check_float_dtype
 from .hooks import RemovableHandle
 from .parameter import Parameter
 from .state import IncompatibleKeys, load_state

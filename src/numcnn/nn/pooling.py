@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..ops.shapes import pair
-from ._checks import check_bool, check_int, check_pair
+from ..validation import check_bool, check_int, check_pair
 from .module import Module
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d"]

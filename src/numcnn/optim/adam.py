@@ -5,7 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .optimizer import Optimizer, check_bool, check_real
+from ..validation import check_bool, check_real
+from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -90,19 +91,19 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict, where: str) -> None:
-        options["lr"] = check_real(where, "lr", options["lr"], low=0)
+        options["lr"] = check_real(options["lr"], "lr", where, low=0)
         betas = options["betas"]
         if isinstance(betas, np.ndarray):
             betas = betas.tolist()
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
         options["betas"] = tuple(
-            check_real(where, f"betas[{i}]", b, low=0, high=1, high_open=True)
+            check_real(b, f"betas[{i}]", where, low=0, high=1, high_open=True)
             for i, b in enumerate(betas))
-        options["eps"] = check_real(where, "eps", options["eps"], low=0)
-        options["weight_decay"] = check_real(where, "weight_decay", options["weight_decay"], low=0)
-        options["amsgrad"] = check_bool(where, "amsgrad", options["amsgrad"])
-        options["maximize"] = check_bool(where, "maximize", options["maximize"])
+        options["eps"] = check_real(options["eps"], "eps", where, low=0)
+        options["weight_decay"] = check_real(options["weight_decay"], "weight_decay", where, low=0)
+        options["amsgrad"] = check_bool(options["amsgrad"], "amsgrad", where)
+        options["maximize"] = check_bool(options["maximize"], "maximize", where)
 
     def _hyper(self, group: dict) -> _Hyper:
         beta1, beta2 = group["betas"]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from .optimizer import Optimizer, check_bool, check_int, check_real, export_value, import_value
+from ..validation import check_bool, check_int, check_real
+from .optimizer import Optimizer, export_value, import_value
 
 __all__ = [
     "CosineAnnealingLR",
@@ -117,7 +118,7 @@ class LRScheduler:
                                  f"has {len(self.optimizer.param_groups)} parameter groups")
         for key in ("last_epoch", "_step_count"):
             if key in values:
-                values[key] = check_int(name, key, values[key], low=-1)
+                values[key] = check_int(values[key], key, name, minimum=-1)
         self.__dict__.update(values)
 
     def __repr__(self) -> str:
@@ -157,8 +158,8 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = check_int("StepLR", "step_size", step_size, low=1)
-        self.gamma = check_real("StepLR", "gamma", gamma, low=0, low_open=True)
+        self.step_size = check_int(step_size, "step_size", "StepLR", minimum=1)
+        self.gamma = check_real(gamma, "gamma", "StepLR", low=0, low_open=True)
         super().__init__(optimizer)
 
     def _compute_lrs(self) -> list[float]:
@@ -189,9 +190,9 @@ class MultiStepLR(LRScheduler):
         if not isinstance(milestones, Iterable) or isinstance(milestones, (str, bytes)):
             raise TypeError(f"MultiStepLR: milestones must be an iterable of ints, "
                             f"got {milestones!r}")
-        self.milestones = sorted(check_int("MultiStepLR", "each milestone", m, low=1)
+        self.milestones = sorted(check_int(m, "each milestone", "MultiStepLR", minimum=1)
                                  for m in milestones)
-        self.gamma = check_real("MultiStepLR", "gamma", gamma, low=0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", "MultiStepLR", low=0, low_open=True)
         super().__init__(optimizer)
 
     def _compute_lrs(self) -> list[float]:
@@ -216,7 +217,7 @@ class ExponentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = check_real("ExponentialLR", "gamma", gamma, low=0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", "ExponentialLR", low=0, low_open=True)
         super().__init__(optimizer)
 
     def _compute_lrs(self) -> list[float]:
@@ -254,10 +255,10 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5) -> None:
-        self.start_factor = check_real("LinearLR", "start_factor", start_factor, low=0, high=1,
+        self.start_factor = check_real(start_factor, "start_factor", "LinearLR", low=0, high=1,
                                        low_open=True)
-        self.end_factor = check_real("LinearLR", "end_factor", end_factor, low=0, high=1)
-        self.total_iters = check_int("LinearLR", "total_iters", total_iters, low=1)
+        self.end_factor = check_real(end_factor, "end_factor", "LinearLR", low=0, high=1)
+        self.total_iters = check_int(total_iters, "total_iters", "LinearLR", minimum=1)
         super().__init__(optimizer)
 
     def _compute_lrs(self) -> list[float]:
@@ -301,8 +302,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, low=1)
-        self.eta_min = check_real("CosineAnnealingLR", "eta_min", eta_min, low=0)
+        self.T_max = check_int(T_max, "T_max", "CosineAnnealingLR", minimum=1)
+        self.eta_min = check_real(eta_min, "eta_min", "CosineAnnealingLR", low=0)
         super().__init__(optimizer)
 
     def _compute_lrs(self) -> list[float]:
@@ -387,24 +388,24 @@ class OneCycleLR(LRScheduler):
             raise TypeError(f"{name}: optimizer must be a numcnn.optim.Optimizer, "
                             f"got {type(optimizer).__name__}")
         if total_steps is not None:
-            self.total_steps = check_int(name, "total_steps", total_steps, low=1)
+            self.total_steps = check_int(total_steps, "total_steps", name, minimum=1)
         elif epochs is not None and steps_per_epoch is not None:
-            epochs = check_int(name, "epochs", epochs, low=1)
-            steps_per_epoch = check_int(name, "steps_per_epoch", steps_per_epoch, low=1)
+            epochs = check_int(epochs, "epochs", name, minimum=1)
+            steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", name, minimum=1)
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError(f"{name}: give either total_steps or both epochs and "
                              f"steps_per_epoch, got total_steps={total_steps!r}, "
                              f"epochs={epochs!r}, steps_per_epoch={steps_per_epoch!r}")
-        pct_start = float(check_real(name, "pct_start", pct_start, low=0, high=1))
+        pct_start = float(check_real(pct_start, "pct_start", name, low=0, high=1))
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', "
                              f"got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
-        div_factor = check_real(name, "div_factor", div_factor, low=0, low_open=True)
-        final_div_factor = check_real(name, "final_div_factor", final_div_factor, low=0,
+        div_factor = check_real(div_factor, "div_factor", name, low=0, low_open=True)
+        final_div_factor = check_real(final_div_factor, "final_div_factor", name, low=0,
                                       low_open=True)
-        self.three_phase = check_bool(name, "three_phase", three_phase)
+        self.three_phase = check_bool(three_phase, "three_phase", name)
         n = self.total_steps
         if self.three_phase:
             self.phases = [
@@ -427,7 +428,7 @@ class OneCycleLR(LRScheduler):
             ]
         groups = optimizer.param_groups
         max_lrs = _per_group(name, "max_lr", max_lr, len(groups), low=0, low_open=True)
-        self.cycle_momentum = check_bool(name, "cycle_momentum", cycle_momentum)
+        self.cycle_momentum = check_bool(cycle_momentum, "cycle_momentum", name)
         if self.cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
                 raise ValueError(f"{name}: cycle_momentum=True needs an optimizer with a "
@@ -489,8 +490,8 @@ def _per_group(where: str, name: str, value, n_groups: int, **limits) -> list[fl
         if len(value) != n_groups:
             raise ValueError(f"{where}: {name} has {len(value)} values but the optimizer has "
                              f"{n_groups} parameter groups")
-        return [check_real(where, f"{name}[{i}]", v, **limits) for i, v in enumerate(value)]
-    return [check_real(where, name, value, **limits)] * n_groups
+        return [check_real(v, f"{name}[{i}]", where, **limits) for i, v in enumerate(value)]
+    return [check_real(value, name, where, **limits)] * n_groups
 
 
 from .plateau import ReduceLROnPlateau  # noqa: E402  (a metric-driven scheduler, apart)

@@ -16,62 +16,14 @@ class does the rest:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
+from ..validation import check_int
+
 __all__ = ["Optimizer"]
-
-
-# ----------------------------------------------------------------------------------------------
-# option checks shared by the optimizers and the schedulers
-# ----------------------------------------------------------------------------------------------
-def check_real(where: str, name: str, value, low: float | None = None, high: float | None = None,
-               *, low_open: bool = False, high_open: bool = False) -> float | int:
-    """Check that ``value`` is a finite real number in the given range and return it.
-
-    NumPy scalars come back as Python numbers. ``low``/``high`` are inclusive unless
-    ``low_open``/``high_open``. Raises TypeError for a non-number, ValueError for a number out of
-    range, naming ``where``, ``name``, the value and the expectation.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {value!r}")
-    if isinstance(value, np.generic):
-        value = value.item()
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"{where}: {name} must be finite, got {value!r}")
-    if low is not None and high is not None:
-        if value < low or value > high or (low_open and value == low) or (
-                high_open and value == high):
-            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise ValueError(f"{where}: {name} must be in {interval}, got {value!r}")
-    elif low is not None and (value < low or (low_open and value == low)):
-        relation = ">" if low_open else ">="
-        raise ValueError(f"{where}: {name} must be {relation} {low}, got {value!r}")
-    elif high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(
-            f"{where}: {name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return value
-
-
-def check_int(where: str, name: str, value, low: int | None = None) -> int:
-    """Check that ``value`` is an integer (not a bool) ``>= low`` and return it as an int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
-    value = int(value)
-    if low is not None and value < low:
-        raise ValueError(f"{where}: {name} must be >= {low}, got {value!r}")
-    return value
-
-
-def check_bool(where: str, name: str, value) -> bool:
-    """Check that ``value`` is a bool (Python or NumPy) and return it as a Python bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 def export_value(value):
@@ -408,7 +360,7 @@ class Optimizer:
                                      f"has shape {param.data.shape}")
                 entry[key] = np.array(arr, dtype=param.data.dtype, copy=True)
             elif key in self._scalar_state:
-                entry[key] = check_int(where, key, import_value(value), low=0)
+                entry[key] = check_int(import_value(value), key, where, minimum=0)
             else:
                 raise ValueError(f"{where}: unknown buffer {key!r}; {type(self).__name__} keeps "
                                  f"{sorted(self._array_state + self._scalar_state)}")

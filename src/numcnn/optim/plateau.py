@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .optimizer import Optimizer, check_int, check_real, export_value, import_value
+from ..validation import check_int, check_real
+from .optimizer import Optimizer, export_value, import_value
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -51,7 +52,7 @@ class ReduceLROnPlateau:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{name}: optimizer must be a numcnn.optim.Optimizer, got "
                             f"{type(optimizer).__name__}")
-        factor = check_real(name, "factor", factor, low=0)
+        factor = check_real(factor, "factor", name, low=0)
         if factor >= 1.0:
             raise ValueError(f"{name}: Factor should be < 1.0, got factor={factor!r}")
         if mode not in ("min", "max"):
@@ -63,16 +64,16 @@ class ReduceLROnPlateau:
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != n:
                 raise ValueError(f"{name}: expected {n} min_lrs, got {len(min_lr)}")
-            self.min_lrs = [check_real(name, "min_lr", v, low=0) for v in min_lr]
+            self.min_lrs = [check_real(v, "min_lr", name, low=0) for v in min_lr]
         else:
-            self.min_lrs = [check_real(name, "min_lr", min_lr, low=0)] * n
+            self.min_lrs = [check_real(min_lr, "min_lr", name, low=0)] * n
         self.optimizer = optimizer
         self.mode, self.threshold_mode = mode, threshold_mode
         self.factor = factor
-        self.patience = check_int(name, "patience", patience, low=0)
-        self.threshold = check_real(name, "threshold", threshold, low=0)
-        self.cooldown = check_int(name, "cooldown", cooldown, low=0)
-        self.eps = check_real(name, "eps", eps, low=0)
+        self.patience = check_int(patience, "patience", name, minimum=0)
+        self.threshold = check_real(threshold, "threshold", name, low=0)
+        self.cooldown = check_int(cooldown, "cooldown", name, minimum=0)
+        self.eps = check_real(eps, "eps", name, low=0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0

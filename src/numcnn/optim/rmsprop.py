@@ -5,7 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .optimizer import Optimizer, check_bool, check_real
+from ..validation import check_bool, check_real
+from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -73,9 +74,9 @@ class RMSprop(Optimizer):
 
     def _check_options(self, options: dict, where: str) -> None:
         for name in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            options[name] = check_real(where, name, options[name], low=0)
+            options[name] = check_real(options[name], name, where, low=0)
         for name in ("centered", "maximize"):
-            options[name] = check_bool(where, name, options[name])
+            options[name] = check_bool(options[name], name, where)
 
     def _hyper(self, group: dict) -> _Hyper:
         return _Hyper(*(float(group[k]) for k in ("lr", "alpha", "eps", "weight_decay",

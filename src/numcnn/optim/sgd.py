@@ -5,7 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .optimizer import Optimizer, check_bool, check_real
+from ..validation import check_bool, check_real
+from .optimizer import Optimizer
 
 __all__ = ["SGD"]
 
@@ -80,12 +81,12 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict, where: str) -> None:
-        options["lr"] = check_real(where, "lr", options["lr"], low=0)
-        options["momentum"] = check_real(where, "momentum", options["momentum"], low=0)
-        options["dampening"] = check_real(where, "dampening", options["dampening"])
-        options["weight_decay"] = check_real(where, "weight_decay", options["weight_decay"], low=0)
-        options["nesterov"] = check_bool(where, "nesterov", options["nesterov"])
-        options["maximize"] = check_bool(where, "maximize", options["maximize"])
+        options["lr"] = check_real(options["lr"], "lr", where, low=0)
+        options["momentum"] = check_real(options["momentum"], "momentum", where, low=0)
+        options["dampening"] = check_real(options["dampening"], "dampening", where)
+        options["weight_decay"] = check_real(options["weight_decay"], "weight_decay", where, low=0)
+        options["nesterov"] = check_bool(options["nesterov"], "nesterov", where)
+        options["maximize"] = check_bool(options["maximize"], "maximize", where)
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError(
                 f"{where}: nesterov=True requires momentum > 0 and dampening == 0, got "
