@@ -99,8 +99,8 @@ def test_pairs():
     assert check_pair([2, 3], "kernel_size", "MaxPool2d", minimum=1) == (2, 3)
     with pytest.raises(ValueError, match=r"RandomShift: max_shift must be >= 0 on both axes"):
         to_pair((1, -1), "max_shift", "RandomShift", minimum=0)
-    with pytest.raises(TypeError, match=r"RandomCrop: size must be an int or a pair of ints, "
-                                        r"got 'a'"):
+    with pytest.raises(TypeError, match=r"RandomCrop: size must be an int or a pair of ints "
+                                        r"\(or a 1-tuple\), got 'a'"):
         to_pair("a", "size", "RandomCrop")
 
 

@@ -58,8 +58,6 @@ def test_import_numcnn_loads_no_network_code_ctypes_or_command_line(loaded, modu
     assert not loaded[module], f"import numcnn loads {module}"
 
 
-@pytest.mark.xfail(strict=True, reason="numcnn.explain.command imports argparse at its top "
-                                       "(numcnn.explain is imported by numcnn/__init__)")
 def test_import_numcnn_loads_no_argparse(loaded):
     assert not loaded["argparse"], "import numcnn loads argparse"
 
