@@ -100,7 +100,7 @@ def main(argv=None) -> list[float]:
     model = autoencoder(args.width, args.code)
     opt = nc.optim.Adam(model.parameters(), lr=args.lr)
     history, start = [reconstruction_mse(model, test_images)], time.perf_counter()
-    print(f"{sum(p.size for p in model.parameters()):,} parameters; {len(train):,} train and "
+    print(f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(train):,} train and "
           f"{len(test):,} test images; test MSE before training: {history[0]:.4f}")
     for epoch in range(1, args.epochs + 1):
         for x, _ in loader:
