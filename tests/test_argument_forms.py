@@ -93,8 +93,8 @@ def test_adaptive_avg_pool_forms(torch, value):
 def test_the_three_opinfo_samples_of_the_issue(torch):
     """PyTorch's OpInfo samples for avg_pool2d that numcnn used to refuse."""
     tf = torch.nn.functional
-    for kwargs in (dict(kernel_size=2, padding=(1,)), dict(kernel_size=(2, 2), stride=()),
-                   dict(kernel_size=2, divisor_override=-2)):
+    for kwargs in ({"kernel_size": 2, "padding": (1,)}, {"kernel_size": (2, 2), "stride": ()},
+                   {"kernel_size": 2, "divisor_override": -2}):
         x = nc.tensor(X, requires_grad=True)
         tx = torch.tensor(X, requires_grad=True)
         y, ty = F.avg_pool2d(x, **kwargs), tf.avg_pool2d(tx, **kwargs)

@@ -159,8 +159,8 @@ def test_checkpoint_versions(capsys, tmp_path, folder, edit, fragment):
 
 @pytest.mark.parametrize("changes, fragment", [
     ({"dataset": ["x"]}, "names an unknown dataset ['x']"),
-    ({"dataset": "mnist2"}, "names an unknown dataset 'mnist2'; numcnn knows fashion-mnist, "
-                            "mnist"),
+    ({"dataset": "mnist2"}, ("names an unknown dataset 'mnist2'; numcnn knows fashion-mnist, "
+                            "mnist")),
     ({"model_config": {"num_classes": 10 ** 9}}, "model_config num_classes=1000000000 exceeds"),
     ({"model_config": [1]}, "model_config is a list"),
 ])

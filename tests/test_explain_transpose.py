@@ -10,8 +10,8 @@ from numcnn.explain import ExplainError, explain
 
 LAYERS = [  # (spec, input (C, H, W))
     ("convtranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)", (4, 5, 4)),
-    ("convtranspose2d(3, 2, (2, 3), stride=(3, 1), padding=(1, 0), dilation=(1, 2), "
-     "bias=False)", (3, 4, 5)),
+    (("convtranspose2d(3, 2, (2, 3), stride=(3, 1), padding=(1, 0), dilation=(1, 2), "
+     "bias=False)"), (3, 4, 5)),
     ("convtranspose2d(2, 2, 2, dilation=3, output_padding=2)", (2, 3, 3)),    # s <= r < d
     ("convtranspose2d(2, 3, 1, stride=4, output_padding=(3, 1))", (2, 2, 3)),  # stride > kernel
 ]

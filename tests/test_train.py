@@ -478,7 +478,6 @@ def test_only_rank_0_creates_the_run_folder(tmp_path):
         def agree(self, fn, root_only=False):
             if fn is not None:
                 raise Stop
-            return None
 
     out = tmp_path / "new" / "run"
     with pytest.raises(Stop):

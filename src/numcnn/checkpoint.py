@@ -87,9 +87,9 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path):
         try:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
             elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
         except ValueError as err:
@@ -127,7 +127,7 @@ def _select(tree, keys, path: Path):
 
 def read_meta(path) -> dict:
     """The JSON document of a checkpoint (format, version, tree), without reading any array."""
-    with _open(path) as (zf, meta):
+    with _open(path) as (_zf, meta):
         return meta
 
 
@@ -157,7 +157,7 @@ def _open(path):
             raise CheckpointError(f"{path} is not a numcnn checkpoint (no {_META} entry)") \
                 from None
         try:
-            shape, dtype, header = _read_header(zf, info, path)
+            shape, dtype, _header = _read_header(zf, info, path)
             if dtype.kind != "U" or shape != () or info.file_size > MAX_META_BYTES:
                 raise CheckpointError(
                     f"{path} is not a numcnn checkpoint: its {_META} entry is a {dtype} array "

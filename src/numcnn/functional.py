@@ -516,5 +516,4 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 # GELU, SiLU, Softplus, dropout2d, max_unpool2d, interpolate, conv1d: kept in their own module
-from ._functional_ext import (  # noqa: E402
-    conv1d, dropout2d, gelu, interpolate, max_unpool2d, silu, softplus)
+from ._functional_ext import conv1d, dropout2d, gelu, interpolate, max_unpool2d, silu, softplus

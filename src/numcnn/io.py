@@ -378,7 +378,7 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
             raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is "
                              f"not JSON ({err})") from None
     if not isinstance(header, dict):
-        raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is not "
+        raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is not "  # noqa: TRY004 (a file-content error, as the rest)
                          f"a JSON object")
     metadata = header.pop("__metadata__", None) or {}
     data_bytes = size - 8 - length

@@ -211,7 +211,7 @@ def load_resume_state(out, config, log=print, warn=print):
     """
     out = Path(out)
     last = out / "last.npz"
-    saved, model_config, source = saved_settings(out)
+    saved, model_config, _source = saved_settings(out)
     if saved is not None:
         check_same_run(saved, config, out, model_config)
     if not last.exists():

@@ -26,7 +26,7 @@ def test_batches_are_tensors():
 @pytest.mark.parametrize("workers, prefetch", [(1, None), (3, None), (2, 1), (4, 5)])
 def test_num_workers_gives_the_same_batches(workers, prefetch):
     ds = _dataset(53)
-    kwargs = dict(batch_size=8, shuffle=True, seed=3, transform=RandomShift(2))
+    kwargs = {"batch_size": 8, "shuffle": True, "seed": 3, "transform": RandomShift(2)}
     plain = [(x.numpy(), y.numpy()) for x, y in DataLoader(ds, **kwargs)]
     threaded = DataLoader(ds, **kwargs, num_workers=workers, prefetch_factor=prefetch,
                           pin_memory=True)
@@ -51,11 +51,11 @@ def test_num_workers_propagates_dataset_errors():
 
 
 @pytest.mark.parametrize("kwargs, pattern", [
-    (dict(num_workers=-1), "num_workers option should be non-negative"),
-    (dict(num_workers=1.5), "num_workers option should be non-negative"),
-    (dict(prefetch_factor=2), "prefetch_factor and persistent_workers need num_workers > 0"),
-    (dict(persistent_workers=True), "need num_workers > 0"),
-    (dict(num_workers=2, prefetch_factor=0), "prefetch_factor must be an int >= 1"),
+    ({"num_workers": -1}, "num_workers option should be non-negative"),
+    ({"num_workers": 1.5}, "num_workers option should be non-negative"),
+    ({"prefetch_factor": 2}, "prefetch_factor and persistent_workers need num_workers > 0"),
+    ({"persistent_workers": True}, "need num_workers > 0"),
+    ({"num_workers": 2, "prefetch_factor": 0}, "prefetch_factor must be an int >= 1"),
 ])
 def test_loader_refusals(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -77,7 +77,7 @@ def test_to_tensor_matches_torchvision_semantics():
 
 def test_tensor_batches_work_with_numpy_metrics():
     from numcnn.metrics import RunningAverage, confusion_matrix
-    x, y = next(iter(DataLoader(_dataset(), batch_size=10)))
+    _x, y = next(iter(DataLoader(_dataset(), batch_size=10)))
     logits = np.eye(10)[y.numpy()]
     stats = RunningAverage()
     stats.update(0.5, logits, y)

@@ -66,8 +66,8 @@ def test_default_init_matches_torch_distribution(torch):
 
 
 def test_repr_matches_torch(torch):
-    kw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2), groups=2,
-              bias=False)
+    kw = {"stride": (2, 1), "padding": (1, 0), "output_padding": (1, 0), "dilation": (1, 2), "groups": 2,
+              "bias": False}
     assert repr(nn.ConvTranspose2d(4, 6, 3, **kw)) == repr(torch.nn.ConvTranspose2d(4, 6, 3, **kw))
     assert repr(nn.ConvTranspose2d(4, 6, 3)) == repr(torch.nn.ConvTranspose2d(4, 6, 3))
 

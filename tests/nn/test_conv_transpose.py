@@ -66,18 +66,18 @@ def test_float64_parameters_and_to():
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(groups=4), ValueError, "out_channels=6 must be divisible by groups=4"),
-    (dict(groups=0), ValueError, "groups must be >= 1"),
-    (dict(groups=1.5), TypeError, "groups must be an int"),
-    (dict(padding="same"), TypeError, "no 'same' or 'valid'"),
-    (dict(padding=-1), ValueError, "padding must be >= 0"),
-    (dict(stride=2, output_padding=2), ValueError, "output_padding must be smaller than"),
-    (dict(output_padding=-1), ValueError, "output_padding must be >= 0"),
-    (dict(kernel_size=0), ValueError, "kernel_size must be >= 1"),
-    (dict(padding_mode="reflect"), ValueError, "only padding_mode='zeros'"),
-    (dict(bias=1), TypeError, "bias must be a bool"),
-    (dict(dtype=np.int32), TypeError, "dtype must be float32 or float64"),
-    (dict(device="cuda"), ValueError, "device"),
+    ({"groups": 4}, ValueError, "out_channels=6 must be divisible by groups=4"),
+    ({"groups": 0}, ValueError, "groups must be >= 1"),
+    ({"groups": 1.5}, TypeError, "groups must be an int"),
+    ({"padding": "same"}, TypeError, "no 'same' or 'valid'"),
+    ({"padding": -1}, ValueError, "padding must be >= 0"),
+    ({"stride": 2, "output_padding": 2}, ValueError, "output_padding must be smaller than"),
+    ({"output_padding": -1}, ValueError, "output_padding must be >= 0"),
+    ({"kernel_size": 0}, ValueError, "kernel_size must be >= 1"),
+    ({"padding_mode": "reflect"}, ValueError, "only padding_mode='zeros'"),
+    ({"bias": 1}, TypeError, "bias must be a bool"),
+    ({"dtype": np.int32}, TypeError, "dtype must be float32 or float64"),
+    ({"device": "cuda"}, ValueError, "device"),
 ])
 def test_refusals(kwargs, exc, words):
     args = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, **kwargs}

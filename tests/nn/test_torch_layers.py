@@ -141,7 +141,7 @@ def test_max_unpool_matches_torch(torch, dtype, k, s, p, shape, output_size, rng
     if s == 1:
         a = np.round(a * 4) / 4 + np.arange(a.size).reshape(shape) * 1e-3   # no ties
     pooled, idx = F.max_pool2d(nc.tensor(a), k, s, p, return_indices=True)
-    tpooled, tidx = torch.nn.functional.max_pool2d(torch.tensor(a), k, s, p,
+    _tpooled, tidx = torch.nn.functional.max_pool2d(torch.tensor(a), k, s, p,
                                                    return_indices=True)
     np.testing.assert_array_equal(idx, tidx.numpy())
     y, gx, ty, tgx = _both(
@@ -178,9 +178,9 @@ def test_max_unpool_refusals(torch):
 # --- interpolate / Upsample ---------------------------------------------------------------------
 
 CASES = [
-    dict(size=(7, 9)), dict(size=5), dict(size=(3, 2)), dict(scale_factor=2),
-    dict(scale_factor=1.7), dict(scale_factor=(0.6, 2.5)), dict(scale_factor=0.5),
-    dict(scale_factor=1.7, recompute_scale_factor=True), dict(size=(4, 5)),
+    {"size": (7, 9)}, {"size": 5}, {"size": (3, 2)}, {"scale_factor": 2},
+    {"scale_factor": 1.7}, {"scale_factor": (0.6, 2.5)}, {"scale_factor": 0.5},
+    {"scale_factor": 1.7, "recompute_scale_factor": True}, {"size": (4, 5)},
 ]
 
 
@@ -202,7 +202,7 @@ def test_interpolate_matches_torch(torch, dtype, mode, align, kwargs, rng):
 
 @pytest.mark.parametrize("mode, align", [("nearest", None), ("nearest-exact", None),
                                          ("linear", False), ("linear", True)])
-@pytest.mark.parametrize("kwargs", [dict(size=9), dict(scale_factor=1.5), dict(size=3)])
+@pytest.mark.parametrize("kwargs", [{"size": 9}, {"scale_factor": 1.5}, {"size": 3}])
 def test_interpolate_1d_matches_torch(torch, mode, align, kwargs, rng):
     a = rng.standard_normal((2, 3, 5))
     y, gx, ty, tgx = _both(
@@ -238,8 +238,8 @@ def test_interpolate_shapes_and_adjoint(h, w, ho, wo, mode, align):
 
 def test_upsample_layer(torch, rng):
     a = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
-    for kwargs in (dict(scale_factor=2), dict(size=(5, 4), mode="bilinear",
-                                              align_corners=True)):
+    for kwargs in ({"scale_factor": 2}, {"size": (5, 4), "mode": "bilinear",
+                                              "align_corners": True}):
         ours = nn.Upsample(**kwargs)(a).data
         theirs = torch.nn.Upsample(**kwargs)(torch.tensor(a)).numpy()
         _close(ours, theirs, np.float32)
@@ -247,8 +247,8 @@ def test_upsample_layer(torch, rng):
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(size=4, scale_factor=2), dict(), dict(size=4, align_corners=True),
-    dict(size=4, mode="linear"), dict(size=(2, 3, 4)), dict(scale_factor=(2, 2, 2)),
+    {"size": 4, "scale_factor": 2}, {}, {"size": 4, "align_corners": True},
+    {"size": 4, "mode": "linear"}, {"size": (2, 3, 4)}, {"scale_factor": (2, 2, 2)},
 ])
 def test_interpolate_refuses_what_torch_refuses(torch, kwargs):
     a = np.ones((1, 1, 3, 3))
@@ -286,10 +286,10 @@ def _conv_pair(torch, ours, theirs):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, padding=1),
-                                    dict(kernel_size=(3, 2), padding=(2, 1), stride=2),
-                                    dict(kernel_size=4, padding="same"),
-                                    dict(kernel_size=3, padding=1, dilation=2, groups=2)])
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3, "padding": 1},
+                                    {"kernel_size": (3, 2), "padding": (2, 1), "stride": 2},
+                                    {"kernel_size": 4, "padding": "same"},
+                                    {"kernel_size": 3, "padding": 1, "dilation": 2, "groups": 2}])
 def test_conv2d_padding_modes_match_torch(torch, dtype, mode, kwargs, rng):
     ours = nn.Conv2d(4, 6, padding_mode=mode, dtype=dtype, **kwargs)
     theirs = torch.nn.Conv2d(4, 6, padding_mode=mode, dtype=getattr(torch, np.dtype(dtype).name),
@@ -305,10 +305,10 @@ def test_conv2d_padding_modes_match_torch(torch, dtype, mode, kwargs, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=3), dict(kernel_size=3, padding=2,
-                                                              stride=2),
-                                    dict(kernel_size=(2,), padding="same", dilation=(3,)),
-                                    dict(kernel_size=3, padding=1, groups=2, bias=False)])
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3}, {"kernel_size": 3, "padding": 2,
+                                                              "stride": 2},
+                                    {"kernel_size": (2,), "padding": "same", "dilation": (3,)},
+                                    {"kernel_size": 3, "padding": 1, "groups": 2, "bias": False}])
 def test_conv1d_matches_torch(torch, dtype, mode, kwargs, rng):
     ours = nn.Conv1d(4, 6, padding_mode=mode, dtype=dtype, **kwargs)
     theirs = torch.nn.Conv1d(4, 6, padding_mode=mode, dtype=getattr(torch, np.dtype(dtype).name),

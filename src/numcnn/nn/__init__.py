@@ -21,6 +21,7 @@ from .state import StateDictError
 from .upsampling import Upsample
 
 __all__ = [
+    "GELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm1d",
@@ -32,7 +33,6 @@ __all__ = [
     "Dropout",
     "Dropout2d",
     "Flatten",
-    "GELU",
     "Identity",
     "LeakyReLU",
     "Linear",

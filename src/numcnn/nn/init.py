@@ -274,7 +274,7 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     rows, cols = tensor.shape
     rng = _rng(generator)
     values = rng.normal(0.0, std, size=(rows, cols))
-    zeros = int(math.ceil(sparsity * rows))
+    zeros = math.ceil(sparsity * rows)
     order = np.argsort(rng.random((rows, cols)), axis=0)[:zeros]      # rows to zero, per column
     values[order, np.arange(cols)] = 0
     return _fill(tensor, values, "sparse_")

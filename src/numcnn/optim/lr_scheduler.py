@@ -494,4 +494,4 @@ def _per_group(where: str, name: str, value, n_groups: int, **limits) -> list[fl
     return [check_real(value, name, where, **limits)] * n_groups
 
 
-from .plateau import ReduceLROnPlateau  # noqa: E402  (a metric-driven scheduler, apart)
+from .plateau import ReduceLROnPlateau
