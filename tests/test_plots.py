@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from numcnn import models, plots  # noqa: E402
-from numcnn.train import TrainConfig, save_checkpoint  # noqa: E402
+from numcnn import models, plots
+from numcnn.train import TrainConfig, save_checkpoint
 
 
 @pytest.fixture()
@@ -68,6 +68,7 @@ def test_curves_have_the_run_name_and_the_learning_rate_panel(figures, tmp_path)
     assert fig.axes[2].get_ylabel() == "learning rate"
     assert fig.axes[2].get_ylim()[0] == 0
     train, test = fig.axes[1].get_lines()
+    np.testing.assert_allclose(train.get_ydata(), [100 * r["train_acc"] for r in data])
     np.testing.assert_allclose(test.get_ydata(), [100 * r["test_acc"] for r in data])
 
 
@@ -113,7 +114,7 @@ def test_filters_share_one_symmetric_scale_with_a_colorbar(figures, tmp_path, sh
     assert len(bars) == 1 and bars[0].get_ylim() == (-3.5, 3.5)
     assert "white = 0" in bars[0].get_ylabel()
     # every input channel is drawn: panel q holds W[q, c] for each c, NaN gaps between
-    kh, kw = shape[2:]
+    _kh, kw = shape[2:]
     for q, im in enumerate(shown):
         a = np.ma.filled(im.get_array().astype(float), np.nan)
         for c in range(shape[1]):

@@ -117,7 +117,7 @@ def plot_filters(weight: np.ndarray, path: Path, title: str | None = None) -> Pa
     from matplotlib.colors import Normalize
 
     weight = np.asarray(weight, dtype=np.float64)
-    C_out, C_in, kh, kw = weight.shape
+    C_out, C_in, _kh, kw = weight.shape
     m = float(np.abs(weight).max()) or 1.0
     norm = Normalize(vmin=-m, vmax=m)
     cmap = plt.get_cmap(FILTER_CMAP).with_extremes(bad="0.6")   # gaps between input channels
