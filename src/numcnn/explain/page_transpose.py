@@ -137,10 +137,16 @@ def _inserted_stages(plan: LayerPlan, a: dict) -> list[Stage]:
         st.mark("G", c, sh * i, sw * j)
     stages.append(st)
 
+    def amounts(axis, k_eff, p, r, s, before, after):
+        extended = f" − {s}·⌊{r}/{s}⌋ (X was extended by those)" if r >= s else ""
+        return (f"{axis}: before k_eff−1−p = {k_eff}−1−{p} = {before}; after k_eff−1−p+r = "
+                f"{k_eff}−1−{p}+{r}{extended} = {after}")
+
     st = Stage("pad", "② pad: k_eff−1−p before, k_eff−1−p+r after", [
-        (f"rows: before k_eff−1−p = {keh}−1−{geo.padding[0]} = {top}; after "
-         f"H_out + k_eff − 1 − before − |G| = {bottom} (k_eff−1−p plus output_padding r = {rh})"),
-        f"cols: before {left}; after {right}",
+        amounts("rows", keh, geo.padding[0], rh, sh, top, bottom),
+        amounts("cols", kew, geo.padding[1], rw, sw, left, right),
+        *(["r = output_padding: the rows and cols it adds (red) get no X, only the bias"]
+          if rh or rw else []),
         (f"size of P = H_out + k_eff − 1 = {Ho} + {keh} − 1 = {P.shape[-2]} rows, "
          f"{Wo} + {kew} − 1 = {P.shape[-1]} cols (negative amounts crop)")], ["G", "P"])
     Gh, Gw = G.shape[-2:]
