@@ -41,6 +41,15 @@ def test_math_md_linked_functions_exist(name, path):
         assert re.search(rf"^\s*(def|class) {name}\b", source, re.MULTILINE), f"{name} not in {path}"
 
 
+def test_math_md_code_links_name_a_function_or_the_whole_module():
+    """A link into the code names the function or class it explains (checked above to be
+    defined in the file), or is visibly a link to the whole module (its file name)."""
+    vague = sorted((name, path) for name, path in _links() if path.endswith(".py")
+                   and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+                   and not path.endswith("/" + name.lstrip("./")))
+    assert not vague
+
+
 def test_math_md_links_code_and_tests_for_every_section():
     links = _links()
     assert sum(path.startswith("../src/") for _, path in links) >= 30

@@ -121,7 +121,7 @@ def expected_arrays(data: dict, spec, shape, inputs) -> dict[str, np.ndarray]:
     plan, _ = one_layer(spec, shape)
     arrays = layer_values(plan, inputs)[1]
     out = {}
-    for name in ("Y", "gW", "gX", "gX_ins"):
+    for name in ("Y", "gW", "gX", "gX_ins", "Y_pad", "Y_ins"):
         if name in arrays and name in data["arrays"]:
             a = arrays[name] if name == "gW" else arrays[name][0]
             out[name] = a.reshape(-1, *a.shape[-2:])
@@ -190,6 +190,18 @@ def test_generated_page_with_groups_and_dilation_in_chromium(browser, shots, tmp
     expected = expected_arrays(data, spec, (4, 3, 5), None)
     assert set(expected) == {"Y", "gW", "gX", "gX_ins"}
     walk(browser, path.as_uri(), data, expected, shots, "grouped")
+
+
+def test_generated_transposed_conv_page_in_chromium(browser, shots, tmp_path):
+    """ConvTranspose2d with groups, dilation and output_padding: the scatter, the stamps' sums,
+    the seed's inserted form, gX = conv2d(gY, W) and gW, read from the page."""
+    spec = ("convtranspose2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0), "
+            "dilation=(1, 2), groups=2)")
+    path = tmp_path / "transposed.html"
+    data = explain_page(spec, (2, 3, 3), path)
+    expected = expected_arrays(data, spec, (2, 3, 3), None)
+    assert set(expected) == {"Y", "gW", "gX", "Y_pad", "Y_ins"}
+    walk(browser, path.as_uri(), data, expected, shots, "transposed")
 
 
 def test_a_large_input_shows_a_window_of_the_grid(browser, tmp_path):

@@ -138,9 +138,11 @@ def explain(model_or_layer, input_shape=None, batch: int = 1, backward: bool = F
 
 
 def explain_op(op: str, trace: bool = False, **params) -> Explanation:
-    """One ``conv2d``, ``avgpool2d`` or ``maxpool2d`` configuration, axis by axis.
+    """One ``conv2d``, ``convtranspose2d``, ``avgpool2d`` or ``maxpool2d`` configuration, axis by
+    axis.
 
-    ``params`` use the keys (``N, C_in, C_out, H, W, k, s, p, d, g`` for conv;
+    ``params`` use the keys (``N, C_in, C_out, H, W, k, s, p, d, g`` for conv, and ``r`` (the
+    output_padding) for the transposed conv;
     ``N, C, H, W, k, s, p, [d,] ceil_mode, count_include_pad`` for pools); a pair is a tuple
     or an ``"AxB"`` string.
     """

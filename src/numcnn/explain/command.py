@@ -19,7 +19,9 @@ EPILOG = """examples:
   numcnn explain conv2d N=2 C_in=4 C_out=6 H=7 W=6 k=3x2 s=2x1 p=1x0 d=1x2 g=2
   numcnn explain avgpool2d N=1 C=3 H=6 W=6 k=3 s=2 p=1 ceil_mode=1 count_include_pad=0
   numcnn explain "conv2d(1, 1, 3, stride=2)" --input 1x6x6 --html conv.html --values
-  numcnn explain maxpool2d H=5 W=5 k=3 s=2 p=1 --html maxpool.html"""
+  numcnn explain maxpool2d H=5 W=5 k=3 s=2 p=1 --html maxpool.html
+  numcnn explain "ConvTranspose2d(1, 1, 3, stride=2)" --input 1x2x2 --html up.html
+  numcnn explain convtranspose2d C_in=4 C_out=2 H=7 W=7 k=3 s=2 p=1 r=1"""
 
 
 def add_explain_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,9 +34,11 @@ def add_explain_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", help="a model name (lenet5, convnet), a layer spec such as "
                                   "'conv2d(3, 16, kernel_size=3, stride=2)', or conv2d / "
-                                  "avgpool2d / maxpool2d followed by KEY=VALUE pairs")
+                                  "convtranspose2d / avgpool2d / maxpool2d followed by "
+                                  "KEY=VALUE pairs")
     p.add_argument("params", nargs="*", metavar="KEY=VALUE",
-                   help="one configuration, axis by axis: N C_in C_out H W k s p d g (conv), "
+                   help="one configuration, axis by axis: N C_in C_out H W k s p d g (conv; "
+                        "convtranspose2d also r, its output_padding), "
                         "N C H W k s p [d] ceil_mode count_include_pad (pools); AxB = (h, w)")
     p.add_argument("--input", default=None, metavar="CxHxW",
                    help="shape of one sample, e.g. 1x28x28 (default: the model's, else "
@@ -48,10 +52,12 @@ def add_explain_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="activation dtype for the memory column (default: %(default)s)")
     p.add_argument("--values", action="store_true",
-                   help="one conv or pooling layer on a small sample: also print the arrays "
+                   help="one conv, transposed conv or pooling layer on a small sample: also "
+                        "print the arrays "
                         "(X_pad, Y, G, P, W_T, gX, gW) computed by numcnn's kernels")
     p.add_argument("--html", metavar="PAGE.html", default=None,
-                   help="one conv or pooling layer: write a self-contained interactive page "
+                   help="one conv, transposed conv or pooling layer: write a self-contained "
+                        "interactive page "
                         "stepping through the forward, gW and gX (works offline, from file://)")
     p.set_defaults(func=run_explain)
     return p

@@ -1,5 +1,5 @@
 """The pages shipped in ``docs/pages/``: math.md's first example (§0), the seed's two examples
-(§9), and max pooling.
+(§9), max pooling, and the transposed convolution that is the 5x5 example's gX (§11.3).
 
 Both conv examples use ``X[i, j] = H·i + j``, the kernel ``[[1, 0, -1], [2, 1, 0], [0, -1, 1]]``,
 ``b = 0``, stride 2 and ``gY = [[1, 2], [3, 4]]``: the 5x5 input has remainder r = 0 and a 7x7
@@ -39,6 +39,14 @@ def first_inputs() -> dict[str, np.ndarray]:
             "gy": np.array([[1.0, 2], [3, 4]]).reshape(1, 1, 2, 2)}
 
 
+def transpose_inputs() -> dict[str, np.ndarray]:
+    """math.md §11.3: the seed's gY = [[1, 2], [3, 4]] as the input of ConvTranspose2d(1, 1, 3,
+    stride=2) with the seed's kernel, so Y is §9.1's 5x5 gX; its gY is §9.1's 5x5 X, so gX is
+    §9.1's Y and gW the conv's gW (the adjoint pair, both ways)."""
+    seed = seed_inputs(5)
+    return {"x": seed["gy"], "w": seed["w"], "b": np.zeros(1), "gy": seed["x"]}
+
+
 #: file name -> (layer spec, C x H x W, inputs, title)
 PAGES = {
     "conv-4x4-k3-s1.html": ("conv2d(1, 1, 3, bias=False)", (1, 4, 4), first_inputs,
@@ -51,6 +59,10 @@ PAGES = {
                              "(r = 1, P is 8x8)")),
     "maxpool-5x5-k3-s2-p1.html": ("maxpool2d(3, stride=2, padding=1)", (1, 5, 5), maxpool_inputs,
                                   "Max pooling: 5x5 input, 3x3 window, stride 2, padding 1"),
+    "convtranspose-2x2-k3-s2.html": ("convtranspose2d(1, 1, 3, stride=2)", (1, 2, 2),
+                                     transpose_inputs,
+                                     ("ConvTranspose2d: 2x2 input, 3x3 kernel, stride 2 "
+                                      "(the seed's 5x5 gX as a layer)")),
 }
 
 

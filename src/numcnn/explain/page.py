@@ -6,8 +6,9 @@ each marking the cells of the arrays it reads (a window, a weight, routed gradie
 one cell it produces. The page (:mod:`.html`) only displays this data: every number on it was
 computed here or by the kernels, never in the browser.
 
-A new layer kind (ConvTranspose2d, say) is one stage function in :data:`STAGES` beside its
-entry in :data:`numcnn.explain.values.VALUES`.
+A layer kind is one stage function in :data:`STAGES` beside its entry in
+:data:`numcnn.explain.values.VALUES`; ConvTranspose2d's lives in :mod:`.page_transpose`, the
+building blocks (:class:`~.stage.Stage`, numbers and sums as shown) in :mod:`.stage`.
 """
 from __future__ import annotations
 
@@ -15,75 +16,14 @@ import itertools
 
 import numpy as np
 
+from .page_transpose import transpose_stages
 from .plan import LayerPlan
 from .render import detail
-from .values import CAPTIONS, POOL_CAPTIONS, inserted_pads
+from .stage import MAX_CELLS, NOT_BATCHED, Stage, grids, nonzero_sum, num, size_lines, times
+from .values import CAPTIONS_OF, inserted_pads
 
-#: Most cells one stage steps through (the grids still show every value).
-MAX_CELLS = 400
-#: Arrays whose first axis is not the batch (weights): every leading axis makes a grid.
-NOT_BATCHED = ("W", "W_T", "gW", "gW_rot", "R", "D")
-
-
-def num(v) -> str:
-    """A value as shown: integers without a decimal point, else 4 significant digits."""
-    v = float(v)
-    if not np.isfinite(v):
-        return "−∞" if v < 0 else "∞"
-    return str(int(v)) if v == int(v) else f"{v:.4g}"
-
-
-def grids(name: str, a: np.ndarray) -> list[dict]:
-    """One ``{"label", "rows"}`` per 2-D slice (sample 0 for activations); -inf as None."""
-    a = np.asarray(a, dtype=np.float64)
-    if name not in NOT_BATCHED and a.ndim == 4:
-        a = a[0]
-    lead = a.shape[:-2]
-    out = []
-    for idx in np.ndindex(*lead):
-        g = a[idx]
-        rows = [[None if not np.isfinite(v) else round(float(v), 6) for v in row] for row in g]
-        label = f"{name}[{', '.join(map(str, idx))}]" if lead else name
-        out.append({"label": label, "rows": rows})
-    return out
-
-
-def times(a, b) -> str:
-    """``a·b`` with negative factors in parentheses: ``2·(−1)``."""
-    return "·".join(f"({num(v)})" if float(v) < 0 else num(v) for v in (a, b))
-
-
-def nonzero_sum(pairs, result) -> str:
-    """The products that are not zero, ``= result``, and how many zero products were left out."""
-    kept = [times(x, y) for x, y in pairs if x * y != 0]
-    zeros = len(pairs) - len(kept)
-    note = f" ({zeros} of the {len(pairs)} products are 0)" if zeros else ""
-    return (" + ".join(kept) if kept else "0") + f" = {num(result)}" + note
-
-
-class Stage:
-    """One stage of the page: a title, formula lines, arrays shown, optional cells."""
-
-    def __init__(self, sid: str, title: str, lines, show, fill: str | None = None):
-        self.data = {"id": sid, "title": title, "lines": list(lines), "show": list(show),
-                     "fill": fill, "marks": {}, "cells": [], "more": 0}
-
-    def mark(self, name: str, g: int, i: int, j: int, cls: str = "m") -> None:
-        self.data["marks"].setdefault(name, []).append([int(g), int(i), int(j), cls])
-
-    def cell(self, say: str, terms: str, marks: dict, target) -> None:
-        if len(self.data["cells"]) >= MAX_CELLS:
-            self.data["more"] += 1
-            return
-        self.data["cells"].append({
-            "say": say, "terms": terms,
-            "mark": {k: [[int(x) for x in m[:3]] + [m[3] if len(m) > 3 else "m"] for m in v]
-                     for k, v in marks.items()},
-            "target": [target[0]] + [int(x) for x in target[1:]]})
-
-
-def _size_lines(plan: LayerPlan) -> list[str]:
-    return [f"{q:<38} H = {h:<4} W = {w}" for q, h, w in plan.axis_rows] + list(plan.arithmetic)
+__all__ = ["MAX_CELLS", "NOT_BATCHED", "STAGES", "Stage", "grids", "nonzero_sum", "num",
+           "page_data", "times"]
 
 
 # --- Conv2d ----------------------------------------------------------------------------------
@@ -106,7 +46,7 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
          f" + 1 = {Ho} (rounded down; k is k_eff = d(k−1)+1 = {geo.keh} when dilated)"),
         (f"the remainder r = (H + 2p − k_eff) mod s = {geo.rh} (rows), {geo.rw} (cols): "
          f"input rows the last window does not reach"),
-        *_size_lines(plan)], ["X", "X_pad", "W"])
+        *size_lines(plan)], ["X", "X_pad", "W"])
     stages.append(st)
 
     st = Stage("forward", "Forward: each Y cell is one window of X_pad times W, summed",
@@ -253,7 +193,7 @@ def _pool_sizes(plan, fill):
         (f"seed form: H_out = (H + 2p − k)/s + 1 = ({geo.H} + 2·{geo.ph} − {geo.kh})/{geo.sh} + 1"
          f" (rounded {'up, PyTorch rule' if geo.ceil_mode else 'down'}) = {geo.Ho}"),
          f"X_pad: X padded with {fill} (p before; p plus the ceil-mode overhang after)",
-        *_size_lines(plan)], ["X", "X_pad"])
+        *size_lines(plan)], ["X", "X_pad"])
 
 
 def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
@@ -328,18 +268,19 @@ def _shapes_stage(plan: LayerPlan) -> Stage:
 
 
 #: plan.kind -> function(plan, arrays) -> [Stage]; see :data:`.values.VALUES`.
-STAGES = {"conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages}
+STAGES = {"conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages,
+          "convtranspose2d": transpose_stages}
 
 
 def page_data(plan: LayerPlan, arrays: dict, title: str) -> dict:
     """Everything the page shows, as plain JSON-ready data."""
-    captions = POOL_CAPTIONS if plan.kind != "conv2d" else CAPTIONS
+    captions = CAPTIONS_OF[plan.kind]
     stages = [s.data for s in STAGES[plan.kind](plan, arrays) + [_shapes_stage(plan)]]
     shown = {name for s in stages for name in s["show"]}
     return {
         "title": title, "layer": plan.label, "input": list(plan.in_shape),
         "kind": plan.kind,
-        "arrays": {name: {"caption": captions.get(name, CAPTIONS.get(name, "")),
+        "arrays": {name: {"caption": captions.get(name, ""),
                           "shape": list(np.shape(arrays[name])), "grids": grids(name, arrays[name])}
                    for name in sorted(shown)},
         "stages": stages,

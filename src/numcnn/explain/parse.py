@@ -30,6 +30,8 @@ OP_KEYS = {
     "conv2d": ("N", "C_in", "C_out", "H", "W", "k", "s", "p", "d", "g", "bias"),
     "avgpool2d": ("N", "C", "H", "W", "k", "s", "p", "ceil_mode", "count_include_pad"),
     "maxpool2d": ("N", "C", "H", "W", "k", "s", "p", "d", "ceil_mode"),
+    # r: output_padding (math.md 11.2)
+    "convtranspose2d": ("N", "C_in", "C_out", "H", "W", "k", "s", "p", "r", "d", "g", "bias"),
 }
 FLAGS = ("bias", "ceil_mode", "count_include_pad")
 
@@ -88,6 +90,8 @@ def parse_layer_spec(text: str) -> list[tuple[str, tuple, dict]]:
 PARAM_COUNTS = {
     "Conv2d": lambda a: (_int(a["out_channels"]) * _int(a["in_channels"])
                          // max(_int(a["groups"]), 1) * math.prod(_kernel(a["kernel_size"]))),
+    "ConvTranspose2d": lambda a: (_int(a["in_channels"]) * _int(a["out_channels"])
+                                  // max(_int(a["groups"]), 1) * math.prod(_kernel(a["kernel_size"]))),
     "Linear": lambda a: _int(a["in_features"]) * _int(a["out_features"]),
     "BatchNorm2d": lambda a: 4 * _int(a["num_features"]),
     "BatchNorm1d": lambda a: 4 * _int(a["num_features"]),

@@ -38,11 +38,11 @@ def sample_inputs(plan: LayerPlan, seed: int = 0) -> dict[str, np.ndarray]:
     else:
         x = rng.integers(0, 10, shape).astype(np.float64)
     out = {"x": x, "gy": rng.integers(1, 5, (1,) + tuple(plan.out_shape[1:])).astype(np.float64)}
-    if plan.kind == "conv2d":
+    if plan.kind in ("conv2d", "convtranspose2d"):
         w_shape = tuple(plan.layer.weight.shape)
         out["w"] = rng.integers(-1, 3, w_shape).astype(np.float64)
         if getattr(plan.layer, "bias", None) is not None:
-            out["b"] = rng.integers(-1, 2, (w_shape[0],)).astype(np.float64)
+            out["b"] = rng.integers(-1, 2, (plan.out_shape[1],)).astype(np.float64)
     return out
 
 
@@ -54,10 +54,12 @@ def check_small(plan: LayerPlan, what: str) -> None:
                            f"got {plan.label or plan.kind} on input {plan.in_shape}")
     C, H, W = plan.in_shape[1:]
     channels = max(C, plan.out_shape[1])
-    if C * H * W > MAX_ELEMENTS or channels > MAX_CHANNELS:
-        raise ExplainError(f"{what} is for small samples (C*H*W <= {MAX_ELEMENTS}, at most "
-                           f"{MAX_CHANNELS} channels); got input {C}x{H}x{W} and output "
-                           f"{plan.out_shape[1]} channels")
+    largest = max(C * H * W, math.prod(plan.out_shape[1:]))     # a transposed conv grows
+    if largest > MAX_ELEMENTS or channels > MAX_CHANNELS:
+        out = "x".join(map(str, plan.out_shape[1:]))
+        raise ExplainError(f"{what} is for small samples (C*H*W of input and output <= "
+                           f"{MAX_ELEMENTS}, at most {MAX_CHANNELS} channels); got input "
+                           f"{C}x{H}x{W} and output {out}")
 
 
 def insert_zeros(gy: np.ndarray, s: tuple[int, int]) -> np.ndarray:
@@ -185,15 +187,48 @@ def max_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     }
 
 
+def transpose_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
+    """ConvTranspose2d: Y by the kernel, the scatter's ``Y_pad``, the seed's inserted form
+    (``G``, ``P``, ``W_T``, ``Y_ins``), and gX, gW, gb; every sum by :mod:`numcnn.ops`."""
+    geo, layer = plan.geometry, plan.layer
+    x, w, gy, b = inputs["x"], inputs["w"], inputs["gy"], inputs.get("b")
+    s, p, r, d, g = geo.stride, geo.padding, geo.output_padding, geo.dilation, geo.groups
+    args = (s, p, r, g, d)
+    # K (the conv whose input gradient this layer is) maps Ho back to H + r//s rows: when
+    # s <= r < d, X is zero-extended to that size first (ops/transpose.py).
+    Hk, Wk = geo.H + r[0] // s[0], geo.W + r[1] // s[1]
+    x_ext = np.pad(x, [(0, 0), (0, 0), (0, Hk - geo.H), (0, Wk - geo.W)])
+    (_, top, left), (_, bottom, right) = plan.axis_rows[5], plan.axis_rows[6]
+    G = insert_zeros(x_ext, s)
+    P = pad_or_crop(G, top, bottom, left, right)
+    W_T = flip_swap(w, g)                  # W is K's weight (C_in = K's C_out, C_out/g, kh, kw)
+    ypad = ops.conv_transpose2d_forward(x, w, None, s, 0, r, g, d)     # before the crop by p
+    out = {
+        "X": x, "W": w, "Y_pad": ypad,
+        "Y": ops.conv_transpose2d_forward(x, w, b, *args),
+        "G": G, "P": P, "W_T": W_T,
+        "Y_ins": ops.conv2d_forward(P, W_T, None, 1, 0, d, g),
+        "gY": gy,
+        "gY_pad": np.pad(gy, [(0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])]),
+        "gX": ops.conv_transpose2d_input(x.shape, w, gy, *args),
+        "gW": ops.conv_transpose2d_weight(x, w.shape, gy, *args),
+    }
+    if getattr(layer, "bias", None) is not None and b is not None:
+        out["b"], out["gb"] = b, ops.conv_transpose2d_bias(gy)
+    return out
+
+
 #: plan.kind -> function(plan, inputs) -> {name: array}. A new layer kind is one entry here and
 #: one in :data:`numcnn.explain.page.STAGES`.
-VALUES = {"conv2d": conv_values, "avgpool2d": avg_values, "maxpool2d": max_values}
+VALUES = {"conv2d": conv_values, "avgpool2d": avg_values, "maxpool2d": max_values,
+          "convtranspose2d": transpose_values}
 
 #: What ``--values`` prints, in the seed's order, per kind.
 PRINTED = {
     "conv2d": ("X_pad", "W", "Y", "gY", "G", "P", "W_T", "gX", "gX_ins", "gW", "gW_rot"),
     "avgpool2d": ("X_pad", "Y", "D", "gY", "gX"),
     "maxpool2d": ("X_pad", "Y", "argmax", "gY", "gX"),
+    "convtranspose2d": ("X", "W", "Y_pad", "Y", "G", "P", "W_T", "Y_ins", "gY", "gX", "gW"),
 }
 
 CAPTIONS = {
@@ -211,6 +246,24 @@ CAPTIONS = {
 #: The pools' own wording where it differs from the conv's.
 POOL_CAPTIONS = {**CAPTIONS, "X_pad": "input, padded (0 for avg, -inf for max)",
                  "X": "input", "gX": "input gradient (numcnn's kernel)"}
+
+
+#: ConvTranspose2d's wording: X plays gY's part in the inserted form.
+TRANSPOSE_CAPTIONS = {
+    **CAPTIONS, "X": "input", "W": "weight (C_in, C_out/g, kh, kw): the layout of the conv K "
+    "from C_out to C_in channels", "Y_pad": "output before the crop by p: each input cell "
+    "stamps X·W here, s apart; overlaps add", "Y": "output: Y_pad cropped by p, + b",
+    "G": "zero-inserted X: s-1 zeros between neighbours",
+    "P": "G padded k_eff-1-p before, k_eff-1-p+r after", "W_T": "W flipped 180 degrees, "
+    "C_in <-> C_out per group (the conv2d weight that runs the inserted form)",
+    "Y_ins": "Y - b the seed's way: P correlated with W_T", "gY": "upstream gradient (given)",
+    "gY_pad": "gY zero-padded by p", "gX": "input gradient: conv2d(gY, W), a plain conv",
+    "gW": "weight gradient: X correlated with gY_pad",
+}
+
+#: plan.kind -> the captions of its arrays.
+CAPTIONS_OF = {"conv2d": CAPTIONS, "avgpool2d": POOL_CAPTIONS, "maxpool2d": POOL_CAPTIONS,
+               "convtranspose2d": TRANSPOSE_CAPTIONS}
 
 
 def layer_values(plan: LayerPlan, inputs: dict | None = None, seed: int = 0):
@@ -239,7 +292,7 @@ def values_text(plan: LayerPlan, arrays: dict[str, np.ndarray],
     for name in PRINTED[plan.kind]:
         a = arrays[name]
         a = a[0] if a.ndim == 4 and name not in ("W", "W_T", "gW", "gW_rot") else a
-        captions = CAPTIONS if plan.kind == "conv2d" else POOL_CAPTIONS
+        captions = CAPTIONS_OF[plan.kind]
         out.append(f"{name} {tuple(arrays[name].shape)}: {captions[name]}")
         if a.ndim == 2:
             out += ["    " + line for line in grid_text(a)]
