@@ -22,7 +22,7 @@ import numpy as np
 
 from . import conv, parallel, pool
 from .shapes import ConvGeometry, PoolGeometry, conv_geometry, pool_geometry
-from .workspace import workspace
+from .workspace import prime_heap, workspace
 
 #: Largest column buffer one chunk of the batch may hold.
 COLS_BUDGET_BYTES = 8 * 2**20
@@ -32,10 +32,11 @@ METHODS = ("auto", "gemm", "inserted")
 
 
 def _chunks(N: int, per_sample_bytes: int) -> list[slice]:
-    """Slices of the batch whose columns fit :data:`COLS_BUDGET_BYTES`, at least one sample per
-    thread, so every thread has a block even when one sample exceeds the budget."""
+    """Nearly equal slices of the batch whose columns fit :data:`COLS_BUDGET_BYTES`, at least one
+    sample per thread, so every thread has a block even when one sample exceeds the budget (and
+    no chunk is a lone leftover sample)."""
     step = max(parallel.get_num_threads(), COLS_BUDGET_BYTES // max(per_sample_bytes, 1))
-    return [slice(i, min(i + step, N)) for i in range(0, N, step)]
+    return parallel.batch_blocks(N, -(-N // step))
 
 
 def _cols_bytes(geo: ConvGeometry, itemsize: int) -> int:
@@ -49,6 +50,7 @@ def _cols_bytes(geo: ConvGeometry, itemsize: int) -> int:
 def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     """``(y, cols)``: y of :func:`.conv.forward`; ``cols`` the columns kept for the weight gradient
     when ``keep_cols`` and the batch fits one chunk, else None."""
+    prime_heap()
     y = np.empty(geo.output_shape, np.result_type(x, w))
     chunks = _chunks(geo.N, _cols_bytes(geo, x.itemsize))
     kept = None
@@ -68,6 +70,7 @@ def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
 def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
                   method: str = "auto"):
     """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
+    prime_heap()
     gx = np.empty(geo.input_shape, np.result_type(gy, w)) if need_input else None
     if method == "inserted":
         return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)

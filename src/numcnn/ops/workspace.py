@@ -14,9 +14,9 @@ LeNet-5 step). But glibc maps blocks above its mmap threshold (128 KiB at start)
 each time, and raises that threshold only when a program frees such a block. A program that
 frees large arrays (loading a dataset does) gets that for free; one whose large, long-lived
 buffers all live in this pool might not, and would page-fault on every activation (about 1,600
-faults per LeNet-5 step). So the pool frees one transient block of :data:`HEAP_PRIMER_BYTES` when
-it first allocates: glibc's own rule then serves such blocks from its heap, as in any program
-that has freed a large array. No allocator setting is changed.
+faults per LeNet-5 step). So :func:`prime_heap` frees one transient block of :data:`HEAP_PRIMER_BYTES`
+before the kernels' first allocation: glibc's own rule then serves such blocks from its heap, as
+in any program that has freed a large array. No allocator setting is changed.
 
 Buffers are keyed by shape and dtype. The pool keeps at most ``capacity_bytes`` (default
 :data:`DEFAULT_CAPACITY_BYTES`, or ``NUMCNN_WORKSPACE_MB`` in MiB); past that, new buffers are
@@ -71,7 +71,6 @@ class Workspace:
         self._buffers: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()  # LRU order of keys
         self._held_bytes = 0
         self._lock = threading.Lock()
-        self._heap_primed = False
 
     @property
     def held_bytes(self) -> int:
@@ -91,9 +90,7 @@ class Workspace:
                 for i in range(len(owners)):
                     if _references(owners, i) == _FREE:                # no array views it
                         return owners[i][...]
-            if not self._heap_primed:
-                self._heap_primed = True
-                np.empty(HEAP_PRIMER_BYTES, np.uint8)                  # allocated and freed
+            prime_heap()
             owner = np.empty(shape, dtype)
             if not self._make_room(owner.nbytes):
                 return owner                                           # too big: not pooled
@@ -138,6 +135,19 @@ class Workspace:
                 del self._buffers[key]
             if freed >= nbytes:
                 return
+
+
+_heap_primed = False
+
+
+def prime_heap() -> None:
+    """Free one transient block of :data:`HEAP_PRIMER_BYTES`, once per process (see the module
+    docstring): glibc then serves blocks up to that size from its heap instead of mapping fresh
+    pages for each. The kernels call this before their first allocation."""
+    global _heap_primed
+    if not _heap_primed:
+        _heap_primed = True
+        np.empty(HEAP_PRIMER_BYTES, np.uint8)                          # allocated and freed
 
 
 #: The pool the kernels use.
