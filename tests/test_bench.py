@@ -201,6 +201,7 @@ def _rows(ratios, lenet=(4.0, 3.0), stem=0.9, loaded=False):
     for batch, numcnn_ms in zip((64, 256), lenet):
         rows.append({"case": f"LeNet-5 train step batch {batch}", "numcnn_ms": numcnn_ms,
                      "torch_ms": 3.0, "loaded": loaded})
+    rows.append({"case": bench.TRANSPOSE_CASE[0] + " fwd+bwd", "ratio": 1.6, "loaded": loaded})
     return rows
 
 
@@ -218,6 +219,8 @@ def test_target_rows_compute_each_target_from_the_table():
     assert worst["value"] == 2.0 and worst["met"] is False
     assert values["ResNet stem fwd+bwd time ratio"]["met"] is True
     assert values["peak extra memory conv 32->64 k3, numcnn / torch"]["value"] == 0.8
+    transpose = values["conv_transpose2d decoder layer fwd+bwd time ratio"]
+    assert transpose["value"] == 1.6 and transpose["met"] is False
     assert "NOT met" in bench.format_target_row(worst)
 
 
@@ -261,3 +264,14 @@ def test_alternate_blocks_takes_turns_and_combines_per_library(monkeypatch):
                                         pause=0.0)
     assert order == ["a", "b"] * 3 and none is None
     assert a.best_ms <= a.median_ms and b.best_ms <= b.median_ms
+
+
+def test_conv_transpose_runners_build_the_decoder_layer():
+    """Both runners run the decoder case forward and backward (the shapes agree with PyTorch's
+    output-size rule: 14x14 -> 28x28)."""
+    pytest.importorskip("torch")
+    cfg = (2,) + bench.TRANSPOSE_CASE[2:]                                # a batch of 2
+    bench.numcnn_conv_transpose(*cfg, True)()
+    bench.torch_conv_transpose(*cfg, True)()
+    N, C_in, C_out, H, k, s, p = cfg
+    assert (H - 1) * s - 2 * p + k == 28

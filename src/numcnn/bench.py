@@ -116,6 +116,8 @@ CONV_CASES = [
     ("conv N32 3->64 224x224 k7 s2 p3 (ResNet stem)", 32, 3, 64, 224, 7, 2, 3),
 ]
 POOL_CASES = [("avg_pool N64 C64 28x28 k2", "avg"), ("max_pool N64 C64 28x28 k2", "max")]
+#: A decoder layer: name, N, C_in, C_out, H, k, stride, padding (output 28x28).
+TRANSPOSE_CASE = ("conv_transpose N64 64->32 14x14 k4 s2 p1 (decoder)", 64, 64, 32, 14, 4, 2, 1)
 
 
 def conv_flops(N, C_in, C_out, H, k, s, p) -> float:
@@ -167,6 +169,50 @@ def torch_conv(N, C_in, C_out, H, k, s, p, backward: bool):
         else:
             with torch.no_grad():
                 torch.nn.functional.conv2d(x, w, b, stride=s, padding=p)
+
+    return run
+
+
+def numcnn_conv_transpose(N, C_in, C_out, H, k, s, p, backward: bool):
+    """A numcnn conv_transpose2d call, inputs and upstream gradient built outside ``run``."""
+    import numcnn as nc
+    import numcnn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = nc.tensor(rng.standard_normal((N, C_in, H, H), dtype=np.float32), requires_grad=backward)
+    w = nc.tensor(rng.standard_normal((C_in, C_out, k, k), dtype=np.float32) * 0.1,
+                  requires_grad=backward)
+    b = nc.tensor(np.zeros(C_out, np.float32), requires_grad=backward)
+    Ho = (H - 1) * s - 2 * p + k
+    gy = np.ones((N, C_out, Ho, Ho), np.float32) if backward else None
+
+    def run():
+        y = F.conv_transpose2d(x, w, b, stride=s, padding=p)
+        if backward:
+            x.grad = w.grad = b.grad = None
+            y.backward(gy)
+
+    return run
+
+
+def torch_conv_transpose(N, C_in, C_out, H, k, s, p, backward: bool):
+    """The same call in PyTorch."""
+    import torch
+
+    x = torch.randn(N, C_in, H, H, requires_grad=backward)
+    w = (torch.randn(C_in, C_out, k, k) * 0.1).requires_grad_(backward)
+    b = torch.zeros(C_out, requires_grad=backward)
+    Ho = (H - 1) * s - 2 * p + k
+    gy = torch.ones(N, C_out, Ho, Ho) if backward else None
+
+    def run():
+        if backward:
+            y = torch.nn.functional.conv_transpose2d(x, w, b, stride=s, padding=p)
+            x.grad = w.grad = b.grad = None
+            y.backward(gy)
+        else:
+            with torch.no_grad():
+                torch.nn.functional.conv_transpose2d(x, w, b, stride=s, padding=p)
 
     return run
 
@@ -314,6 +360,12 @@ def run_cases(repeat: int, quick: bool, with_torch: bool, pause: float = 0.3, ro
                 partial(torch_conv, *cfg, False), reps)
         measure(name + " fwd+bwd", 3 * flops, partial(numcnn_conv, *cfg, True),
                 partial(torch_conv, *cfg, True), reps)
+    if not quick:
+        name, *cfg = TRANSPOSE_CASE
+        N, C_in, C_out, H, k, *_ = cfg
+        flops = 2.0 * N * C_in * H * H * C_out * k * k                  # one product per input pixel
+        measure(name + " fwd+bwd", 3 * flops, partial(numcnn_conv_transpose, *cfg, True),
+                partial(torch_conv_transpose, *cfg, True), max(3, repeat // 4))
     for name, kind in POOL_CASES:
         measure(name + " fwd", 0, partial(numcnn_pool, kind, False), partial(torch_pool, kind, False), repeat)
         measure(name + " fwd+bwd", 0, partial(numcnn_pool, kind, True), partial(torch_pool, kind, True), repeat)
@@ -700,6 +752,7 @@ TARGETS = [
     ("conv fwd+bwd time ratio, worst of the 4 cases", 1.8, "max"),
     ("ResNet stem fwd+bwd time ratio", 1.0, "max"),
     ("peak extra memory conv 32->64 k3, numcnn / torch", 1.5, "max"),
+    ("conv_transpose2d decoder layer fwd+bwd time ratio", 1.5, "max"),
 ]
 
 
@@ -718,6 +771,7 @@ def target_rows(result: dict) -> list[dict]:
     memory = (result.get("memory") or {}).get("rows", [])
     values.append(next((m.get("ratio") for m in memory if m["case"].startswith(CONV_CASES[2][0])),
                        None))
+    values.append(rows.get(TRANSPOSE_CASE[0] + " fwd+bwd", {}).get("ratio"))
     loaded = any(row.get("loaded") for row in rows.values())
     return [{"target": name, "limit": limit, "value": value, "loaded": loaded,
              "met": None if value is None else (value >= limit if kind == "min" else value <= limit)}
