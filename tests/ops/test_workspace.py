@@ -131,17 +131,18 @@ def step():
 for _ in range(5):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(10):
+for _ in range(20):
     step()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts glibc's page faults")
 def test_training_steps_do_not_page_fault_on_fresh_memory():
     """The ordinary use (NumPy first, no set-up call): after warm-up a LeNet-5 step reuses its
-    memory. Without the workspace's freed primer block, glibc maps every activation afresh:
-    about 1,600 page faults per step."""
+    memory. Without the freed primer block, glibc maps every activation afresh: about 920 page
+    faults per step on two threads, 1,600 on one; with it, 0-130 (the worker thread's malloc
+    arena trims now and then)."""
     out = subprocess.run([sys.executable, "-c", "import numpy\n" + _FAULTS_PROBE],
                          capture_output=True, text=True, check=True).stdout
-    assert float(out.split()[-1]) < 100
+    assert float(out.split()[-1]) < 400
