@@ -13,8 +13,8 @@ to the next request while it is still in cache (pooling it as well measured 15 %
 LeNet-5 step). But glibc maps blocks above its mmap threshold (128 KiB at start) with fresh pages
 each time, and raises that threshold only when a program frees such a block. A program that
 frees large arrays (loading a dataset does) gets that for free; one whose large, long-lived
-buffers all live in this pool might not, and would page-fault on every activation (about 1,600
-faults per LeNet-5 step). So :func:`prime_heap` frees one transient block of :data:`HEAP_PRIMER_BYTES`
+buffers all live in this pool might not, and would page-fault on every activation (about 900
+faults per LeNet-5 step on two threads, 1,600 on one). So :func:`prime_heap` frees one transient block of :data:`HEAP_PRIMER_BYTES`
 before the kernels' first allocation: glibc's own rule then serves such blocks from its heap, as
 in any program that has freed a large array. No allocator setting is changed.
 
