@@ -173,10 +173,12 @@ BLAS_SINGLE_THREAD_MNK = 65536 * 4
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for a 2-D ``a`` (M, K) and ``b`` (K, N), with the rows of ``a`` split among the
-    kernel threads and BLAS held to one thread: numcnn's own products never wake BLAS's worker
-    threads, which would keep spinning on the cores the next kernel needs. Products that BLAS
-    runs on one thread anyway are left to it."""
+    """``a @ b`` for a 2-D ``a`` (M, K) and ``b`` (K, N) with BLAS held to one thread: numcnn's
+    own products never wake BLAS's worker threads, which would keep spinning on the cores the
+    next kernel needs. Products of about 16 M multiply-adds and more have the rows of ``a`` split
+    among the kernel threads; smaller ones (LeNet-5's layers) stay on the calling thread, where a
+    region's hand-off costs more than it saves (a LeNet-5 epoch measured about 10 % slower split).
+    Products BLAS runs on one thread anyway are left to it."""
     (M, K), N = a.shape, b.shape[-1]
     if M * K * N <= BLAS_SINGLE_THREAD_MNK:
         return a @ b
@@ -185,7 +187,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     def run(rows: slice) -> None:
         np.matmul(a[rows], b, out=out[rows])
 
-    parallel.run_blocks(run, slice(0, M), M * K * N // 4, calls_blas=True)
+    parallel.run_blocks(run, slice(0, M), M * K * N // 64, calls_blas=True)  # vs the threshold
     return out
 
 
