@@ -8,14 +8,21 @@ from .. import functional as F
 from .._functional_ext import _single
 from ..ops.shapes import check_input_rank, conv_padding, pair
 from ..ops.transpose import conv_transpose_args, conv_transpose_geometry, output_padding_for
-from ..validation import check_bool, check_device, check_float_dtype, check_int
+from ..validation import check_int
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _check_groups(in_channels: int, out_channels: int, groups: int, op: str) -> None:
+    """Both channel counts must split into ``groups`` equal groups."""
+    for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if channels % groups:
+            raise ValueError(f"{op}: {name}={channels} must be divisible by groups={groups}")
 
 
 def _check_padding_mode(padding_mode, op: str) -> str:
@@ -75,21 +82,10 @@ class Conv2d(Module):
         else:
             self.padding = pair(padding, "padding", op, minimum=0)
         self.groups = check_int(groups, "groups", op)
-        for name, channels in (("in_channels", self.in_channels),
-                               ("out_channels", self.out_channels)):
-            if channels % self.groups:
-                raise ValueError(f"{op}: {name}={channels} must be divisible by "
-                                 f"groups={self.groups}")
-        check_bool(bias, "bias", op)
+        _check_groups(self.in_channels, self.out_channels, self.groups, op)
         self.padding_mode = _check_padding_mode(padding_mode, op)
-        check_device(device, op)
-        dt = check_float_dtype(dtype, op)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, self.out_channels, bias, device, dtype, op)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -155,21 +151,10 @@ class Conv1d(Module):
         else:
             self.padding = (check_int(_single(padding, "padding", op), "padding", op, minimum=0),)
         self.groups = check_int(groups, "groups", op)
-        for name, channels in (("in_channels", self.in_channels),
-                               ("out_channels", self.out_channels)):
-            if channels % self.groups:
-                raise ValueError(f"{op}: {name}={channels} must be divisible by "
-                                 f"groups={self.groups}")
-        check_bool(bias, "bias", op)
+        _check_groups(self.in_channels, self.out_channels, self.groups, op)
         self.padding_mode = _check_padding_mode(padding_mode, op)
-        check_device(device, op)
-        dt = check_float_dtype(dtype, op)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, self.out_channels, bias, device, dtype, op)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -258,23 +243,12 @@ class ConvTranspose2d(Module):
         (self.stride, self.padding, self.output_padding, self.dilation,
          self.groups) = conv_transpose_args(stride, padding, output_padding, dilation,
                                             check_int(groups, "groups", op), op)
-        for name, channels in (("in_channels", self.in_channels),
-                               ("out_channels", self.out_channels)):
-            if channels % self.groups:
-                raise ValueError(f"{op}: {name}={channels} must be divisible by "
-                                 f"groups={self.groups}")
-        check_bool(bias, "bias", op)
+        _check_groups(self.in_channels, self.out_channels, self.groups, op)
         if padding_mode != "zeros":
             raise ValueError(f"{op}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.padding_mode = padding_mode
-        check_device(device, op)
-        dt = check_float_dtype(dtype, op)
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, self.out_channels, bias, device, dtype, op)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -6,10 +6,10 @@ from numbers import Integral
 import numpy as np
 
 from .. import functional as F
-from ..validation import check_bool, check_device, check_float_dtype, check_int
+from ..validation import check_int
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 __all__ = ["Flatten", "Identity", "Linear"]
 
@@ -43,14 +43,8 @@ class Linear(Module):
         op = "Linear"
         self.in_features = check_int(in_features, "in_features", op)
         self.out_features = check_int(out_features, "out_features", op)
-        check_bool(bias, "bias", op)
-        check_device(device, op)
-        dt = check_float_dtype(dtype, op)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (self.out_features, self.in_features), self.out_features, bias,
+                            device, dtype, op)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Tensor
+from ..validation import check_bool, check_device, check_float_dtype
 
 __all__ = ["Parameter"]
 
@@ -39,3 +40,18 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def add_weight_and_bias(module, weight_shape: tuple, bias_size: int, bias, device, dtype,
+                        op: str) -> None:
+    """Register ``module.weight`` (uninitialized, ``weight_shape``) and ``module.bias``
+    (``bias_size``, or None when ``bias`` is False), after checking ``bias``, ``device`` and
+    ``dtype`` as PyTorch's layers do; the layer's ``reset_parameters`` fills them."""
+    check_bool(bias, "bias", op)
+    check_device(device, op)
+    dt = check_float_dtype(dtype, op)
+    module.weight = Parameter(np.empty(weight_shape, dtype=dt))
+    if bias:
+        module.bias = Parameter(np.empty(bias_size, dtype=dt))
+    else:
+        module.register_parameter("bias", None)
