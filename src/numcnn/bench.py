@@ -130,91 +130,78 @@ def conv_output_shape(N, C_in, C_out, H, k, s, p) -> tuple[int, int, int, int]:
     return (N, C_out, Ho, Ho)
 
 
-def numcnn_conv(N, C_in, C_out, H, k, s, p, backward: bool):
-    """A numcnn conv2d call; inputs and the upstream gradient are built here, outside ``run``,
-    so that neither the timing nor the memory probe counts them."""
+def _numcnn_layer(op: str, x_shape, w_shape, y_shape, s, p, backward: bool):
+    """A numcnn call of ``numcnn.functional.<op>(x, w, b, stride=s, padding=p)``; inputs and the
+    upstream gradient are built here, outside ``run``, so that neither the timing nor the memory
+    probe counts them."""
     import numcnn as nc
     import numcnn.functional as F
 
+    fn = getattr(F, op)
     rng = np.random.default_rng(0)
-    x = nc.tensor(rng.standard_normal((N, C_in, H, H), dtype=np.float32), requires_grad=backward)
-    w = nc.tensor(rng.standard_normal((C_out, C_in, k, k), dtype=np.float32) * 0.1,
-                  requires_grad=backward)
-    b = nc.tensor(np.zeros(C_out, np.float32), requires_grad=backward)
-    gy = np.ones(conv_output_shape(N, C_in, C_out, H, k, s, p), np.float32) if backward else None
+    x = nc.tensor(rng.standard_normal(x_shape, dtype=np.float32), requires_grad=backward)
+    w = nc.tensor(rng.standard_normal(w_shape, dtype=np.float32) * 0.1, requires_grad=backward)
+    b = nc.tensor(np.zeros(y_shape[1], np.float32), requires_grad=backward)
+    gy = np.ones(y_shape, np.float32) if backward else None
 
     def run():
-        y = F.conv2d(x, w, b, stride=s, padding=p)
+        y = fn(x, w, b, stride=s, padding=p)
         if backward:
             x.grad = w.grad = b.grad = None
             y.backward(gy)
 
     return run
+
+
+def _torch_layer(op: str, x_shape, w_shape, y_shape, s, p, backward: bool):
+    """The same call of ``torch.nn.functional.<op>``."""
+    import torch
+
+    fn = getattr(torch.nn.functional, op)
+    x = torch.randn(*x_shape, requires_grad=backward)
+    w = (torch.randn(*w_shape) * 0.1).requires_grad_(backward)
+    b = torch.zeros(y_shape[1], requires_grad=backward)
+    gy = torch.ones(y_shape) if backward else None
+
+    def run():
+        if backward:
+            y = fn(x, w, b, stride=s, padding=p)
+            x.grad = w.grad = b.grad = None
+            y.backward(gy)
+        else:
+            with torch.no_grad():
+                fn(x, w, b, stride=s, padding=p)
+
+    return run
+
+
+def numcnn_conv(N, C_in, C_out, H, k, s, p, backward: bool):
+    """conv2d of (N, C_in, H, H) with a (C_out, C_in, k, k) kernel in numcnn."""
+    return _numcnn_layer("conv2d", (N, C_in, H, H), (C_out, C_in, k, k),
+                         conv_output_shape(N, C_in, C_out, H, k, s, p), s, p, backward)
 
 
 def torch_conv(N, C_in, C_out, H, k, s, p, backward: bool):
-    """The same call in PyTorch, inputs and upstream gradient built outside ``run``."""
-    import torch
+    """The same conv2d in PyTorch."""
+    return _torch_layer("conv2d", (N, C_in, H, H), (C_out, C_in, k, k),
+                        conv_output_shape(N, C_in, C_out, H, k, s, p), s, p, backward)
 
-    x = torch.randn(N, C_in, H, H, requires_grad=backward)
-    w = (torch.randn(C_out, C_in, k, k) * 0.1).requires_grad_(backward)
-    b = torch.zeros(C_out, requires_grad=backward)
-    gy = torch.ones(conv_output_shape(N, C_in, C_out, H, k, s, p)) if backward else None
 
-    def run():
-        if backward:
-            y = torch.nn.functional.conv2d(x, w, b, stride=s, padding=p)
-            x.grad = w.grad = b.grad = None
-            y.backward(gy)
-        else:
-            with torch.no_grad():
-                torch.nn.functional.conv2d(x, w, b, stride=s, padding=p)
-
-    return run
+def _transpose_output_shape(N, C_in, C_out, H, k, s, p) -> tuple[int, int, int, int]:
+    Ho = (H - 1) * s - 2 * p + k
+    return (N, C_out, Ho, Ho)
 
 
 def numcnn_conv_transpose(N, C_in, C_out, H, k, s, p, backward: bool):
-    """A numcnn conv_transpose2d call, inputs and upstream gradient built outside ``run``."""
-    import numcnn as nc
-    import numcnn.functional as F
-
-    rng = np.random.default_rng(0)
-    x = nc.tensor(rng.standard_normal((N, C_in, H, H), dtype=np.float32), requires_grad=backward)
-    w = nc.tensor(rng.standard_normal((C_in, C_out, k, k), dtype=np.float32) * 0.1,
-                  requires_grad=backward)
-    b = nc.tensor(np.zeros(C_out, np.float32), requires_grad=backward)
-    Ho = (H - 1) * s - 2 * p + k
-    gy = np.ones((N, C_out, Ho, Ho), np.float32) if backward else None
-
-    def run():
-        y = F.conv_transpose2d(x, w, b, stride=s, padding=p)
-        if backward:
-            x.grad = w.grad = b.grad = None
-            y.backward(gy)
-
-    return run
+    """conv_transpose2d of (N, C_in, H, H) with a (C_in, C_out, k, k) kernel in numcnn."""
+    return _numcnn_layer("conv_transpose2d", (N, C_in, H, H), (C_in, C_out, k, k),
+                         _transpose_output_shape(N, C_in, C_out, H, k, s, p), s, p, backward)
 
 
 def torch_conv_transpose(N, C_in, C_out, H, k, s, p, backward: bool):
-    """The same call in PyTorch."""
-    import torch
-
-    x = torch.randn(N, C_in, H, H, requires_grad=backward)
-    w = (torch.randn(C_in, C_out, k, k) * 0.1).requires_grad_(backward)
-    b = torch.zeros(C_out, requires_grad=backward)
-    Ho = (H - 1) * s - 2 * p + k
-    gy = torch.ones(N, C_out, Ho, Ho) if backward else None
-
-    def run():
-        if backward:
-            y = torch.nn.functional.conv_transpose2d(x, w, b, stride=s, padding=p)
-            x.grad = w.grad = b.grad = None
-            y.backward(gy)
-        else:
-            with torch.no_grad():
-                torch.nn.functional.conv_transpose2d(x, w, b, stride=s, padding=p)
-
-    return run
+    """The same conv_transpose2d in PyTorch."""
+    return _torch_layer("conv_transpose2d", (N, C_in, H, H), (C_in, C_out, k, k),
+                        _transpose_output_shape(N, C_in, C_out, H, k, s, p), s, p, backward)
 
 
 def numcnn_pool(kind, backward):
