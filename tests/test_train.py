@@ -713,3 +713,11 @@ def test_resume_with_a_flag_of_another_model_says_so(relu_run):
     with pytest.raises(UserError, match="--width applies to --model convnet only"):
         _cli_config("--out", relu_run, "--resume", "--width", 8)
 
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_momentum_with_an_optimizer_that_has_none_is_an_error(tmp_path, optimizer):
+    from numcnn.cli import UserError
+
+    with pytest.raises(UserError, match=f"--momentum applies to --optimizer sgd only, not {optimizer}"):
+        _cli_config("--out", tmp_path / "run", "--optimizer", optimizer, "--momentum", 0.5)
+    assert _cli_config("--out", tmp_path / "run", "--optimizer", "sgd", "--momentum", 0.5).momentum == 0.5
