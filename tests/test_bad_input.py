@@ -377,3 +377,13 @@ def test_an_empty_test_split_is_reported_not_scored(capsys, tmp_path, folder):
                             tmp_path / "run", "--no-download"], "test split holds no images")
     one_line_error(capsys, ["eval", folder / "model.npz", "--data-dir", data_dir,
                             "--no-download"], "there is no test data")
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--opset", "13"], "--opset"), (["--dtype", "float64"], "--dtype"),
+    (["--batch-size", "4"], "--batch-size"), (["--input-shape", "1,32,32"], "--input-shape"),
+    (["--opset", "18", "--dtype", "float32"], "--opset, --dtype")])
+def test_onnx_flags_with_a_safetensors_output_are_an_error_not_ignored(capsys, flags, named):
+    line = one_line_error(capsys, ["export", "model.npz", "m.safetensors", *flags], named)
+    assert "applies to an .onnx output only" in line
+    assert not Path("m.safetensors").exists()
