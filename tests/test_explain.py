@@ -342,3 +342,18 @@ def test_functional_activations_in_forward_get_their_rows():
     assert text.trace.mismatches == [] and text.trace.shapes > 40
     assert F.relu is relu and F.tanh is tanh                     # the functions are put back
     assert all("forward" not in m.__dict__ for m in net.modules())   # and the layers' forward
+
+
+@pytest.mark.parametrize("argv, match", [
+    (("conv2d", "N=1", "C_in=3", "C_out=4", "H=5", "W=5", "k=3", "k=4"),
+     "conv2d: k is given twice, as 3 and 4"),
+    (("maxpool2d", "N=1,C=3,H=5,W=5,k=3,s=1,s=2"), "maxpool2d: s is given twice"),
+    (("conv2d", "N=0", "C_in=3", "C_out=4", "H=5", "W=5", "k=3"),
+     "N must be a positive batch size, got 0"),
+    (("avgpool2d", "N=0", "C=3", "H=5", "W=5", "k=3"), "N must be a positive batch size"),
+])
+def test_a_contradictory_or_empty_key_value_is_refused(argv, match):
+    code, out, err = cli(*argv)
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and err.startswith("numcnn: error: ") and match in err
+    assert cli("conv2d", "N=1", "C_in=3", "C_out=4", "H=5", "W=5", "k=3", "k=3")[0] == 0
