@@ -387,3 +387,29 @@ def test_onnx_flags_with_a_safetensors_output_are_an_error_not_ignored(capsys, f
     line = one_line_error(capsys, ["export", "model.npz", "m.safetensors", *flags], named)
     assert "applies to an .onnx output only" in line
     assert not Path("m.safetensors").exists()
+
+
+@pytest.mark.parametrize("op, w_shape, kwargs, out_shape", [
+    ("conv2d", (4, 3, 3, 3), {}, (0, 4, 6, 6)),
+    ("conv2d", (3, 1, 3, 3), {"groups": 3, "padding": 1}, (0, 3, 8, 8)),
+    ("conv_transpose2d", (3, 4, 3, 3), {"stride": 2}, (0, 4, 17, 17)),
+])
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients(op, w_shape, kwargs, out_shape):
+    import numcnn as nc
+    import numcnn.functional as F
+
+    x = nc.tensor(np.zeros((0, 3, 8, 8)), requires_grad=True)
+    w = nc.tensor(np.random.default_rng(0).standard_normal(w_shape), requires_grad=True)
+    b = nc.tensor(np.ones(out_shape[1]), requires_grad=True)
+    y = getattr(F, op)(x, w, b, **kwargs)
+    assert y.shape == out_shape and y.dtype == np.float64
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == (0, 3, 8, 8)
+    assert w.grad.shape == w_shape and not w.grad.any() and not b.grad.any()
+
+
+def test_a_weight_with_no_output_channel_is_refused_by_name():
+    import numcnn.functional as F
+
+    with pytest.raises(ValueError, match=r"conv2d: weight shape \(0, 3, 3, 3\) has an empty axis"):
+        F.conv2d(np.zeros((2, 3, 8, 8)), np.zeros((0, 3, 3, 3)))
