@@ -413,3 +413,40 @@ def test_a_weight_with_no_output_channel_is_refused_by_name():
 
     with pytest.raises(ValueError, match=r"conv2d: weight shape \(0, 3, 3, 3\) has an empty axis"):
         F.conv2d(np.zeros((2, 3, 8, 8)), np.zeros((0, 3, 3, 3)))
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"root:x:0:0:root:/root:/bin/bash\n", "it is neither an .npz \\(zip\\) archive nor a safetensors"),
+    (b"", "it is neither an .npz"),
+    (None, "it is a .npy array"),
+])
+def test_load_of_a_file_that_is_no_save_names_it(tmp_path, content, match):
+    import numcnn as nc
+
+    path = tmp_path / "f.npz"
+    if content is None:
+        np.save(path.with_suffix(".npy"), np.zeros(3))
+        path = path.with_suffix(".npy")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"load: {path} is not a numcnn.save file: {match}"):
+        nc.load(path)
+    with pytest.raises(IsADirectoryError, match=f"load: {tmp_path} is a folder, not a file"):
+        nc.load(tmp_path)
+
+
+def test_save_refuses_a_self_containing_object_and_a_text_file(tmp_path):
+    import io as pyio
+
+    import numcnn as nc
+
+    loop: dict = {"w": np.ones(2)}
+    loop["self"] = loop
+    path = tmp_path / "keep.npz"
+    nc.save({"w": np.ones(2)}, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="save: obj contains itself"):
+        nc.save(loop, path)
+    with pytest.raises(TypeError, match="got the text file object StringIO"):
+        nc.save({"w": np.ones(2)}, pyio.StringIO())
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keep.npz"]
