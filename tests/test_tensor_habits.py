@@ -521,3 +521,17 @@ def test_softmax_checks_its_output_not_its_input(torch):
         q.mul_(2)                     # the saved output itself changed: refused
     with pytest.raises(RuntimeError, match="inplace"):
         q.sum().backward()
+
+
+@pytest.mark.parametrize("start, end, named", [
+    (9, -1, "start_dim"), (0, 9, "end_dim"), (-9, -1, "start_dim")])
+def test_flatten_refuses_a_dim_out_of_range_instead_of_wrapping_it(start, end, named):
+    x = nc.tensor(np.zeros((2, 3, 4, 5), np.float32))
+    match = f"flatten: {named} must be an int in -4..3 for a 4-D tensor of shape"
+    for fn in (lambda: x.flatten(start, end), lambda: nc.flatten(x, start, end),
+               lambda: nc.nn.Flatten(start, end)(x)):
+        with pytest.raises(IndexError, match=match):
+            fn()
+    with pytest.raises(IndexError, match="start_dim must be an int in -4..3 .* got 1.0"):
+        x.flatten(1.0)
+    assert x.flatten(-4, 3).shape == (120,) and nc.tensor(3.0).flatten(-1, 0).shape == (1,)

@@ -519,6 +519,12 @@ class Tensor(InplaceOps):
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         """Merge axes start_dim..end_dim into one, as ``torch.flatten``."""
+        ndim = max(self.ndim, 1)  # a 0-d tensor takes dims -1 and 0, as in PyTorch
+        for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) \
+                    or not -ndim <= dim < ndim:
+                raise IndexError(f"flatten: {name} must be an int in {-ndim}..{ndim - 1} for a "
+                                 f"{self.ndim}-D tensor of shape {self.shape}, got {dim!r}")
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim
