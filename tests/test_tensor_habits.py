@@ -535,3 +535,13 @@ def test_flatten_refuses_a_dim_out_of_range_instead_of_wrapping_it(start, end, n
     with pytest.raises(IndexError, match="start_dim must be an int in -4..3 .* got 1.0"):
         x.flatten(1.0)
     assert x.flatten(-4, 3).shape == (120,) and nc.tensor(3.0).flatten(-1, 0).shape == (1,)
+
+
+def test_mean_over_an_axis_out_of_range_names_the_axis():
+    x = nc.tensor(np.zeros((2, 3)), requires_grad=True)
+    for axis in (9, (0, 9), -3):
+        with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 2"):
+            x.mean(axis=axis)
+    y = x.mean(axis=-1)
+    y.backward(np.ones(2))
+    assert y.shape == (2,) and np.allclose(x.grad, 1 / 3)

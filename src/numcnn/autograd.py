@@ -456,9 +456,10 @@ class Tensor(InplaceOps):
         return make(np.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward, "Sum", saved=())
 
     def mean(self, axis=None, keepdims: bool = False):
+        total = self.sum(axis, keepdims)  # NumPy checks the axes first (AxisError naming them)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         count = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axis, keepdims) / count
+        return total / count
 
     def max(self, axis=None, keepdims: bool = False):
         """Maximum; the gradient is shared equally among tied maxima."""
