@@ -450,3 +450,11 @@ def test_save_refuses_a_self_containing_object_and_a_text_file(tmp_path):
     with pytest.raises(TypeError, match="got the text file object StringIO"):
         nc.save({"w": np.ones(2)}, pyio.StringIO())
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keep.npz"]
+
+
+def test_conv_transpose_of_an_empty_image_names_its_own_input():
+    import numcnn.functional as F
+
+    with pytest.raises(ValueError, match=r"conv_transpose2d: input height and width must be "
+                                         r">= 1, got 0x8 \(input shape \(2, 3, 0, 8\)\)"):
+        F.conv_transpose2d(np.zeros((2, 3, 0, 8)), np.zeros((3, 4, 3, 3)))
