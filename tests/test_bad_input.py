@@ -458,3 +458,17 @@ def test_conv_transpose_of_an_empty_image_names_its_own_input():
     with pytest.raises(ValueError, match=r"conv_transpose2d: input height and width must be "
                                          r">= 1, got 0x8 \(input shape \(2, 3, 0, 8\)\)"):
         F.conv_transpose2d(np.zeros((2, 3, 0, 8)), np.zeros((3, 4, 3, 3)))
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--repeat", "0", "expected a positive integer, got 0"),
+    ("--rounds", "-1", "expected a positive integer, got -1"),
+    ("--memory-budget", "0", "expected a positive number, got 0"),
+    ("--memory-budget", "nan", "expected a positive number, got nan"),
+])
+def test_bench_counts_must_be_positive_before_anything_runs(capsys, flag, value, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert f"numcnn bench: error: argument {flag}: {expected}" in err.splitlines()[-1]
