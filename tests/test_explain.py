@@ -357,3 +357,14 @@ def test_a_contradictory_or_empty_key_value_is_refused(argv, match):
     assert code == 2 and not out
     assert err.count("\n") == 1 and err.startswith("numcnn: error: ") and match in err
     assert cli("conv2d", "N=1", "C_in=3", "C_out=4", "H=5", "W=5", "k=3", "k=3")[0] == 0
+
+
+@pytest.mark.parametrize("flag", [("--values",), ("--html", "page.html")])
+def test_values_of_a_reflect_padded_conv_are_refused_not_shown_zero_padded(tmp_path, flag):
+    flag = flag if len(flag) == 1 else (flag[0], str(tmp_path / flag[1]))
+    code, out, err = cli("conv2d(1, 1, 3, padding=1, padding_mode='reflect')", "--input", "1x4x4",
+                         *flag)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "shows zero-padded convolutions only; got padding_mode='reflect'" in err
+    assert not (tmp_path / "page.html").exists()
+    assert cli("conv2d(1, 1, 3, padding=1)", "--input", "1x4x4", "--values")[0] == 0
