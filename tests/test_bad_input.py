@@ -389,3 +389,98 @@ def test_an_empty_test_split_is_reported_not_scored(capsys, tmp_path, folder):
                             tmp_path / "run", "--no-download"], "test split holds no images")
     one_line_error(capsys, ["eval", folder / "model.npz", "--data-dir", data_dir,
                             "--no-download"], "there is no test data")
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--opset", "13"], "--opset"), (["--dtype", "float64"], "--dtype"),
+    (["--batch-size", "4"], "--batch-size"), (["--input-shape", "1,32,32"], "--input-shape"),
+    (["--opset", "18", "--dtype", "float32"], "--opset, --dtype")])
+def test_onnx_flags_with_a_safetensors_output_are_an_error_not_ignored(capsys, flags, named):
+    line = one_line_error(capsys, ["export", "model.npz", "m.safetensors", *flags], named)
+    assert "applies to an .onnx output only" in line
+    assert not Path("m.safetensors").exists()
+
+
+@pytest.mark.parametrize("op, w_shape, kwargs, out_shape", [
+    ("conv2d", (4, 3, 3, 3), {}, (0, 4, 6, 6)),
+    ("conv2d", (3, 1, 3, 3), {"groups": 3, "padding": 1}, (0, 3, 8, 8)),
+    ("conv_transpose2d", (3, 4, 3, 3), {"stride": 2}, (0, 4, 17, 17)),
+])
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients(op, w_shape, kwargs, out_shape):
+    import numcnn as nc
+    import numcnn.functional as F
+
+    x = nc.tensor(np.zeros((0, 3, 8, 8)), requires_grad=True)
+    w = nc.tensor(np.random.default_rng(0).standard_normal(w_shape), requires_grad=True)
+    b = nc.tensor(np.ones(out_shape[1]), requires_grad=True)
+    y = getattr(F, op)(x, w, b, **kwargs)
+    assert y.shape == out_shape and y.dtype == np.float64
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == (0, 3, 8, 8)
+    assert w.grad.shape == w_shape and not w.grad.any() and not b.grad.any()
+
+
+def test_a_weight_with_no_output_channel_is_refused_by_name():
+    import numcnn.functional as F
+
+    with pytest.raises(ValueError, match=r"conv2d: weight shape \(0, 3, 3, 3\) has an empty axis"):
+        F.conv2d(np.zeros((2, 3, 8, 8)), np.zeros((0, 3, 3, 3)))
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"root:x:0:0:root:/root:/bin/bash\n", "it is neither an .npz \\(zip\\) archive nor a safetensors"),
+    (b"", "it is neither an .npz"),
+    (None, "it is a .npy array"),
+])
+def test_load_of_a_file_that_is_no_save_names_it(tmp_path, content, match):
+    import numcnn as nc
+
+    path = tmp_path / "f.npz"
+    if content is None:
+        np.save(path.with_suffix(".npy"), np.zeros(3))
+        path = path.with_suffix(".npy")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"load: {path} is not a numcnn.save file: {match}"):
+        nc.load(path)
+    with pytest.raises(IsADirectoryError, match=f"load: {tmp_path} is a folder, not a file"):
+        nc.load(tmp_path)
+
+
+def test_save_refuses_a_self_containing_object_and_a_text_file(tmp_path):
+    import io as pyio
+
+    import numcnn as nc
+
+    loop: dict = {"w": np.ones(2)}
+    loop["self"] = loop
+    path = tmp_path / "keep.npz"
+    nc.save({"w": np.ones(2)}, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="save: obj contains itself"):
+        nc.save(loop, path)
+    with pytest.raises(TypeError, match="got the text file object StringIO"):
+        nc.save({"w": np.ones(2)}, pyio.StringIO())
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["keep.npz"]
+
+
+def test_conv_transpose_of_an_empty_image_names_its_own_input():
+    import numcnn.functional as F
+
+    with pytest.raises(ValueError, match=r"conv_transpose2d: input height and width must be "
+                                         r">= 1, got 0x8 \(input shape \(2, 3, 0, 8\)\)"):
+        F.conv_transpose2d(np.zeros((2, 3, 0, 8)), np.zeros((3, 4, 3, 3)))
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--repeat", "0", "expected a positive integer, got 0"),
+    ("--rounds", "-1", "expected a positive integer, got -1"),
+    ("--memory-budget", "0", "expected a positive number, got 0"),
+    ("--memory-budget", "nan", "expected a positive number, got nan"),
+])
+def test_bench_counts_must_be_positive_before_anything_runs(capsys, flag, value, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert f"numcnn bench: error: argument {flag}: {expected}" in err.splitlines()[-1]

@@ -342,3 +342,29 @@ def test_functional_activations_in_forward_get_their_rows():
     assert text.trace.mismatches == [] and text.trace.shapes > 40
     assert F.relu is relu and F.tanh is tanh                     # the functions are put back
     assert all("forward" not in m.__dict__ for m in net.modules())   # and the layers' forward
+
+
+@pytest.mark.parametrize("argv, match", [
+    (("conv2d", "N=1", "C_in=3", "C_out=4", "H=5", "W=5", "k=3", "k=4"),
+     "conv2d: k is given twice, as 3 and 4"),
+    (("maxpool2d", "N=1,C=3,H=5,W=5,k=3,s=1,s=2"), "maxpool2d: s is given twice"),
+    (("conv2d", "N=0", "C_in=3", "C_out=4", "H=5", "W=5", "k=3"),
+     "N must be a positive batch size, got 0"),
+    (("avgpool2d", "N=0", "C=3", "H=5", "W=5", "k=3"), "N must be a positive batch size"),
+])
+def test_a_contradictory_or_empty_key_value_is_refused(argv, match):
+    code, out, err = cli(*argv)
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and err.startswith("numcnn: error: ") and match in err
+    assert cli("conv2d", "N=1", "C_in=3", "C_out=4", "H=5", "W=5", "k=3", "k=3")[0] == 0
+
+
+@pytest.mark.parametrize("flag", [("--values",), ("--html", "page.html")])
+def test_values_of_a_reflect_padded_conv_are_refused_not_shown_zero_padded(tmp_path, flag):
+    flag = flag if len(flag) == 1 else (flag[0], str(tmp_path / flag[1]))
+    code, out, err = cli("conv2d(1, 1, 3, padding=1, padding_mode='reflect')", "--input", "1x4x4",
+                         *flag)
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "shows zero-padded convolutions only; got padding_mode='reflect'" in err
+    assert not (tmp_path / "page.html").exists()
+    assert cli("conv2d(1, 1, 3, padding=1)", "--input", "1x4x4", "--values")[0] == 0

@@ -521,3 +521,27 @@ def test_softmax_checks_its_output_not_its_input(torch):
         q.mul_(2)                     # the saved output itself changed: refused
     with pytest.raises(RuntimeError, match="inplace"):
         q.sum().backward()
+
+
+@pytest.mark.parametrize("start, end, named", [
+    (9, -1, "start_dim"), (0, 9, "end_dim"), (-9, -1, "start_dim")])
+def test_flatten_refuses_a_dim_out_of_range_instead_of_wrapping_it(start, end, named):
+    x = nc.tensor(np.zeros((2, 3, 4, 5), np.float32))
+    match = f"flatten: {named} must be an int in -4..3 for a 4-D tensor of shape"
+    for fn in (lambda: x.flatten(start, end), lambda: nc.flatten(x, start, end),
+               lambda: nc.nn.Flatten(start, end)(x)):
+        with pytest.raises(IndexError, match=match):
+            fn()
+    with pytest.raises(IndexError, match="start_dim must be an int in -4..3 .* got 1.0"):
+        x.flatten(1.0)
+    assert x.flatten(-4, 3).shape == (120,) and nc.tensor(3.0).flatten(-1, 0).shape == (1,)
+
+
+def test_mean_over_an_axis_out_of_range_names_the_axis():
+    x = nc.tensor(np.zeros((2, 3)), requires_grad=True)
+    for axis in (9, (0, 9), -3):
+        with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 2"):
+            x.mean(axis=axis)
+    y = x.mean(axis=-1)
+    y.backward(np.ones(2))
+    assert y.shape == (2,) and np.allclose(x.grad, 1 / 3)

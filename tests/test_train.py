@@ -365,6 +365,15 @@ def test_a_huge_learning_rate_diverges_before_any_checkpoint(tmp_path):
     assert read_rows(tmp_path) == []
 
 
+def test_weights_broken_by_an_epochs_last_step_are_not_saved_as_a_result(tmp_path):
+    # one batch: its loss is finite, its step makes the weights inf, the test loss is nan
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="test loss became nan"):
+        run(make_config(tmp_path, lr=1e308, limit=64, batch_size=64, test_limit=50))
+    assert not (tmp_path / "last.npz").exists()
+    assert not (tmp_path / "best.npz").exists()
+    assert read_rows(tmp_path) == []
+
+
 # --- dtypes ---------------------------------------------------------------------------------------
 
 def test_float64_training_keeps_everything_in_float64(straight_run, tmp_path, monkeypatch):
@@ -703,3 +712,12 @@ def test_resume_with_a_flag_of_another_model_says_so(relu_run):
 
     with pytest.raises(UserError, match="--width applies to --model convnet only"):
         _cli_config("--out", relu_run, "--resume", "--width", 8)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_momentum_with_an_optimizer_that_has_none_is_an_error(tmp_path, optimizer):
+    from numcnn.cli import UserError
+
+    with pytest.raises(UserError, match=f"--momentum applies to --optimizer sgd only, not {optimizer}"):
+        _cli_config("--out", tmp_path / "run", "--optimizer", optimizer, "--momentum", 0.5)
+    assert _cli_config("--out", tmp_path / "run", "--optimizer", "sgd", "--momentum", 0.5).momentum == 0.5

@@ -456,9 +456,10 @@ class Tensor(InplaceOps):
         return make(np.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward, "Sum", saved=())
 
     def mean(self, axis=None, keepdims: bool = False):
+        total = self.sum(axis, keepdims)  # NumPy checks the axes first (AxisError naming them)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         count = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axis, keepdims) / count
+        return total / count
 
     def max(self, axis=None, keepdims: bool = False):
         """Maximum; the gradient is shared equally among tied maxima."""
@@ -519,6 +520,12 @@ class Tensor(InplaceOps):
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         """Merge axes start_dim..end_dim into one, as ``torch.flatten``."""
+        ndim = max(self.ndim, 1)  # a 0-d tensor takes dims -1 and 0, as in PyTorch
+        for name, dim in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) \
+                    or not -ndim <= dim < ndim:
+                raise IndexError(f"flatten: {name} must be an int in {-ndim}..{ndim - 1} for a "
+                                 f"{self.ndim}-D tensor of shape {self.shape}, got {dim!r}")
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim

@@ -29,6 +29,7 @@ Examples
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -111,13 +112,22 @@ def save(obj, f) -> None:
         For anything that would need pickle (a model object, an object array, a function).
     """
     arrays: dict[str, np.ndarray] = {}
-    tree = _pack(obj, arrays, "")
+    try:
+        tree = _pack(obj, arrays, "")
+    except RecursionError:
+        raise ValueError("save: obj contains itself (a dict or list that holds itself) or is "
+                         "nested deeper than Python's recursion limit; save a tree of "
+                         "containers") from None
     meta = np.array(json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}))
 
     def write(handle):
         np.savez(handle, **{_META: meta}, **arrays)
 
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(f"save: f must be a path or a binary file object, got the text file "
+                            f"object {type(f).__name__}; open the file with 'wb' or use "
+                            "io.BytesIO")
         write(f)
         return
     if not isinstance(f, (str, os.PathLike)):
@@ -167,6 +177,8 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
                          f"got {map_location!r}")
     name = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file object>")
     if isinstance(f, (str, os.PathLike)):
+        if Path(f).is_dir():
+            raise IsADirectoryError(f"load: {f} is a folder, not a file")
         if not Path(f).is_file():
             raise FileNotFoundError(f"load: {f} does not exist")
         with open(f, "rb") as handle:
@@ -181,6 +193,10 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     if kind == "safetensors" and isinstance(f, (str, os.PathLike)):
         from .io import load_safetensors
         return load_safetensors(f)
+    if kind == "unknown":  # np.load would read a .npy or try to unpickle a text file
+        what = "a .npy array" if head[:6] == b"\x93NUMPY" else "neither an .npz (zip) archive " \
+            "nor a safetensors file"
+        raise ValueError(f"load: {name} is not a numcnn.save file: it is {what}")
     if kind == "pickle":
         raise ValueError(f"load: {name} is a pickle (an old torch.save file?); numcnn never "
                          "unpickles. In PyTorch, save the state dict with "

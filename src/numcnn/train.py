@@ -582,6 +582,10 @@ def _run_epoch(run: _Run, epoch: int) -> tuple[dict, dict, list[float]]:
         bar.close()
     run_eval = evaluate if dp is None else dp.evaluate
     result = run_eval(run.model, run.test_loader, len(DATASETS[config.dataset].classes))
+    if not math.isfinite(result["loss"]):  # the epoch's last steps broke the weights
+        raise TrainingDiverged(
+            f"the test loss became {result['loss']} after epoch {epoch}: the weights diverged "
+            f"in the epoch's last steps; try a smaller --lr")
     row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
            "test_loss": result["loss"], "test_acc": result["accuracy"], "lr": lr_now,
            "seconds": seconds, "images_per_second": ips,

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..validation import positive_float, positive_int
+
 
 def add_arguments(p) -> None:
-    p.add_argument("--repeat", type=int, default=15, help="timed runs per block (median per block)")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--repeat", type=positive_int, default=15, help="timed runs per block (median per block)")
+    p.add_argument("--rounds", type=positive_int, default=3,
                    help="blocks per library and case, alternating (the fastest block counts)")
     p.add_argument("--quick", action="store_true",
                    help="only the LeNet conv cases, pools and steps; no MNIST epoch")
@@ -14,7 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--naive", action="store_true", help="only: reference loops vs vectorized kernel")
     p.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory table (one fresh process per library and case)")
-    p.add_argument("--memory-budget", type=float, default=None, metavar="MIB",
+    p.add_argument("--memory-budget", type=positive_float, default=None, metavar="MIB",
                    help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.engine.COLS_BUDGET_BYTES;"
                         " bigger batches run in chunks) in the memory probes and every numcnn "
                         "timing, to show the memory/speed trade-off")

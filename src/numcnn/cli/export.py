@@ -43,14 +43,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("checkpoint", help="a .npz checkpoint written by numcnn train, or a "
                                       ".safetensors file written by numcnn.io.save")
     p.add_argument("output", help="the file to write: NAME.onnx or NAME.safetensors")
-    p.add_argument("--opset", type=_opset, default=DEFAULT_OPSET, metavar="N",
-                   help="ONNX opset, %(default)s by default (13 or newer)")
+    p.add_argument("--opset", type=_opset, default=None, metavar="N",
+                   help=f"ONNX opset, {DEFAULT_OPSET} by default (13 or newer)")
     p.add_argument("--input-shape", type=_shape, default=None, metavar="C,H,W",
                    help="the shape of one input image (default: the model's own input size)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="fix the batch size in the ONNX graph (default: a dynamic axis N)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="floating type of the ONNX graph (default: %(default)s, which every "
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="floating type of the ONNX graph (default: float32, which every "
                         "runtime supports)")
     p.set_defaults(func=cmd_export)
 
@@ -81,6 +81,13 @@ def cmd_export(args) -> int:
 
 
 def _export(args, output: str, kind: str) -> None:
+    if kind == "safetensors":  # the ONNX graph's flags have nothing to set there
+        given = [flag for flag, value in (("--opset", args.opset), ("--input-shape", args.input_shape),
+                                          ("--batch-size", args.batch_size), ("--dtype", args.dtype))
+                 if value is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} applies to an .onnx output only; a .safetensors "
+                            "file keeps the checkpoint's weights as they are")
     model = _load_any(str(args.checkpoint))
     if kind == "safetensors":
         from .. import io
@@ -90,7 +97,10 @@ def _export(args, output: str, kind: str) -> None:
               "parameters, safetensors)")
         return
     from ..onnx import export
+    from ..onnx.export import DEFAULT_OPSET
 
+    args.opset = DEFAULT_OPSET if args.opset is None else args.opset
+    args.dtype = "float32" if args.dtype is None else args.dtype
     export(model, args.input_shape, output, opset=args.opset, batch_size=args.batch_size,
            dtype=args.dtype)
     shape = args.input_shape

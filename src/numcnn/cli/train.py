@@ -100,6 +100,9 @@ def train_config(args):
         raise UserError("--activation applies to --model lenet5 only")
     if "width" in options and model != "convnet":
         raise UserError("--width applies to --model convnet only")
+    optimizer = flags.get("optimizer") or (saved or {}).get("optimizer") or TrainConfig.optimizer
+    if "momentum" in flags and optimizer != "sgd":
+        raise UserError(f"--momentum applies to --optimizer sgd only, not {optimizer}")
     settings = {**flags, **where, "out": out, "model_options": options}
     if saved is not None:  # continue the run in --out with its own settings
         return rundir.resume_config(out, settings)

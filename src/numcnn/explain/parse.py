@@ -189,7 +189,13 @@ def parse_key_values(op: str, items) -> dict:
                                "or conv2d for dilated windows")
         if key not in allowed:
             raise ExplainError(f"{op}: unknown key {key!r}; allowed: {' '.join(allowed)}")
-        out[key] = _value(key, val)
+        value = _value(key, val)
+        if key in out and out[key] != value:
+            raise ExplainError(f"{op}: {key} is given twice, as {out[key]!r} and {value!r}; "
+                               f"give it once")
+        if key == "N" and value < 1:
+            raise ExplainError(f"N must be a positive batch size, got {value}")
+        out[key] = value
     missing = [k for k in ("H", "W", "k") if k not in out]
     if missing:
         raise ExplainError(f"{op}: missing {', '.join(missing)} (e.g. H=28 W=28 k=3)")

@@ -52,6 +52,11 @@ def check_small(plan: LayerPlan, what: str) -> None:
         kinds = ", ".join(sorted(VALUES))
         raise ExplainError(f"{what} shows the values of one layer of kind {kinds}; "
                            f"got {plan.label or plan.kind} on input {plan.in_shape}")
+    mode = getattr(plan.layer, "padding_mode", "zeros")
+    if mode != "zeros":  # the values shown are those of zero padding
+        raise ExplainError(f"{what} shows zero-padded convolutions only; got "
+                           f"padding_mode={mode!r} in {plan.label or plan.kind} (explain it "
+                           f"without {what} for its shapes and costs)")
     C, H, W = plan.in_shape[1:]
     channels = max(C, plan.out_shape[1])
     largest = max(C * H * W, math.prod(plan.out_shape[1:]))     # a transposed conv grows

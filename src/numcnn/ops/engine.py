@@ -52,6 +52,9 @@ def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     when ``keep_cols`` and the batch fits one chunk, else None."""
     prime_heap()
     y = np.empty(geo.output_shape, np.result_type(x, w))
+    if y.size == 0 or x.size == 0 or w.size == 0:  # an empty batch or no channels: no GEMM
+        y[...] = 0 if b is None else b.reshape(1, -1, 1, 1)
+        return y, None
     chunks = _chunks(geo.N, _cols_bytes(geo, x.itemsize))
     kept = None
     if keep_cols and len(chunks) == 1:
@@ -72,6 +75,11 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
     prime_heap()
     gx = np.empty(geo.input_shape, np.result_type(gy, w)) if need_input else None
+    if gy.size == 0 or int(np.prod(geo.input_shape)) == 0 or int(np.prod(geo.weight_shape)) == 0:
+        # an empty batch or no channels: every gradient is an empty or all-zero sum
+        if gx is not None:
+            gx[...] = 0
+        return gx, np.zeros(geo.weight_shape, gy.dtype) if need_weight else None
     if method == "inserted":
         return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)
 

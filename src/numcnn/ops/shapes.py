@@ -197,6 +197,9 @@ def conv_geometry(
             f"{op}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {tuple(w_shape)}"
         )
     C_out, C_in_g, kh, kw = w_shape
+    if min(C_out, kh, kw) < 1:  # as PyTorch: no output channel or no kernel tap is an error
+        raise ValueError(f"{op}: weight shape {tuple(w_shape)} has an empty axis; expected at "
+                         "least 1 output channel and a kernel of at least 1x1")
     if not isinstance(groups, Integral) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if C_in % groups:

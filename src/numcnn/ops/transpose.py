@@ -143,6 +143,9 @@ def conv_transpose_geometry(x_shape, w_shape, stride=1, padding=0, output_paddin
                          f"shape {tuple(w_shape)} is (C_in, C_out/groups, kh, kw))")
     if min(C_out_g, kh, kw) < 1:
         raise ValueError(f"{op}: weight shape {tuple(w_shape)} has an empty axis")
+    if min(H, W) < 1:  # the output formula would give a size, but there is nothing to spread
+        raise ValueError(f"{op}: input height and width must be >= 1, got {H}x{W} "
+                         f"(input shape {tuple(x_shape)})")
     geo = ConvTransposeGeometry(N, C_in, H, W, C_out_g * g, kh, kw, s, p, r, d, g)
     if geo.Ho < 1 or geo.Wo < 1:
         axis, size, k, si, pi, di, ri, out = next(
