@@ -12,107 +12,23 @@ Plus the worked examples of SPEC-math §4.2–4.5 number for number, the coverag
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from numcnn import functional as F
 from numcnn import reference as ref
 from numcnn.autograd import tensor
 from numcnn.ops import conv, engine, parallel
 from numcnn.ops.shapes import conv_geometry
+from strategies import SEEDS, conv_configs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 METHODS = ("gemm", "inserted")
-SEEDS = st.integers(0, 2**32 - 1)
 
 
 # --- configurations -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ConvConfig:
-    N: int
-    C_in: int
-    C_out: int
-    groups: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    stride: tuple
-    padding: object
-    dilation: tuple
-
-    @property
-    def x_shape(self):
-        return (self.N, self.C_in, self.H, self.W)
-
-    @property
-    def w_shape(self):
-        return (self.C_out, self.C_in // self.groups, self.kh, self.kw)
-
-    @property
-    def kwargs(self):
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                    "groups": self.groups}
-
-    def arrays(self, seed, dtype=np.float64):
-        """Random x, w, b and an upstream gradient gy of the output's shape (never all ones)."""
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(self.x_shape).astype(dtype)
-        w = rng.standard_normal(self.w_shape).astype(dtype)
-        b = rng.standard_normal(self.C_out).astype(dtype)
-        out = conv_geometry(self.x_shape, self.w_shape, **self.kwargs).output_shape
-        gy = rng.standard_normal(out).astype(dtype)
-        return x, w, b, gy
-
-
-@st.composite
-def conv_axis(draw, max_out=3, max_pad=3):
-    """One spatial axis (H, k, s, d, p) with H_out >= 1, built from H_out and the remainder r.
-
-    ``H + 2p = s(H_out − 1) + k_eff + r`` (SPEC 2.2a): drawing H_out and r in [0, s) directly
-    makes non-divisible sizes (r > 0), strides larger than the kernel and padding larger than the
-    kernel all common.
-    """
-    k = draw(st.integers(1, 4))
-    s = draw(st.integers(1, 4))
-    d = draw(st.integers(1, 3))
-    keff = d * (k - 1) + 1
-    out = draw(st.integers(1, max_out))
-    r = draw(st.integers(0, s - 1))
-    span = s * (out - 1) + keff + r                                   # = H + 2p
-    p = draw(st.integers(0, min(max_pad, (span - 1) // 2)))
-    return span - 2 * p, k, s, d, p
-
-
-@st.composite
-def conv_configs(draw, max_out=3, max_channels=2, max_batch=2, same=True):
-    """Valid conv2d configurations: groups divide both channel counts, output >= 1 on both axes;
-    H != W, kh != kw, strides 1..4 (also > kernel), padding (also > kernel), dilation, r > 0,
-    'same' and 'valid' padding all occur."""
-    g = draw(st.integers(1, 3))
-    C_in = g * draw(st.integers(1, max_channels))
-    C_out = g * draw(st.integers(1, max_channels))
-    N = draw(st.integers(1, max_batch))
-    if same and draw(st.integers(0, 5)) == 0:
-        # 'same' padding: stride 1, any kernel (even kernels pad one more after), any dilation
-        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-        H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
-        return ConvConfig(N, C_in, C_out, g, H, W, kh, kw, (1, 1), "same", (dh, dw))
-    H, kh, sh, dh, ph = draw(conv_axis(max_out))
-    W, kw, sw, dw, pw = draw(conv_axis(max_out))
-    if ph == pw:
-        padding = draw(st.sampled_from([ph, (ph, ph)] + (["valid"] if ph == 0 else [])))
-    else:
-        padding = (ph, pw)
-    return ConvConfig(N, C_in, C_out, g, H, W, kh, kw, (sh, sw), padding, (dh, dw))
-
 
 def inner(a, b):
     return float(np.vdot(a.ravel(), b.ravel()))

@@ -11,16 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_conv import SEEDS, conv_configs
-from test_pool import (
-    assert_avg_pool_matches_reference,
-    assert_max_pool_matches_reference,
-    pool_configs,
-)
+from pool_checks import assert_avg_pool_matches_reference, assert_max_pool_matches_reference
 
 from numcnn import reference as ref
 from numcnn.ops import engine, parallel
 from numcnn.ops.shapes import conv_geometry
+from strategies import SEEDS, conv_configs, pool_configs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 

@@ -5,103 +5,20 @@ Finite differences for the pools run through ``numcnn.gradcheck`` in ``tests/tes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pool_checks import assert_avg_pool_matches_reference, assert_max_pool_matches_reference
 
 from numcnn import functional as F
 from numcnn import reference as ref
 from numcnn.autograd import tensor
 from numcnn.ops import engine, pool
 from numcnn.ops.shapes import pool_geometry, pool_output_size
-
-SEEDS = st.integers(0, 2**32 - 1)
-
+from strategies import SEEDS, pool_configs
 
 # --- configurations -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PoolConfig:
-    N: int
-    C: int
-    H: int
-    W: int
-    kernel_size: object
-    stride: object
-    padding: object
-    dilation: object
-    ceil_mode: bool
-    count_include_pad: bool
-    divisor_override: object
-
-    @property
-    def x_shape(self):
-        return (self.N, self.C, self.H, self.W)
-
-    @property
-    def geo_kwargs(self):
-        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                    "ceil_mode": self.ceil_mode}
-
-    @property
-    def avg_kwargs(self):
-        return dict(self.geo_kwargs, count_include_pad=self.count_include_pad,
-                    divisor_override=self.divisor_override)
-
-    @property
-    def max_kwargs(self):
-        return dict(self.geo_kwargs, dilation=self.dilation)
-
-    def geometry(self, dilated):
-        return pool_geometry(self.x_shape, self.kernel_size, self.stride, self.padding,
-                             self.dilation if dilated else 1, self.ceil_mode)
-
-    def arrays(self, seed, dilated, dtype=np.float64):
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(self.x_shape).astype(dtype)
-        gy = rng.standard_normal(self.geometry(dilated).output_shape).astype(dtype)
-        return x, gy
-
-
-@st.composite
-def pool_axis(draw, dilated):
-    """One axis (H, k, s, p, d): stride 1..5 (also > kernel), 2p <= k, H + 2p >= k_eff, built
-    from the floor-mode output size and a remainder r in [0, s) so r > 0 (ceil-mode overhang)
-    is common."""
-    k = draw(st.integers(1, 4))
-    s = draw(st.integers(1, 5))
-    d = draw(st.integers(1, 3)) if dilated else 1
-    keff = d * (k - 1) + 1
-    out = draw(st.integers(1, 3))
-    r = draw(st.integers(0, s - 1))
-    span = s * (out - 1) + keff + r                                   # = H + 2p
-    p = draw(st.integers(0, min(k // 2, (span - 1) // 2)))
-    return span - 2 * p, k, s, p, d
-
-
-def _param(draw, h, w):
-    """An int when both axes agree (sometimes), else a pair."""
-    if h == w and draw(st.booleans()):
-        return h
-    return (h, w)
-
-
-@st.composite
-def pool_configs(draw, dilated=False, max_batch=2, max_channels=3):
-    N = draw(st.integers(1, max_batch))
-    C = draw(st.integers(1, max_channels))
-    H, kh, sh, ph, dh = draw(pool_axis(dilated))
-    W, kw, sw, pw, dw = draw(pool_axis(dilated))
-    stride = _param(draw, sh, sw)
-    if (sh, sw) == (kh, kw) and draw(st.booleans()):
-        stride = None
-    divisor = draw(st.one_of(st.none(), st.integers(1, 7))) if not dilated else None
-    return PoolConfig(N, C, H, W, _param(draw, kh, kw), stride, _param(draw, ph, pw),
-                      _param(draw, dh, dw), draw(st.booleans()), draw(st.booleans()), divisor)
-
 
 def inner(a, b):
     return float(np.vdot(a.ravel(), b.ravel()))
@@ -160,29 +77,6 @@ def test_adaptive_avg_pool_adjoint(N, C, H, W, Oh, Ow, seed):
 
 
 # --- the reference loops --------------------------------------------------------------------
-
-def assert_avg_pool_matches_reference(cfg, seed):
-    x, gy = cfg.arrays(seed, dilated=False)
-    np.testing.assert_allclose(engine.avg_pool2d_forward(x, **cfg.avg_kwargs),
-                               ref.avg_pool2d(x, **cfg.avg_kwargs), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(engine.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
-                               ref.avg_pool2d_backward(gy, x.shape, **cfg.avg_kwargs),
-                               rtol=1e-12, atol=1e-13)
-
-
-def assert_max_pool_matches_reference(cfg, seed, ties):
-    """Values, argmax (first maximum wins, also on inputs full of ties) and gradient."""
-    x, gy = cfg.arrays(seed, dilated=True)
-    if ties:
-        x = np.round(x)                                               # mostly -1, 0, 1
-    y, argmax = engine.max_pool2d_forward(x, **cfg.max_kwargs)
-    y_ref, argmax_ref = ref.max_pool2d(x, **cfg.max_kwargs)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    np.testing.assert_allclose(engine.max_pool2d_backward(gy, argmax, x.shape, **cfg.max_kwargs),
-                               ref.max_pool2d_backward(gy, argmax_ref, x.shape, **cfg.max_kwargs),
-                               rtol=1e-12, atol=1e-13)
-
 
 @settings(max_examples=30)
 @given(cfg=pool_configs(), seed=SEEDS)

@@ -11,8 +11,6 @@ geometry drawn, unbatched input, and every refusal next to PyTorch's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,82 +22,7 @@ from numcnn import reference as ref
 from numcnn.autograd import tensor
 from numcnn.ops import conv2d_forward, conv2d_input, transpose
 from numcnn.ops.shapes import conv_geometry
-
-SEEDS = st.integers(0, 2**32 - 1)
-
-
-@dataclass(frozen=True)
-class TConfig:
-    """One conv_transpose2d configuration: x (N, C_in, H, W), w (C_in, C_out/g, kh, kw)."""
-
-    N: int
-    C_in: int
-    C_out: int
-    groups: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    stride: tuple
-    padding: tuple
-    output_padding: tuple
-    dilation: tuple
-
-    @property
-    def x_shape(self):
-        return (self.N, self.C_in, self.H, self.W)
-
-    @property
-    def w_shape(self):
-        return (self.C_in, self.C_out // self.groups, self.kh, self.kw)
-
-    @property
-    def kwargs(self):
-        return {"stride": self.stride, "padding": self.padding,
-                "output_padding": self.output_padding, "groups": self.groups,
-                "dilation": self.dilation}
-
-    @property
-    def conv_kwargs(self):
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                "groups": self.groups}
-
-    @property
-    def out_shape(self):
-        return transpose.conv_transpose_geometry(self.x_shape, self.w_shape,
-                                                 **self.kwargs).output_shape
-
-    def arrays(self, seed, dtype=np.float64):
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(self.x_shape).astype(dtype)
-        w = rng.standard_normal(self.w_shape).astype(dtype)
-        b = rng.standard_normal(self.C_out).astype(dtype)
-        gy = rng.standard_normal(self.out_shape).astype(dtype)
-        return x, w, b, gy
-
-
-@st.composite
-def t_axis(draw, max_in=4):
-    """(H, k, s, d, p, r) of one axis with H_out >= 1: strides up to 4 (often > k), dilation,
-    output_padding anywhere below max(s, d) (also s <= r < d), padding up to the limit."""
-    H = draw(st.integers(1, max_in))
-    k = draw(st.integers(1, 4))
-    s = draw(st.integers(1, 4))
-    d = draw(st.integers(1, 3))
-    r = draw(st.integers(0, max(s, d) - 1))
-    p = draw(st.integers(0, min(3, ((H - 1) * s + d * (k - 1) + r) // 2)))
-    return H, k, s, d, p, r
-
-
-@st.composite
-def t_configs(draw, max_in=4, max_channels=2, max_batch=2):
-    g = draw(st.integers(1, 3))
-    C_in = g * draw(st.integers(1, max_channels))
-    C_out = g * draw(st.integers(1, max_channels))
-    N = draw(st.integers(1, max_batch))
-    H, kh, sh, dh, ph, rh = draw(t_axis(max_in))
-    W, kw, sw, dw, pw, rw = draw(t_axis(max_in))
-    return TConfig(N, C_in, C_out, g, H, W, kh, kw, (sh, sw), (ph, pw), (rh, rw), (dh, dw))
+from strategies import SEEDS, t_configs
 
 
 def inner(a, b):

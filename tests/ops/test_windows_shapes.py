@@ -14,23 +14,7 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from numcnn.ops import shapes, windows
-
-SEEDS = st.integers(0, 2**32 - 1)
-
-
-@st.composite
-def window_configs(draw):
-    """(N, C, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo) with every window inside the padded grid."""
-    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
-    axes = []
-    for _ in range(2):
-        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        keff = d * (k - 1) + 1
-        size = draw(st.integers(keff, keff + 9))
-        axes.append((size, k, s, d, (size - keff) // s + 1))
-    (Hp, kh, sh, dh, Ho), (Wp, kw, sw, dw, Wo) = axes
-    return N, C, Hp, Wp, kh, kw, sh, sw, dh, dw, Ho, Wo
-
+from strategies import SEEDS, window_configs
 
 # --- size arithmetic --------------------------------------------------------------------------
 
