@@ -74,52 +74,15 @@ def pad(input, pad, mode="constant", value=None):
     >>> pad(x, (-1, 2), value=9.0).data
     array([[1., 2., 3., 9., 9.]])
     """
-    op = "pad"
     x = input if isinstance(input, Tensor) else Tensor(input)  # any dtype: padding copies
-    if mode not in _PAD_MODES:
-        raise ValueError(f"{op}: mode must be one of {_PAD_MODES}, got {mode!r}")
-    if not isinstance(pad, (tuple, list)) or not all(
-            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
-        raise TypeError(f"{op}: pad must be a tuple or list of ints, got {pad!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"{op}: pad must have an even length <= 2·ndim = {2 * x.ndim}, got {pad!r}")
-    k = len(pad) // 2
-    if mode != "constant":
-        if value is not None and value != 0:
-            raise ValueError(f"{op}: value is only used by mode='constant', got value={value!r} "
-                             f"with mode={mode!r}")
-        if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
-            raise ValueError(
-                f"{op}: mode={mode!r} pads the last 1, 2 or 3 axes of a 2-D/3-D, 3-D/4-D or "
-                f"4-D/5-D input (pad of length 2, 4 or 6), got a pad of length {len(pad)} for "
-                f"input of shape {x.shape}")
+    k = _check_arguments(x, pad, mode, value)
     if k == 0:  # nothing padded (also the only pad of a 0-d input): a copy, as torch
         return make(x.data.copy(), (x,), lambda g: (g,), "Pad")
     axes = range(x.ndim - k, x.ndim)
-    lr = {x.ndim - 1 - i: (int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(k)}
-    for ax in axes:
-        (l, r), n = lr[ax], x.shape[ax]
-        kept, size = n + min(l, 0) + min(r, 0), n + l + r
-        where = f"padding ({l}, {r}) of dimension {ax} of input of shape {x.shape}"
-        if mode in ("constant", "circular") and kept < 0:
-            raise ValueError(f"{op}: {where} crops more than the whole dimension; "
-                             f"expected {n} + min(left, 0) + min(right, 0) >= 0")
-        if mode == "reflect" and (l >= n or r >= n):
-            raise ValueError(f"{op}: {where}: reflect padding must be < the dimension size {n}")
-        if mode == "replicate" and n == 0:
-            raise ValueError(f"{op}: {where}: replicate padding needs a non-empty dimension")
-        if mode in ("reflect", "replicate") and size < 0:
-            raise ValueError(f"{op}: {where} gives output size {size}; expected >= 0")
-        if mode == "circular" and max(l, r) > kept:
-            raise ValueError(f"{op}: {where} wraps around more than once; expected each "
-                             f"positive amount <= the (cropped) size {kept}")
-    sizes = [x.shape[ax] + sum(lr[ax]) for ax in axes]
-    if mode in ("reflect", "replicate") and max(sizes) < 1:
-        raise ValueError(f"{op}: pad {pad!r} gives padded output sizes {tuple(sizes)} for input of "
-                         f"shape {x.shape}; expected at least one >= 1 (as torch)")
-    full = [(0, 0)] * x.ndim
-    for ax in axes:
-        full[ax] = lr[ax]
+    full = [(0, 0)] * x.ndim                  # (before, after) per axis; pad lists the last first
+    for i in range(k):
+        full[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    _check_amounts(x.shape, pad, full, axes, mode)
     pos = [(max(l, 0), max(r, 0)) for l, r in full]
     # ``cut``: the kept part of an axis of length n that has -min(l,0) / -min(r,0) cropped off
     cut = [slice(-min(l, 0), n + min(r, 0)) for (l, r), n in zip(full, x.shape)]
@@ -153,3 +116,52 @@ def pad(input, pad, mode="constant", value=None):
         return (gx,)
 
     return make(out, (x,), backward, "Pad")
+
+
+def _check_arguments(x: Tensor, pad, mode: str, value) -> int:
+    """The mode, the type and length of ``pad`` and what the non-constant modes accept; returns
+    the number of padded axes."""
+    op = "pad"
+    if mode not in _PAD_MODES:
+        raise ValueError(f"{op}: mode must be one of {_PAD_MODES}, got {mode!r}")
+    if not isinstance(pad, (tuple, list)) or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
+        raise TypeError(f"{op}: pad must be a tuple or list of ints, got {pad!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"{op}: pad must have an even length <= 2·ndim = {2 * x.ndim}, got {pad!r}")
+    k = len(pad) // 2
+    if mode != "constant":
+        if value is not None and value != 0:
+            raise ValueError(f"{op}: value is only used by mode='constant', got value={value!r} "
+                             f"with mode={mode!r}")
+        if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+            raise ValueError(
+                f"{op}: mode={mode!r} pads the last 1, 2 or 3 axes of a 2-D/3-D, 3-D/4-D or "
+                f"4-D/5-D input (pad of length 2, 4 or 6), got a pad of length {len(pad)} for "
+                f"input of shape {x.shape}")
+    return k
+
+
+def _check_amounts(shape: tuple, pad, full: list, axes: range, mode: str) -> None:
+    """Each padded axis's amounts against the mode's rule (the docstring of :func:`pad`)."""
+    op = "pad"
+    for ax in axes:
+        (l, r), n = full[ax], shape[ax]
+        kept, size = n + min(l, 0) + min(r, 0), n + l + r
+        where = f"padding ({l}, {r}) of dimension {ax} of input of shape {shape}"
+        if mode in ("constant", "circular") and kept < 0:
+            raise ValueError(f"{op}: {where} crops more than the whole dimension; "
+                             f"expected {n} + min(left, 0) + min(right, 0) >= 0")
+        if mode == "reflect" and (l >= n or r >= n):
+            raise ValueError(f"{op}: {where}: reflect padding must be < the dimension size {n}")
+        if mode == "replicate" and n == 0:
+            raise ValueError(f"{op}: {where}: replicate padding needs a non-empty dimension")
+        if mode in ("reflect", "replicate") and size < 0:
+            raise ValueError(f"{op}: {where} gives output size {size}; expected >= 0")
+        if mode == "circular" and max(l, r) > kept:
+            raise ValueError(f"{op}: {where} wraps around more than once; expected each "
+                             f"positive amount <= the (cropped) size {kept}")
+    sizes = [shape[ax] + sum(full[ax]) for ax in axes]
+    if mode in ("reflect", "replicate") and max(sizes) < 1:
+        raise ValueError(f"{op}: pad {pad!r} gives padded output sizes {tuple(sizes)} for input of "
+                         f"shape {shape}; expected at least one >= 1 (as torch)")
