@@ -286,8 +286,9 @@ def _shapes_stage(plan: LayerPlan) -> Stage:
 
 
 #: plan.kind -> function(plan, arrays) -> [Stage]; see :data:`.values.VALUES`.
-STAGES: dict[str, Callable[[LayerPlan, dict[str, np.ndarray]], list[Stage]]] = {"conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages,
-          "convtranspose2d": transpose_stages}
+STAGES: dict[str, Callable[[LayerPlan, dict[str, np.ndarray]], list[Stage]]] = {
+    "conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages,
+    "convtranspose2d": transpose_stages}
 
 
 class ArrayData(TypedDict):

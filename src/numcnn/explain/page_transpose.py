@@ -166,7 +166,7 @@ def _inserted_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     for o, c1 in itertools.product(range(C_out), range(Cg)):
         c, o1 = (o // Qg) * Cg + c1, o % Qg
         marks: Marks = {"W": [[c * Qg + o1, u, v] for u in range(kh) for v in range(kw)],
-                 "W_T": [[o * Cg + c1, u, v] for u in range(kh) for v in range(kw)]}
+                        "W_T": [[o * Cg + c1, u, v] for u in range(kh) for v in range(kw)]}
         st.cell(f"W_T[{o}, {c1}] = rot180(W[{c}, {o1}])",
                 "; ".join(f"W_T[{o},{c1},{u},{v}] = W[{c},{o1},{kh - 1 - u},{kw - 1 - v}] = "
                           f"{num(WT[o, c1, u, v])}" for u in range(kh) for v in range(kw)),

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from ..nn import Module
 
 Shape = tuple[int, ...]
-#: The sizes of a windowed layer, as the kernels compute them (None for other layers).
+#: Every size of a windowed layer, as the kernels compute them (``LayerPlan.geometry``; None
+#: for the other layers).
 Geometry = ConvGeometry | PoolGeometry | ConvTransposeGeometry
 GeometryT = TypeVar("GeometryT", ConvGeometry, PoolGeometry, ConvTransposeGeometry)
 

@@ -97,8 +97,9 @@ class Stage:
 
     def __init__(self, sid: str, title: str, lines: Iterable[str], show: Iterable[str],
                  fill: str | None = None):
-        self.data: StageData = {"id": sid, "title": title, "lines": list(lines), "show": list(show),
-                     "fill": fill, "marks": {}, "cells": [], "more": 0}
+        self.data: StageData = {"id": sid, "title": title, "lines": list(lines),
+                                "show": list(show), "fill": fill, "marks": {}, "cells": [],
+                                "more": 0}
 
     def mark(self, name: str, g: int, i: int, j: int, cls: str = "m") -> None:
         self.data["marks"].setdefault(name, []).append([int(g), int(i), int(j), cls])
