@@ -235,6 +235,14 @@ def test_model_error_names_the_layer_and_its_input():
                 "linear(400, 120)", (1, 28, 28))
 
 
+def test_batch_norm_on_an_input_without_a_channel_axis_says_so():
+    # An input of shape (N,) has no channel count to compare with num_features (it was read as
+    # None: "input has None channels").
+    with pytest.raises(ExplainError, match=r"batch_norm: expected an input with a channel axis "
+                                           r"\(N, C, \.\.\.\), got shape \(1,\)"):
+        explain(nn.BatchNorm1d(3), ())
+
+
 @pytest.mark.parametrize("op, params, match", [
     ("conv2d", {"C_in": 4, "C_out": 6, "H": 8, "W": 8, "k": 3, "g": 3}, "divisible by groups=3"),
     ("avgpool2d", {"H": 8, "W": 8, "k": 2, "p": 2}, "at most half the kernel size"),

@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import layer_from_config
 from .html import write_page
-from .page import page_data
+from .page import PageData, page_data
 from .parse import LAYER_NAMES, OP_KEYS, build_layers, parse_key_values, parse_layer_spec, spec_key
 from .plan import ExplainError, LayerPlan
 from .render import backward_sections, detail, summary
@@ -54,14 +54,12 @@ class Explanation(str):
     trace: TraceResult | None
 
 
-def _finish(text: str, plans, traced: TraceResult | None) -> Explanation:
+def _finish(text: str, plans: list[LayerPlan], traced: TraceResult | None) -> Explanation:
     if traced is not None:
         if traced.mismatches:
             lines = "\n  ".join(traced.mismatches)
-            err = TraceError(f"trace: {len(traced.mismatches)} mismatches between the "
-                             f"explanation and the code:\n  {lines}")
-            err.explanation = text
-            raise err
+            raise TraceError(f"trace: {len(traced.mismatches)} mismatches between the "
+                             f"explanation and the code:\n  {lines}", text)
         text += "\n" + traced.summary()
     out = Explanation(text)
     out.plans, out.trace = plans, traced
@@ -192,7 +190,8 @@ def explain_values(model_or_layer, input_shape=None, inputs=None) -> str:
     return values_text(plan, layer_values(plan, inputs)[1], source)
 
 
-def explain_page(model_or_layer, input_shape=None, path=None, inputs=None, title=None) -> dict:
+def explain_page(model_or_layer, input_shape=None, path=None, inputs=None,
+                 title=None) -> PageData:
     """The interactive page's data for one layer; written as a self-contained HTML file to
     ``path`` when given. Every number is computed by numcnn's kernels (:mod:`.values`)."""
     plan, default_title = one_layer(model_or_layer, input_shape, "--html")

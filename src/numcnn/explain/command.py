@@ -74,13 +74,14 @@ def _explain(args) -> str:
                                f"not {args.target!r}")
         if args.input is not None or args.batch is not None:
             raise ExplainError("the KEY=VALUE form sets N, C, H, W itself; drop --input/--batch")
-        text = explain_config(op, args.params, trace=args.trace)
-        target, shape = text.plans[0], None
+        explained = explain_config(op, args.params, trace=args.trace)
+        target, shape = explained.plans[0], None
     else:
         shape = parse_shape(args.input) if args.input is not None else None
-        text = explain(args.target, shape, batch=args.batch or 1, backward=args.backward,
-                       trace=args.trace, dtype=args.dtype)
+        explained = explain(args.target, shape, batch=args.batch or 1, backward=args.backward,
+                            trace=args.trace, dtype=args.dtype)
         target = args.target
+    text = str(explained)
     if args.values:
         text += "\n\n" + explain_values(target, shape)
     if args.html:

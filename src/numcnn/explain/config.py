@@ -6,22 +6,28 @@ an input shape; the explanation is that layer's detail block (per-axis quantitie
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..ops.shapes import pair
 from .parse import check_layer_size
 from .plan import ExplainError
 
+if TYPE_CHECKING:
+    from ..nn import Module
+
 
 def _axb(value) -> str:
     return "x".join(str(v) for v in pair(value))
 
 
-def layer_from_config(op: str, params: dict):
+def layer_from_config(op: str, params: dict) -> tuple[Module, tuple[int, int, int, int], str]:
     """-> (layer, input shape (N, C, H, W), title line). ``params`` as from parse_key_values."""
     from .. import nn
 
     c = dict(params)
+    layer: Module
     N, H, W, k = c.get("N", 1), c["H"], c["W"], c["k"]
     try:
         if op == "conv2d":

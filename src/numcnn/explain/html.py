@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .page import PageData
+
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2327; background: #fafafa; }
 header { padding: 12px 20px; background: #263238; color: #eceff1; }
@@ -255,7 +257,7 @@ TEMPLATE = """<!DOCTYPE html>
 """
 
 
-def render_page(data: dict) -> str:
+def render_page(data: PageData) -> str:
     """The page as one string; ``data`` from :func:`numcnn.explain.page.page_data`."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     payload = payload.replace("</", "<\\/")        # no "</script>" inside the data element
@@ -267,7 +269,7 @@ def render_page(data: dict) -> str:
             .replace("__DATA__", payload))
 
 
-def write_page(data: dict, path) -> Path:
+def write_page(data: PageData, path: str | os.PathLike[str]) -> Path:
     """Write the page to ``path`` atomically (a temporary file beside it, then a rename)."""
     path = Path(path)
     text = render_page(data).encode("utf-8")

@@ -13,24 +13,39 @@ building blocks (:class:`~.stage.Stage`, numbers and sums as shown) in :mod:`.st
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 
+from ..ops.shapes import ConvGeometry, PoolGeometry
 from .page_transpose import transpose_stages
 from .plan import LayerPlan
 from .render import detail
-from .stage import MAX_CELLS, NOT_BATCHED, Stage, grids, nonzero_sum, num, size_lines, times
+from .stage import (
+    MAX_CELLS,
+    NOT_BATCHED,
+    Grid,
+    Marks,
+    Stage,
+    StageData,
+    grids,
+    nonzero_sum,
+    num,
+    size_lines,
+    times,
+)
 from .values import CAPTIONS_OF, inserted_pads
 
-__all__ = ["MAX_CELLS", "NOT_BATCHED", "STAGES", "Stage", "grids", "nonzero_sum", "num",
-           "page_data", "times"]
+__all__ = ["MAX_CELLS", "NOT_BATCHED", "STAGES", "ArrayData", "PageData", "Stage", "grids",
+           "nonzero_sum", "num", "page_data", "times"]
 
 
 # --- Conv2d ----------------------------------------------------------------------------------
 
-def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def conv_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """Forward, gW, the seed's gX (insert, pad, flip, correlate), gX by col2im, the seed's gW."""
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvGeometry)
     C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
     Cg, Qg = C_in // g, C_out // g
     kh, kw, sh, sw, dh, dw = geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw
@@ -55,7 +70,8 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
                 (f"window size k_eff = {geo.keh}x{geo.kew}, stride {sh}x{sw}; "
                  f"{C_out * Ho * Wo} output cells")], ["X_pad", "W", "Y"], fill="Y")
     for q, oh, ow in itertools.product(range(C_out), range(Ho), range(Wo)):
-        marks, terms = {"X_pad": [], "W": []}, []
+        marks: Marks = {"X_pad": [], "W": []}
+        terms: list[str] = []
         for c1, u, v in itertools.product(range(Cg), range(kh), range(kw)):
             c, i, j = (q // Qg) * Cg + c1, sh * oh + dh * u, sw * ow + dw * v
             marks["X_pad"].append([c, i, j])
@@ -136,7 +152,8 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
         ["P", "W_T", "gX_ins"], fill="gX_ins")
     gi_ = a["gX_ins"][0]
     for c, i, j in itertools.product(range(C_in), range(H), range(W)):
-        marks, pairs = {"P": [], "W_T": []}, []
+        marks = {"P": [], "W_T": []}
+        pairs: list[tuple[float, float]] = []
         for q1, u, v in itertools.product(range(Qg), range(kh), range(kw)):
             q = (c // Cg) * Qg + q1
             marks["P"].append([q, i + dh * u, j + dw * v])
@@ -182,13 +199,13 @@ def conv_stages(plan: LayerPlan, a: dict) -> list[Stage]:
 
 # --- pooling ---------------------------------------------------------------------------------
 
-def _window(geo, oh, ow):
+def _window(geo: PoolGeometry, oh: int, ow: int) -> list[tuple[int, int]]:
     return [(geo.sh * oh + geo.dh * u, geo.sw * ow + geo.dw * v)
             for u in range(geo.kh) for v in range(geo.kw)]
 
 
-def _pool_sizes(plan, fill):
-    geo = plan.geometry
+def _pool_sizes(plan: LayerPlan, fill: str) -> Stage:
+    geo = plan.geometry_as(PoolGeometry)
     return Stage("sizes", "The layer and its sizes", [
         (f"seed form: H_out = (H + 2p − k)/s + 1 = ({geo.H} + 2·{geo.ph} − {geo.kh})/{geo.sh} + 1"
          f" (rounded {'up, PyTorch rule' if geo.ceil_mode else 'down'}) = {geo.Ho}"),
@@ -196,9 +213,9 @@ def _pool_sizes(plan, fill):
         *size_lines(plan)], ["X", "X_pad"])
 
 
-def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def avg_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """Forward: each window's sum over D; backward: each input gathers gY/D of its windows."""
-    geo = plan.geometry
+    geo = plan.geometry_as(PoolGeometry)
     Xp, Y, D, gY, gX = a["X_pad"][0], a["Y"][0], a["D"], a["gY"][0], a["gX"][0]
     stages = [_pool_sizes(plan, "0")]
     st = Stage("forward", "Forward: each Y cell is its window's sum divided by D",
@@ -216,7 +233,8 @@ def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
                ["gX[c, i, j] = Σ over windows o containing (i, j) of gY[c, o] / D[o]"],
                ["gY", "D", "gX"], fill="gX")
     for c, i, j in itertools.product(range(geo.C), range(geo.H), range(geo.W)):
-        marks, terms = {"gY": [], "D": []}, []
+        marks: Marks = {"gY": [], "D": []}
+        terms: list[str] = []
         for oh, ow in itertools.product(range(geo.Ho), range(geo.Wo)):
             if (i + geo.ph, j + geo.pw) in _window(geo, oh, ow):
                 marks["gY"].append([c, oh, ow])
@@ -229,9 +247,9 @@ def avg_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     return stages
 
 
-def max_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def max_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """Forward: each window's maximum; backward: each gY goes to its window's argmax cell."""
-    geo = plan.geometry
+    geo = plan.geometry_as(PoolGeometry)
     Xp, Y, am, gY, gX = a["X_pad"][0], a["Y"][0], a["argmax"][0], a["gY"][0], a["gX"][0]
     stages = [_pool_sizes(plan, "−∞")]
     fwd = Stage("forward", "Forward: each Y cell is its window's maximum (argmax kept)",
@@ -268,11 +286,31 @@ def _shapes_stage(plan: LayerPlan) -> Stage:
 
 
 #: plan.kind -> function(plan, arrays) -> [Stage]; see :data:`.values.VALUES`.
-STAGES = {"conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages,
-          "convtranspose2d": transpose_stages}
+STAGES: dict[str, Callable[[LayerPlan, dict[str, np.ndarray]], list[Stage]]] = {
+    "conv2d": conv_stages, "avgpool2d": avg_stages, "maxpool2d": max_stages,
+    "convtranspose2d": transpose_stages}
 
 
-def page_data(plan: LayerPlan, arrays: dict, title: str) -> dict:
+class ArrayData(TypedDict):
+    """One array the page shows: its caption, its shape and its 2-D slices."""
+
+    caption: str
+    shape: list[int]
+    grids: list[Grid]
+
+
+class PageData(TypedDict):
+    """What the page (:mod:`.html`) displays: the layer, every array shown, the stages."""
+
+    title: str
+    layer: str
+    input: list[int]
+    kind: str
+    arrays: dict[str, ArrayData]
+    stages: list[StageData]
+
+
+def page_data(plan: LayerPlan, arrays: dict[str, np.ndarray], title: str) -> PageData:
     """Everything the page shows, as plain JSON-ready data."""
     captions = CAPTIONS_OF[plan.kind]
     stages = [s.data for s in STAGES[plan.kind](plan, arrays) + [_shapes_stage(plan)]]

@@ -14,12 +14,13 @@ import itertools
 
 import numpy as np
 
+from ..ops.transpose import ConvTransposeGeometry
 from .plan import LayerPlan
-from .stage import Stage, nonzero_sum, num, size_lines, times
+from .stage import Marks, Stage, nonzero_sum, num, size_lines, times
 
 
 def _sizes(plan: LayerPlan) -> Stage:
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvTransposeGeometry)
     (sh, sw), (ph, pw), (rh, rw), (dh, dw) = (geo.stride, geo.padding, geo.output_padding,
                                               geo.dilation)
     lines = [(f"H_out = (H − 1)·s − 2p + d(k − 1) + r + 1 = ({geo.H} − 1)·{sh} − 2·{ph} + "
@@ -37,9 +38,9 @@ def _sizes(plan: LayerPlan) -> Stage:
     return Stage("sizes", "The layer and its sizes", lines, ["X", "W"])
 
 
-def transpose_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def transpose_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """Scatter, the sum of the stamps (Y), the seed's inserted form, gX = conv2d(gY, W), gW."""
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvTransposeGeometry)
     C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
     Cg, Qg = C_in // g, C_out // g
     kh, kw = geo.kh, geo.kw
@@ -66,7 +67,7 @@ def transpose_stages(plan: LayerPlan, a: dict) -> list[Stage]:
             st.mark("Y_pad", o, i, j, "r")            # output_padding: reached by no stamp
     for c, i, j in itertools.product(range(C_in), range(H), range(W)):
         gam = c // Cg
-        marks = {"X": [[c, i, j, "a"]], "W": [], "Y_pad": []}
+        marks: Marks = {"X": [[c, i, j, "a"]], "W": [], "Y_pad": []}
         adds = []
         for o1, u, v in itertools.product(range(Qg), range(kh), range(kw)):
             o, ri, rj = gam * Qg + o1, sh * i + dh * u, sw * j + dw * v
@@ -89,7 +90,8 @@ def transpose_stages(plan: LayerPlan, a: dict) -> list[Stage]:
                ["X", "W", "Y_pad", "Y"], fill="Y")
     for o, yi, yj in itertools.product(range(C_out), range(Ho), range(Wo)):
         gam, o1 = o // Qg, o % Qg
-        marks, terms = {"X": [], "W": [], "Y_pad": [[o, yi + ph, yj + pw]]}, []
+        marks = {"X": [], "W": [], "Y_pad": [[o, yi + ph, yj + pw]]}
+        terms: list[str] = []
         for c1, u, v in itertools.product(range(Cg), range(kh), range(kw)):
             di, dj = yi + ph - dh * u, yj + pw - dw * v
             if di % sh or dj % sw or not (0 <= di // sh < H and 0 <= dj // sw < W):
@@ -109,9 +111,9 @@ def transpose_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     return stages
 
 
-def _inserted_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def _inserted_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """The seed's picture of the conv's gX, with X in the place of gY."""
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvTransposeGeometry)
     C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
     Cg, Qg = C_in // g, C_out // g
     kh, kw = geo.kh, geo.kw
@@ -163,8 +165,8 @@ def _inserted_stages(plan: LayerPlan, a: dict) -> list[Stage]:
          "C_out channels")], ["W", "W_T"])
     for o, c1 in itertools.product(range(C_out), range(Cg)):
         c, o1 = (o // Qg) * Cg + c1, o % Qg
-        marks = {"W": [[c * Qg + o1, u, v] for u in range(kh) for v in range(kw)],
-                 "W_T": [[o * Cg + c1, u, v] for u in range(kh) for v in range(kw)]}
+        marks: Marks = {"W": [[c * Qg + o1, u, v] for u in range(kh) for v in range(kw)],
+                        "W_T": [[o * Cg + c1, u, v] for u in range(kh) for v in range(kw)]}
         st.cell(f"W_T[{o}, {c1}] = rot180(W[{c}, {o1}])",
                 "; ".join(f"W_T[{o},{c1},{u},{v}] = W[{c},{o1},{kh - 1 - u},{kw - 1 - v}] = "
                           f"{num(WT[o, c1, u, v])}" for u in range(kh) for v in range(kw)),
@@ -180,7 +182,8 @@ def _inserted_stages(plan: LayerPlan, a: dict) -> list[Stage]:
         (f"max |Y_ins{' + b' if b is not None else ''} − Y| = {diff:g}: the scatter and the "
         "seed's form agree")], ["P", "W_T", "Y_ins"], fill="Y_ins")
     for o, i, j in itertools.product(range(C_out), range(Ho), range(Wo)):
-        marks, pairs = {"P": [], "W_T": []}, []
+        marks = {"P": [], "W_T": []}
+        pairs: list[tuple[float, float]] = []
         for c1, u, v in itertools.product(range(Cg), range(kh), range(kw)):
             c = (o // Qg) * Cg + c1
             marks["P"].append([c, i + dh * u, j + dw * v])
@@ -193,9 +196,9 @@ def _inserted_stages(plan: LayerPlan, a: dict) -> list[Stage]:
     return stages
 
 
-def _backward_stages(plan: LayerPlan, a: dict) -> list[Stage]:
+def _backward_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
     """gX = conv2d(gY, W) and gW = X correlated with gY_pad: both gathers."""
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvTransposeGeometry)
     C_in, C_out, g = geo.C_in, geo.C_out, geo.groups
     Cg, Qg = C_in // g, C_out // g
     kh, kw = geo.kh, geo.kw
@@ -211,7 +214,8 @@ def _backward_stages(plan: LayerPlan, a: dict) -> list[Stage]:
          "dilation, groups of the layer): a gather, each X cell collects the gY its stamp "
          "reached")], ["gY_pad", "W", "gX"], fill="gX")
     for c, i, j in itertools.product(range(C_in), range(H), range(W)):
-        marks, pairs = {"gY_pad": [], "W": []}, []
+        marks: Marks = {"gY_pad": [], "W": []}
+        pairs: list[tuple[float, float]] = []
         for o1, u, v in itertools.product(range(Qg), range(kh), range(kw)):
             o, ri, rj = (c // Cg) * Qg + o1, sh * i + dh * u, sw * j + dw * v
             marks["gY_pad"].append([o, ri, rj])
@@ -233,7 +237,8 @@ def _backward_stages(plan: LayerPlan, a: dict) -> list[Stage]:
                ["X", "gY_pad", "gW"], fill="gW")
     for c, o1, u, v in itertools.product(range(C_in), range(Qg), range(kh), range(kw)):
         o = (c // Cg) * Qg + o1
-        marks, terms = {"X": [], "gY_pad": []}, []
+        marks = {"X": [], "gY_pad": []}
+        terms: list[str] = []
         for i, j in itertools.product(range(H), range(W)):
             ri, rj = sh * i + dh * u, sw * j + dw * v
             marks["X"].append([c, i, j])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -34,6 +35,8 @@ OP_KEYS = {
     "convtranspose2d": ("N", "C_in", "C_out", "H", "W", "k", "s", "p", "r", "d", "g", "bias"),
 }
 FLAGS = ("bias", "ceil_mode", "count_include_pad")
+#: One parsed ``key=value``: a flag, an int, or the (h, w) of ``AxB``.
+KeyValue = bool | int | tuple[int, ...]
 
 
 def spec_key(name: str) -> str:
@@ -157,7 +160,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _value(key: str, text: str):
+def _value(key: str, text: str) -> KeyValue:
     low = text.strip().lower()
     if key in FLAGS:
         if low in ("1", "true", "yes"):
@@ -175,10 +178,10 @@ def _value(key: str, text: str):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def parse_key_values(op: str, items) -> dict:
+def parse_key_values(op: str, items: Iterable[str]) -> dict[str, KeyValue]:
     """``["N=2", "k=3x2", ...]`` (or one comma-separated item) -> ``{"N": 2, "k": (3, 2), ...}``."""
     allowed = OP_KEYS[op]
-    out = {}
+    out: dict[str, KeyValue] = {}
     for item in (part for chunk in items for part in chunk.split(",") if part.strip()):
         key, sep, val = item.partition("=")
         key = key.strip()
@@ -193,7 +196,7 @@ def parse_key_values(op: str, items) -> dict:
         if key in out and out[key] != value:
             raise ExplainError(f"{op}: {key} is given twice, as {out[key]!r} and {value!r}; "
                                f"give it once")
-        if key == "N" and value < 1:
+        if key == "N" and isinstance(value, int) and value < 1:   # _value refuses AxB for N
             raise ExplainError(f"N must be a positive batch size, got {value}")
         out[key] = value
     missing = [k for k in ("H", "W", "k") if k not in out]

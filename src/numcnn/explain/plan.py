@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from ..ops.shapes import ConvGeometry, PoolGeometry
+from ..ops.transpose import ConvTransposeGeometry
+
+if TYPE_CHECKING:
+    from ..nn import Module
 
 Shape = tuple[int, ...]
+#: Every size of a windowed layer, as the kernels compute them (``LayerPlan.geometry``; None
+#: for the other layers).
+Geometry = ConvGeometry | PoolGeometry | ConvTransposeGeometry
+GeometryT = TypeVar("GeometryT", ConvGeometry, PoolGeometry, ConvTransposeGeometry)
 
 
 class ExplainError(ValueError):
@@ -66,13 +77,28 @@ class LayerPlan:
     axis_rows: list[tuple[str, int, int]] = field(default_factory=list)
     tensors: list[TensorRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    geometry: object = None
+    geometry: Geometry | None = None
     unread: tuple[int, int] | None = None
-    layer: object = None
+    layer: Module | None = None
 
     def act_bytes(self, itemsize: int) -> int:
         """Bytes of this layer's output (its activation) at the planned batch."""
         return math.prod(self.out_shape) * itemsize
+
+    def geometry_as(self, kind: type[GeometryT]) -> GeometryT:
+        """The geometry, checked to be a ``kind``: the stages and values of one layer kind
+        read their own sizes, so another kind (or none) here is a bug in the caller."""
+        if not isinstance(self.geometry, kind):
+            raise TypeError(f"{self.label or self.kind}: expected a {kind.__name__}, the plan "
+                            f"has {type(self.geometry).__name__}")
+        return self.geometry
+
+    def module(self) -> Module:
+        """The layer this plan explains; None is only for rows that are no layer (a reshape
+        or an activation called in ``forward``), which have no values to compute."""
+        if self.layer is None:
+            raise TypeError(f"{self.label or self.kind}: the plan has no layer")
+        return self.layer
 
     def shapes(self) -> dict[str, Shape]:
         """``{key: shape}`` of every tensor the trace can check."""

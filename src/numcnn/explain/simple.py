@@ -101,7 +101,10 @@ def plan_linear(index: int, name: str, layer, in_shape) -> LayerPlan:
 
 def plan_batchnorm(index: int, name: str, layer, in_shape) -> LayerPlan:
     """BatchNorm: per-channel statistics over every axis but 1."""
-    C = in_shape[1] if len(in_shape) > 1 else None
+    if len(in_shape) < 2:
+        raise ExplainError(f"batch_norm: expected an input with a channel axis (N, C, ...), "
+                           f"got shape {tuple(in_shape)}")
+    C = in_shape[1]
     expected = getattr(layer, "num_features", C)
     if C != expected:
         raise ExplainError(f"batch_norm: input has {C} channels (shape {tuple(in_shape)}) but "

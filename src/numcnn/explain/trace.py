@@ -28,7 +28,12 @@ from .walk import plan_layers
 
 
 class TraceError(AssertionError):
-    """The explanation and the code disagree; the message lists every mismatch."""
+    """The explanation and the code disagree; the message lists every mismatch, and
+    ``explanation`` holds the text that was checked (the CLI prints it before the mismatches)."""
+
+    def __init__(self, message: str, explanation: str = "") -> None:
+        super().__init__(message)
+        self.explanation = explanation
 
 
 @dataclass

@@ -10,20 +10,21 @@ flips), which is what the seed's pictures show. A new layer kind adds one functi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import ops
+from ..ops.shapes import ConvGeometry, PoolGeometry, pair
+from ..ops.transpose import ConvTransposeGeometry
 from .plan import ExplainError, LayerPlan
 
 #: Largest sample (C*H*W elements) the values are computed and shown for.
 MAX_ELEMENTS = 4096
 #: Largest channel count shown (grids per array).
 MAX_CHANNELS = 8
-
-
-def _pair_of(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+#: A size as layers hold it and the kernels take it: an int or an (h, w) sequence.
+Size = int | Sequence[int]
 
 
 def sample_inputs(plan: LayerPlan, seed: int = 0) -> dict[str, np.ndarray]:
@@ -39,7 +40,7 @@ def sample_inputs(plan: LayerPlan, seed: int = 0) -> dict[str, np.ndarray]:
         x = rng.integers(0, 10, shape).astype(np.float64)
     out = {"x": x, "gy": rng.integers(1, 5, (1,) + tuple(plan.out_shape[1:])).astype(np.float64)}
     if plan.kind in ("conv2d", "convtranspose2d"):
-        w_shape = tuple(plan.layer.weight.shape)
+        w_shape = tuple(plan.module().weight.shape)
         out["w"] = rng.integers(-1, 3, w_shape).astype(np.float64)
         if getattr(plan.layer, "bias", None) is not None:
             out["b"] = rng.integers(-1, 2, (plan.out_shape[1],)).astype(np.float64)
@@ -91,13 +92,14 @@ def flip_swap(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(flipped.transpose(0, 2, 1, 3, 4).reshape(groups * Cg, Qg, kh, kw))
 
 
-def inserted_pads(geo) -> tuple[int, int, int, int]:
+def inserted_pads(geo: ConvGeometry) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of P: k_eff-1-p before, k_eff-1-p+r after (math.md 5.1)."""
     return (geo.keh - 1 - geo.pad_h[0], geo.keh - 1 - geo.pad_h[1] + geo.rh,
             geo.kew - 1 - geo.pad_w[0], geo.kew - 1 - geo.pad_w[1] + geo.rw)
 
 
-def seed_weight_grad(P: np.ndarray, x: np.ndarray, geo):
+def seed_weight_grad(P: np.ndarray, x: np.ndarray,
+                     geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     """The seed's gW (math.md 5.3): ``R[n, q, c] = P[n, q] ⋆ X[n, c]`` (X slides over P), then
     ``gW[q, c'] = Σ_n rot180(R[n, q, γ(q)·Cg + c'])[::d_h, ::d_w]``. Returns (R, gW).
 
@@ -112,13 +114,13 @@ def seed_weight_grad(P: np.ndarray, x: np.ndarray, geo):
     return R, np.ascontiguousarray(own[:, :, ::-1, ::-1][:, :, ::geo.dh, ::geo.dw])
 
 
-def conv_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
+def conv_values(plan: LayerPlan, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every array of the conv forward, its im2col backward and the seed's inserted backward."""
-    geo = plan.geometry
+    geo = plan.geometry_as(ConvGeometry)
     x, w, gy, b = inputs["x"], inputs["w"], inputs["gy"], inputs.get("b")
     s, d, g = (geo.sh, geo.sw), (geo.dh, geo.dw), geo.groups
     pad = (geo.pad_h, geo.pad_w)
-    layer = plan.layer
+    layer = plan.module()
     args = (layer.stride, layer.padding, layer.dilation, layer.groups)
     top, bottom, left, right = inserted_pads(geo)
     G = insert_zeros(gy, s)
@@ -141,22 +143,23 @@ def conv_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def _pool_args(plan: LayerPlan):
-    layer = plan.layer
-    k = _pair_of(layer.kernel_size)
+def _pool_args(plan: LayerPlan) -> tuple[tuple[int, int], Size, Size, bool]:
+    """``(kernel, stride, padding, ceil_mode)`` as the pooling kernels take them."""
+    layer = plan.module()
+    k = pair(layer.kernel_size, "kernel_size", plan.kind)
     stride = layer.stride if layer.stride not in (None, ()) else k
     return k, stride, layer.padding, bool(getattr(layer, "ceil_mode", False))
 
 
-def _pool_pad(x: np.ndarray, geo, value: float) -> np.ndarray:
+def _pool_pad(x: np.ndarray, geo: PoolGeometry, value: float) -> np.ndarray:
     """p before, p + the ceil-mode overhang after, filled with ``value``."""
     return np.pad(x, [(0, 0), (0, 0), (geo.ph, geo.ph + geo.eh), (geo.pw, geo.pw + geo.ew)],
                   constant_values=value)
 
 
-def avg_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
+def avg_values(plan: LayerPlan, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Average pooling: Y, gX, and D (each window's divisor), all from the kernels."""
-    geo, layer = plan.geometry, plan.layer
+    geo, layer = plan.geometry_as(PoolGeometry), plan.module()
     x, gy = inputs["x"], inputs["gy"]
     k, s, p, ceil = _pool_args(plan)
     kw = {"ceil_mode": ceil,
@@ -177,9 +180,9 @@ def avg_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     }
 
 
-def max_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
+def max_values(plan: LayerPlan, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Max pooling: Y, the argmax tap of each window, and gX (gY routed to the argmax)."""
-    geo, layer = plan.geometry, plan.layer
+    geo, layer = plan.geometry_as(PoolGeometry), plan.module()
     x, gy = inputs["x"], inputs["gy"]
     k, s, p, ceil = _pool_args(plan)
     d = getattr(layer, "dilation", 1)
@@ -192,10 +195,10 @@ def max_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
     }
 
 
-def transpose_values(plan: LayerPlan, inputs: dict) -> dict[str, np.ndarray]:
+def transpose_values(plan: LayerPlan, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """ConvTranspose2d: Y by the kernel, the scatter's ``Y_pad``, the seed's inserted form
     (``G``, ``P``, ``W_T``, ``Y_ins``), and gX, gW, gb; every sum by :mod:`numcnn.ops`."""
-    geo, layer = plan.geometry, plan.layer
+    geo, layer = plan.geometry_as(ConvTransposeGeometry), plan.module()
     x, w, gy, b = inputs["x"], inputs["w"], inputs["gy"], inputs.get("b")
     s, p, r, d, g = geo.stride, geo.padding, geo.output_padding, geo.dilation, geo.groups
     args = (s, p, r, g, d)
@@ -271,7 +274,8 @@ CAPTIONS_OF = {"conv2d": CAPTIONS, "avgpool2d": POOL_CAPTIONS, "maxpool2d": POOL
                "convtranspose2d": TRANSPOSE_CAPTIONS}
 
 
-def layer_values(plan: LayerPlan, inputs: dict | None = None, seed: int = 0):
+def layer_values(plan: LayerPlan, inputs: dict[str, np.ndarray] | None = None,
+                 seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(inputs, {name: array})`` for one sample of the layer ``plan`` explains."""
     inputs = sample_inputs(plan, seed) if inputs is None else inputs
     return inputs, VALUES[plan.kind](plan, inputs)

@@ -11,6 +11,7 @@ checks the result against a real forward and backward pass.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from .simple import (
     plan_unknown,
 )
 from .transpose import plan_conv_transpose
+
+if TYPE_CHECKING:
+    from ..nn import Module
 
 PLANNERS = {
     "Conv2d": plan_conv,
@@ -107,8 +111,8 @@ def plan_layers(model, in_shape) -> list[LayerPlan]:
 
 # --- models with their own forward: record the calls --------------------------------------
 
-def _hook_targets(model):
-    names = {}
+def _hook_targets(model: Module) -> dict[int, tuple[str, Module]]:
+    names: dict[int, tuple[str, Module]] = {}
     for name, module in model.named_modules():
         if module is not model and (planner_for(module) is not None or not _children(module)):
             names.setdefault(id(module), (name, module))
