@@ -324,6 +324,14 @@ def test_source_errors(tmp_path, monkeypatch):
         nco.load(b"")
 
 
+def test_supported_ops_are_the_ones_load_reads():
+    """Every name of SUPPORTED_OPS has a converter or is evaluated as a constant or shape."""
+    from numcnn.onnx import _converters, _shapes
+
+    handled = set(_converters.CONVERTERS) | set(_shapes.SHAPE_OPS) | {"Constant"}
+    assert handled == set(nco.SUPPORTED_OPS)
+
+
 # --- what loads, checked against onnxruntime ---------------------------------------------------
 
 def _same_as_onnxruntime(proto, layers: list[str], shape=(3, 1, 8, 8)) -> nn.Sequential:
