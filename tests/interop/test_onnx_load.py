@@ -140,6 +140,13 @@ REFUSALS = {
                                            pads=[0, 0, 2, 2]), init={"w": W}),
                         ("load: a Conv node: asymmetric pads [0, 0, 2, 2] are supported only as "
                          "the 'same' padding of a stride-1 convolution")),
+    "conv-strides": (lambda: graph(node("Conv", ["input", "w"], ["output"], strides=[1, 1, 1]),
+                                   init={"w": W}),
+                     "load: a Conv node: strides [1, 1, 1] must have 2 values, one per axis"),
+    "conv-build": (lambda: graph(node("Conv", ["input", "w"], ["output"], group=3),
+                                 init={"w": W}),
+                   lambda: built("load: a Conv node: cannot build Conv2d: ",
+                                 lambda: nn.Conv2d(3, 2, 3, groups=3))),
     "conv-transpose-1d": (lambda: graph(node("ConvTranspose", ["input", "w"], ["output"]),
                                         init={"w": np.zeros((1, 2, 3), np.float32)}),
                           ("load: a ConvTranspose node: only 2-D transposed convolutions are "
@@ -292,6 +299,10 @@ REFUSALS = {
                       init={"t": np.array([0, 8, -1], np.int64)}),
         ("load: a Reshape node: only a reshape to (N, -1) (a flatten keeping the batch axis) is "
          "supported, got shape [0, 8, -1] for an input of shape [None, 1, 8, 8]")),
+    "dropout-ratio": (lambda: graph(node("Dropout", ["input", "r"], ["output"]),
+                                    init={"r": np.float32(1.5)}),
+                      lambda: built("load: a Dropout node: cannot build Dropout: ",
+                                    lambda: nn.Dropout(1.5))),
     "dropout-training": (lambda: graph(node("Dropout", ["input", "r", "t"], ["output"]),
                                        init={"r": np.float32(0.5), "t": np.bool_(True)}),
                          "load: a Dropout node: training_mode=True is not supported"),
