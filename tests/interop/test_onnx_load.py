@@ -189,6 +189,11 @@ REFUSALS = {
                       init={"w": W, "b": np.zeros(3, np.float32)}),
         ("load: a Add node: an Add is supported only as the bias right after a Conv or a "
          "MatMul")),
+    "add-along-the-width": (  # ONNX broadcasts a (C,) constant along the last axis, W
+        lambda: graph(node("Conv", ["input", "w"], ["a"]), node("Add", ["a", "b"], ["output"]),
+                      init={"w": W, "b": np.array([1.0, -1.0], np.float32)},
+                      shape=("N", 1, 4, 4)),
+        "load: a Add node: an Add is supported only as the bias right after a Conv or a MatMul"),
     "pool-same": (lambda: graph(node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2],
                                      auto_pad="SAME_UPPER")),
                   ("load: a MaxPool node: auto_pad='SAME_UPPER' is not supported (give explicit "

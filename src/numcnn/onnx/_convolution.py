@@ -39,7 +39,8 @@ def _bias_and_output(chain: Chain, node: NodeProto, bias: np.ndarray | None,
                      channels: int) -> tuple[np.ndarray | None, str]:
     """The layer's bias and output: the node's own, or those of the bias Add after it."""
     if bias is None:
-        found = chain.next_bias_add(((channels,), (channels, 1, 1), (1, channels, 1, 1)))
+        # a constant of shape (C,) would broadcast along the width, not the channels
+        found = chain.next_bias_add(((channels, 1, 1), (1, channels, 1, 1)))
         if found is not None:
             return found
     return bias, node.output[0]
