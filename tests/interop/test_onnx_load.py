@@ -182,18 +182,18 @@ REFUSALS = {
                   "load: a MatMul node: the weight must be 2-D (in, out), got shape (4, 3, 1)"),
     "lone-add": (lambda: graph(node("Add", ["input", "c"], ["output"]),
                                init={"c": np.float32(1)}),
-                 ("load: a Add node: an Add is supported only as the bias right after a Conv or a "
+                 ("load: an Add node: an Add is supported only as the bias right after a Conv or a "
                   "MatMul")),
     "bias-add-of-wrong-shape": (
         lambda: graph(node("Conv", ["input", "w"], ["a"]), node("Add", ["a", "b"], ["output"]),
                       init={"w": W, "b": np.zeros(3, np.float32)}),
-        ("load: a Add node: an Add is supported only as the bias right after a Conv or a "
+        ("load: an Add node: an Add is supported only as the bias right after a Conv or a "
          "MatMul")),
     "add-along-the-width": (  # ONNX broadcasts a (C,) constant along the last axis, W
         lambda: graph(node("Conv", ["input", "w"], ["a"]), node("Add", ["a", "b"], ["output"]),
                       init={"w": W, "b": np.array([1.0, -1.0], np.float32)},
                       shape=("N", 1, 4, 4)),
-        "load: a Add node: an Add is supported only as the bias right after a Conv or a MatMul"),
+        "load: an Add node: an Add is supported only as the bias right after a Conv or a MatMul"),
     "pool-same": (lambda: graph(node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2],
                                      auto_pad="SAME_UPPER")),
                   ("load: a MaxPool node: auto_pad='SAME_UPPER' is not supported (give explicit "
@@ -203,10 +203,10 @@ REFUSALS = {
                      "load: a MaxPool node: the Indices output is not supported"),
     "pool-1d": (lambda: graph(node("AveragePool", ["input"], ["output"], kernel_shape=[2]),
                               shape=("N", 1, 8)),
-                "load: a AveragePool node: only 2-D pooling is supported, got kernel_shape [2]"),
+                "load: an AveragePool node: only 2-D pooling is supported, got kernel_shape [2]"),
     "avg-pool-dilated": (lambda: graph(node("AveragePool", ["input"], ["output"],
                                             kernel_shape=[2, 2], dilations=[2, 2])),
-                         "load: a AveragePool node: dilated average pooling is not supported"),
+                         "load: an AveragePool node: dilated average pooling is not supported"),
     "pool-asymmetric-ceil": (lambda: graph(node("MaxPool", ["input"], ["output"],
                                                 kernel_shape=[2, 2], pads=[0, 0, 1, 1],
                                                 ceil_mode=1)),
@@ -221,7 +221,7 @@ REFUSALS = {
         lambda: graph(pads([0, 0, 1, 1, 0, 0, 1, 1]), node("Pad", ["input", "p"], ["a"]),
                       node("AveragePool", ["a"], ["output"], kernel_shape=[3, 3],
                            pads=[1, 1, 1, 1], count_include_pad=1)),
-        ("load: a AveragePool node: a Pad of [1, 1, 1, 1] then pads [1, 1, 1, 1] (with "
+        ("load: an AveragePool node: a Pad of [1, 1, 1, 1] then pads [1, 1, 1, 1] (with "
          "count_include_pad=1) is not supported")),
     "pool-pads-match-nothing": (
         lambda: graph(node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2],

@@ -43,7 +43,10 @@ def import_onnx() -> ModuleType:
 
 def where(node: NodeProto) -> str:
     """The node as error messages name it: ``node 'conv1' (Conv)``, or ``a Conv node``."""
-    return f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
+    if node.name:
+        return f"node {node.name!r} ({node.op_type})"
+    article = "an" if node.op_type[:1] in "AEIOU" else "a"
+    return f"{article} {node.op_type} node"
 
 
 def fail(node: NodeProto, message: str) -> NoReturn:
