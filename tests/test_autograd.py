@@ -481,3 +481,45 @@ def test_engine_checks_each_gradient_shape():
     with pytest.raises((AssertionError, ValueError, RuntimeError),
                        match=r"BadSum.*\(3, 2\).*\(2, 3\)"):
         bad.backward(np.ones(3))
+
+
+# --- Tensor is complete at the autograd level ---------------------------------------------------
+
+_AUTOGRAD_ALONE = """
+import json, sys, types
+package = types.ModuleType("numcnn")   # numcnn/__init__ does not run: only numcnn.autograd and
+package.__path__ = [sys.argv[1]]       # what it imports itself are loaded
+sys.modules["numcnn"] = package
+import numcnn.autograd as ag
+t = ag.Tensor([[1.0, 2.0], [3.0, 0.0]])
+values = {"softmax": t.softmax(1).data.tolist(), "log_softmax": t.log_softmax(0).data.tolist()}
+t.add_(1)
+t += 1
+t[0, 0] = 5
+values["in place"] = t.data.tolist()
+print(json.dumps({"methods": sorted(dir(ag.Tensor)), "values": values,
+                  "loaded": sorted(m for m in sys.modules if m.startswith("numcnn."))}))
+"""
+
+
+def test_autograd_alone_gives_every_tensor_method():
+    """No module above autograd adds methods to Tensor: the class that ``import numcnn.autograd``
+    defines, without the package's ``__init__``, is the one ``import numcnn`` gives."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numcnn.functional as F
+
+    package_dir = Path(nc.__file__).parent
+    out = subprocess.run([sys.executable, "-c", _AUTOGRAD_ALONE, str(package_dir)],
+                         capture_output=True, text=True, check=True)
+    alone = json.loads(out.stdout)
+    assert alone["loaded"] == ["numcnn.autograd", "numcnn.inplace"]
+    assert alone["methods"] == sorted(dir(Tensor))
+    x = Tensor([[1.0, 2.0], [3.0, 0.0]])
+    np.testing.assert_allclose(alone["values"]["softmax"], F.softmax(x, 1).data, rtol=1e-15)
+    np.testing.assert_allclose(alone["values"]["log_softmax"], F.log_softmax(x, 0).data,
+                               rtol=1e-15)
+    assert alone["values"]["in place"] == [[5.0, 4.0], [5.0, 2.0]]

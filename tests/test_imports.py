@@ -107,8 +107,9 @@ def test_only_the_entry_points_import_the_cli():
     assert users == {"__main__.py", "bench.py"}
 
 
-def test_train_and_distributed_do_not_import_each_other_and_distributed_not_the_cli():
-    """distributed supplies train's gradient hook; it needs nothing of train (or the CLI)."""
+def test_distributed_imports_neither_train_nor_the_cli():
+    """distributed supplies train's synchronisation hook and sits below it (train builds a
+    DataParallel when asked for several ranks); it needs nothing of train (or the CLI)."""
     modules = {module for module, _ in _imports(PACKAGE / "distributed.py")}
     assert not {m for m in modules if m.startswith(("numcnn.train", "numcnn.cli"))}
     assert "numcnn.errors" in modules

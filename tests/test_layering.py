@@ -27,17 +27,16 @@ PACKAGE = "numcnn"
 #: own ``__init__``) by level, lowest first. Parts on one level do not import each other.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kernels and errors, NumPy only", ("ops", "errors")),
-    ("argument checks", ("validation",)),
+    ("argument checks and Tensor's in-place methods", ("validation", "inplace")),
     ("foundations", ("autograd", "random", "optim", "metrics", "atomic")),
-    ("op helpers and data", ("reference", "padding", "gradcheck", "inplace", "data",
-                             "_functional_ext")),
+    ("op helpers and data", ("reference", "padding", "gradcheck", "data", "_functional_ext")),
     ("functions on tensors", ("functional", "tensors")),
     ("layers", ("nn",)),
     ("models", ("models",)),
-    ("persistence", ("io", "checkpoint")),
-    ("saving and run folders", ("serialization", "rundir")),
+    ("persistence and training settings", ("io", "checkpoint", "trainconfig")),
+    ("saving, run folders and MPI ranks", ("serialization", "rundir", "distributed")),
     ("tools", ("train", "explain")),
-    ("tools built on train or io", ("distributed", "onnx", "plots", "bench")),
+    ("tools built on train or io", ("onnx", "plots", "bench")),
     ("command line", ("cli",)),
     ("the package facade", (PACKAGE, "__main__")),
 )
@@ -48,22 +47,12 @@ LEVEL = {part: level for level, (_, parts) in enumerate(LAYERS) for part in part
 KNOWN: dict[tuple[str, str], str] = {
     ("numcnn.nn.module", "numcnn.io"):
         "Module.save/load call numcnn.io inside the methods; io should register itself instead",
-    ("numcnn.train", "numcnn.distributed"):
-        "fit() builds DataParallel itself when asked for several ranks",
     ("numcnn.bench", PACKAGE):
         "the benchmark functions import the package facade (import numcnn as nc)",
     ("numcnn.bench", "numcnn.cli.bench"):
         "numcnn.bench.main (bench/run.py's entry) parses its flags with the cli's bench parser",
     ("numcnn.onnx.export", PACKAGE):
         "export reads __version__ from the package facade",
-    ("numcnn.autograd", "numcnn.functional"):
-        "Tensor.softmax / log_softmax / max call the functional ops inside the methods",
-    ("numcnn.autograd", "numcnn.inplace"):
-        "Tensor's in-place methods live in numcnn.inplace, bound inside autograd",
-    ("numcnn.rundir", "numcnn.train"):
-        "run folders compare saved settings with TrainConfig inside their functions",
-    ("numcnn._functional_ext", "numcnn.functional"):
-        "the added functions reuse functional's argument helpers; functional re-exports them",
     ("numcnn.cli", PACKAGE):
         "the cli reads __version__ from the package facade",
 }
@@ -223,7 +212,7 @@ def test_known_exception_is_still_needed(edges, edge):
 def test_the_core_imports_no_application_part(edges):
     """Spelled out for the lowest levels: what ops, autograd and functional may import."""
     allowed = {"ops": {"ops"},
-               "autograd": {"autograd", "inplace", "functional"},  # the two KNOWN entries
+               "autograd": {"autograd", "inplace"},
                "functional": {"functional", "ops", "autograd", "padding", "random",
                               "_functional_ext", "validation", "errors"}}
     for module, targets in edges.items():

@@ -13,7 +13,7 @@ import pytest
 from numcnn import nn, optim
 from numcnn import random as nc_random
 from numcnn.distributed import DataParallel
-from numcnn.train import LocalGradients, TrainingDiverged, train_epoch
+from numcnn.train import LocalGradients, TrainingDiverged, evaluate, train_epoch
 
 
 def _batches(n_batches=3, batch=8, seed=0):
@@ -151,3 +151,83 @@ def test_data_parallel_is_a_hook_of_the_same_loop():
     assert parallel[0] == pytest.approx(plain[0]) and parallel[1] == plain[1]
     assert dp.timings["steps"] == 3 and dp.timings["images"] == 24
     assert not hasattr(dp, "train_epoch")  # no second copy of the loop
+
+
+# --- evaluate: the one evaluation loop, sharded and summed through the same hook ---------------
+
+def _evaluated(model, hook=None):
+    return evaluate(model, _batches(seed=1), num_classes=3, sync=hook)
+
+
+def _same_result(a, b):
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-12) and a["accuracy"] == b["accuracy"]
+    np.testing.assert_array_equal(a["confusion"], b["confusion"])
+    np.testing.assert_array_equal(a["per_class_accuracy"], b["per_class_accuracy"])
+
+
+def test_evaluate_takes_its_slice_of_every_batch_and_the_hook_sums_the_totals():
+    """Two processes, played in turn: each evaluates one half of every batch, and the second
+    one's reduction adds the first one's totals, as an Allreduce would."""
+    class Half(LocalGradients):
+        def __init__(self, second, other_totals=None):
+            self.second, self.other_totals, self.totals = second, other_totals, None
+
+        def eval_shard(self, n):
+            return (n // 2, n) if self.second else (0, n // 2)
+
+        def reduce_eval(self, loss_sum, count, confusion):
+            self.totals = (loss_sum, count, confusion.copy())
+            if self.other_totals is not None:
+                loss_sum += self.other_totals[0]
+                count += self.other_totals[1]
+                confusion = confusion + self.other_totals[2]
+            return loss_sum, count, confusion
+
+    model, _ = _model_and_optimizer()
+    first = Half(second=False)
+    _evaluated(model, first)
+    assert first.totals[1] == 12  # 4 of each batch of 8
+    second = Half(second=True, other_totals=first.totals)
+    _same_result(_evaluated(model, second), _evaluated(model))
+    assert second.totals[1] == 12
+
+
+def test_evaluate_skips_an_empty_slice_and_counts_only_the_sums():
+    class Idle(LocalGradients):
+        def eval_shard(self, n):
+            return n, n
+
+        def reduce_eval(self, loss_sum, count, confusion):
+            assert (loss_sum, count, confusion.sum()) == (0.0, 0, 0)
+            return 6.0, 4, np.array([[1, 0, 0], [0, 2, 0], [1, 0, 0]])
+
+    model, _ = _model_and_optimizer()
+    result = _evaluated(model, Idle())
+    assert (result["loss"], result["accuracy"]) == (1.5, 0.75)
+    np.testing.assert_array_equal(result["per_class_accuracy"], [1.0, 1.0, 0.0])
+
+
+def test_evaluate_refuses_when_no_process_saw_an_image():
+    model, _ = _model_and_optimizer()
+    with pytest.raises(ValueError, match="there is no test data"):
+        evaluate(model, [], num_classes=3, sync=DataParallel(comm=OneRank()))
+
+
+def test_data_parallel_evaluates_through_the_same_loop():
+    model, _ = _model_and_optimizer()
+    dp = DataParallel(comm=OneRank())
+    _same_result(_evaluated(model, dp), _evaluated(model))
+    assert not hasattr(dp, "evaluate")  # no second copy of the loop
+
+
+def test_data_parallel_evaluates_slices_of_one_image_but_trains_on_two_or_more():
+    class SecondOfFour(OneRank):
+        def Get_rank(self):
+            return 1
+
+        def Get_size(self):
+            return 4
+
+    dp = DataParallel(comm=SecondOfFour())
+    assert dp.eval_shard(3) == (1, 2)  # evaluation runs BatchNorm on its running estimates
+    assert dp.shard(3) == (3, 3)       # training needs two images per rank for BatchNorm

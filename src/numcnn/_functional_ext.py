@@ -1,8 +1,11 @@
-"""More of ``torch.nn.functional``: GELU, SiLU, Softplus, ``dropout2d``, ``max_unpool2d``,
-``interpolate`` and ``conv1d``; re-exported by :mod:`numcnn.functional`.
+"""More of ``torch.nn.functional``: GELU, SiLU, Softplus, ``dropout2d``, ``max_unpool2d`` and
+``interpolate``; re-exported by :mod:`numcnn.functional`.
 
 The math lives in :mod:`numcnn.ops.activations`, :mod:`numcnn.ops.unpool` and
-:mod:`numcnn.ops.resize`; these wrappers validate arguments and record the backward.
+:mod:`numcnn.ops.resize`; these wrappers validate arguments and record the backward. The
+argument helpers of the functional ops (:func:`_tensor`, :func:`_batched`, :func:`_single`)
+live here too, below :mod:`numcnn.functional`, which imports them: this module needs nothing
+of it.
 """
 from __future__ import annotations
 
@@ -12,15 +15,42 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from . import functional as _F
 from . import random as _random
-from .autograd import make
+from .autograd import Tensor, make
 from .ops import activations as _act
 from .ops import resize as _resize
 from .ops import unpool as _unpool
-from .ops.shapes import pair
+from .ops.shapes import check_input_rank, pair
 
-__all__ = ["conv1d", "dropout2d", "gelu", "interpolate", "max_unpool2d", "silu", "softplus"]
+__all__ = ["dropout2d", "gelu", "interpolate", "max_unpool2d", "silu", "softplus"]
+
+
+# --- the argument helpers of the functional ops -------------------------------------------------
+
+def _tensor(x, name: str, op: str, floating: bool = True) -> Tensor:
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if floating and not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{op}: {name} must have a floating dtype (float32 or float64), got {x.dtype}")
+    return x
+
+
+def _batched(x: Tensor, op: str):
+    """Accept (N, C, H, W) or unbatched (C, H, W); return the 4-D tensor and an un-batcher."""
+    check_input_rank(x.shape, "input", op)
+    if x.ndim == 4:
+        return x, lambda y: y
+    return x.reshape((1,) + x.shape), lambda y: y.reshape(y.shape[1:])
+
+
+def _single(value, name: str, op: str):
+    """An int or a 1-element tuple/list (PyTorch's ``_single``) as an int."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"{op}: expected {name} to be a single integer value or a list of 1 "
+                    f"values to match the convolution dimensions, but got {name}={value!r}")
 
 
 # --- activations --------------------------------------------------------------------------------
@@ -28,7 +58,7 @@ __all__ = ["conv1d", "dropout2d", "gelu", "interpolate", "max_unpool2d", "silu",
 def gelu(input, approximate="none"):
     """``x·Φ(x)`` (``approximate='none'``, exact erf) or its tanh approximation
     (``'tanh'``), as ``torch.nn.functional.gelu``; formulas in :mod:`numcnn.ops.activations`."""
-    x = _F._tensor(input, "input", "gelu")
+    x = _tensor(input, "input", "gelu")
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return make(_act.gelu_forward(x.data, approximate), (x,),
@@ -38,7 +68,7 @@ def gelu(input, approximate="none"):
 def silu(input, inplace=False):
     """``x·σ(x)`` (swish), as ``torch.nn.functional.silu``; ``inplace`` only for
     compatibility (computed out of place)."""
-    x = _F._tensor(input, "input", "silu")
+    x = _tensor(input, "input", "silu")
     return make(_act.silu_forward(x.data), (x,), lambda g: (_act.silu_backward(x.data, g),),
                 "Silu")
 
@@ -46,7 +76,7 @@ def silu(input, inplace=False):
 def softplus(input, beta=1.0, threshold=20.0):
     """``(1/β)·log(1 + e^{βx})``, linear where ``βx > threshold``, as
     ``torch.nn.functional.softplus``."""
-    x = _F._tensor(input, "input", "softplus")
+    x = _tensor(input, "input", "softplus")
     for name, v in (("beta", beta), ("threshold", threshold)):
         if not isinstance(v, Real) or isinstance(v, bool):
             raise TypeError(f"softplus: {name} must be a number, got {v!r}")
@@ -63,7 +93,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     A 3-D input is read as (N, C, L) with one draw per (n, c), which is what PyTorch does today
     (with a warning that this will change); other ranks are refused.
     """
-    x = _F._tensor(input, "input", "dropout2d")
+    x = _tensor(input, "input", "dropout2d")
     if not isinstance(p, Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout2d: dropout probability has to be between 0 and 1, but got {p!r}")
     if x.ndim not in (3, 4):
@@ -108,14 +138,14 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     says otherwise (within one stride of it). Backward: ``gX = gY`` gathered at ``indices``.
     """
     op = "max_unpool2d"
-    x = _F._tensor(input, "input", op)
+    x = _tensor(input, "input", op)
     idx = np.asarray(indices.data if hasattr(indices, "data") else indices)
     if idx.dtype != np.int64:
         raise TypeError(f"{op}: expected indices to have dtype int64, got {idx.dtype}")
     if idx.shape != x.shape:
         raise ValueError(f"{op}: expected shape of indices to be the input's {x.shape}, "
                          f"got {idx.shape}")
-    x4, unbatch = _F._batched(x, op)
+    x4, unbatch = _batched(x, op)
     kernel = pair(kernel_size, "kernel_size", op, minimum=1)
     stride = kernel if stride is None or stride == () else pair(stride, "stride", op, minimum=1)
     padding = pair(padding, "padding", op, minimum=0)
@@ -158,7 +188,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     array([1.        , 1.33333333, 1.66666667, 2.        ])
     """
     op = "interpolate"
-    x = _F._tensor(input, "input", op)
+    x = _tensor(input, "input", op)
     if x.ndim not in _MODES:
         raise NotImplementedError(f"{op}: input must be 3-D (N, C, L) or 4-D (N, C, H, W), got "
                                   f"{x.ndim}-D input of shape {x.shape}")
@@ -219,38 +249,3 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     out = make(y, (x4,), lambda g: (_resize.resize_backward(g, *mats),),
                "Upsample" + ("Bilinear" if linear else "Nearest"), saved=())
     return out if spatial == 2 else out.reshape(out.shape[:2] + out.shape[3:])
-
-
-# --- 1-D convolution ----------------------------------------------------------------------------
-
-def _single(value, name: str, op: str):
-    """An int or a 1-element tuple/list (PyTorch's ``_single``) as an int."""
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        return int(value)
-    raise TypeError(f"{op}: expected {name} to be a single integer value or a list of 1 "
-                    f"values to match the convolution dimensions, but got {name}={value!r}")
-
-
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-D cross-correlation, as ``torch.nn.functional.conv1d``: (N, C_in, L) or (C_in, L)
-    with weight (C_out, C_in/groups, k).
-
-    It is :func:`conv2d` on the views (N, C_in, 1, L) and (C_out, C_in/groups, 1, k), stride
-    (1, s), padding (0, p) and dilation (1, d): the 2-D kernels run with H = 1, no copy of the
-    data and no second implementation.
-    """
-    op = "conv1d"
-    x, w = _F._tensor(input, "input", op), _F._tensor(weight, "weight", op)
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{op}: input must be 3-D (N, C_in, L) or 2-D unbatched (C_in, L), got "
-                         f"shape {x.shape}")
-    if w.ndim != 3:
-        raise ValueError(f"{op}: weight must be 3-D (C_out, C_in/groups, k), got shape {w.shape}")
-    s, d = _single(stride, "stride", op), _single(dilation, "dilation", op)
-    pad = padding if isinstance(padding, str) else (0, _single(padding, "padding", op))
-    x4 = x.reshape(x.shape[:-1] + (1, x.shape[-1]))                 # (N, C_in, 1, L)
-    w4 = w.reshape(w.shape[:2] + (1, w.shape[2]))                    # (C_out, C_in/g, 1, k)
-    y = _F.conv2d(x4, w4, bias, (1, s), pad, (1, d), groups)         # (N, C_out, 1, Lo)
-    return y.reshape(y.shape[:-2] + (y.shape[-1],))

@@ -67,7 +67,7 @@ class _Version:
 
     __slots__ = ("value",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.value = 0
 
 
@@ -159,7 +159,16 @@ class Tensor(InplaceOps):
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    is_leaf = property(lambda self: self._backward is None)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._backward is None
+
+    @property
+    def _records_history(self) -> bool:
+        """Whether an op on this tensor is recorded now: grad mode is on and it requires grad
+        (numcnn.inplace refuses to change such a tensor in place)."""
+        return _grad_enabled and self.requires_grad
 
     def __len__(self) -> int:
         return len(self.data)
@@ -491,14 +500,23 @@ class Tensor(InplaceOps):
         return Tensor(np.argmax(self.data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
 
     def softmax(self, dim):
-        """``torch.Tensor.softmax``: see :func:`numcnn.functional.softmax`."""
-        from .functional import softmax
-        return softmax(self, dim)
+        """``exp(x) / Σ exp(x)`` along ``dim``, as ``torch.Tensor.softmax`` (and
+        :func:`numcnn.functional.softmax`). Backward: ``s·(g − Σ g·s)``."""
+        e = np.exp(self.data - self.data.max(axis=dim, keepdims=True))
+        s = e / e.sum(axis=dim, keepdims=True)
+        return make(s, (self,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),),
+                    "Softmax", saved=(), save_output=True)
 
     def log_softmax(self, dim):
-        """``torch.Tensor.log_softmax``: see :func:`numcnn.functional.log_softmax`."""
-        from .functional import log_softmax
-        return log_softmax(self, dim)
+        """``x − logsumexp(x)`` along ``dim``, computed stably, as ``torch.Tensor.log_softmax``
+        (and :func:`numcnn.functional.log_softmax`). Backward: ``g − softmax·Σg``."""
+        shifted = self.data - self.data.max(axis=dim, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+
+        def backward(g):
+            return (g - np.exp(out) * g.sum(axis=dim, keepdims=True),)
+
+        return make(out, (self,), backward, "LogSoftmax", saved=(), save_output=True)
 
     # --- shape ----------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -656,10 +674,10 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
 
 
 def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+    dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.zeros(dims, dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+    dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.ones(dims, dtype=dtype), requires_grad=requires_grad)

@@ -13,8 +13,8 @@ process, up to floating-point rounding.
   on ``--resume`` only rank 0 reads the checkpoint and sends its state (model, optimizer,
   scheduler, epoch, metrics history) to the others, so the number of ranks may change between
   runs.
-* Evaluation is sharded the same way; the loss sum, the sample count and the confusion matrix
-  are summed with one ``Allreduce``.
+* Evaluation (:func:`numcnn.train.evaluate` with this hook) is sharded the same way; the loss
+  sum, the sample count and the confusion matrix are summed with one ``Allreduce``.
 * Only rank 0 prints, creates the run folder, writes ``metrics.jsonl`` and the checkpoints
   (atomically).
 * Errors of the setup (a bad ``--out``, a run that must not be overwritten, missing data) are
@@ -49,11 +49,8 @@ import traceback
 
 import numpy as np
 
-from . import functional as F
 from . import random as nc_random
-from .autograd import Tensor, no_grad
 from .errors import USER_ERRORS, error_message, is_user_error, report
-from .metrics import confusion_matrix, per_class_accuracy
 
 __all__ = ["AgreedError", "DataParallel", "is_available", "launched_rank", "launched_ranks",
            "run_or_abort", "shard_bounds", "world"]
@@ -193,7 +190,8 @@ class DataParallel:
 
     Examples
     --------
-    It is the gradient-synchronisation hook of :func:`numcnn.train.train_epoch`; by hand::
+    It is the synchronisation hook of :func:`numcnn.train.train_epoch` and
+    :func:`numcnn.train.evaluate`; by hand::
 
         dp = DataParallel()
         dp.broadcast_state(model)                        # identical replicas
@@ -207,7 +205,7 @@ class DataParallel:
             optimizer.step()
     """
 
-    def __init__(self, comm=None, log=None):
+    def __init__(self, comm=None, log=None) -> None:
         self.comm = world() if comm is None else comm
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
@@ -388,7 +386,7 @@ class DataParallel:
             raise RuntimeError(f"failure injected at step {self._steps} "
                                f"({FAIL_RANK_ENV}={self.rank} {FAIL_STEP_ENV}={self._fail_step})")
 
-    # --- the gradient-synchronisation hook of numcnn.train.train_epoch ----------------------
+    # --- the synchronisation hook of numcnn.train.train_epoch and numcnn.train.evaluate -----
     def start_epoch(self, model, loader, optimizer) -> None:
         """Every rank must train on the same loader (same seed and epoch) in step."""
         self._params = _unique(p for group in optimizer.param_groups for p in group["params"])
@@ -426,25 +424,15 @@ class DataParallel:
                      f"{1e3 * seconds / steps:.1f} ms/step, "
                      f"{100 * self._allreduce_seconds / max(seconds, 1e-9):.1f}% in Allreduce")
 
-    def evaluate(self, model, loader, num_classes: int = 10) -> dict:
-        """Sharded :func:`numcnn.train.evaluate`: each rank evaluates its slice of every batch
-        and one ``Allreduce`` sums the loss, the count and the confusion matrix."""
-        model.eval()
-        loss_sum, count = 0.0, 0
-        confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-        with no_grad():
-            for x, y in loader:
-                lo, hi = self.shard_bounds(len(y))
-                if hi <= lo:
-                    continue
-                logits = model(Tensor(x[lo:hi]))
-                loss_sum += float(F.cross_entropy(logits, y[lo:hi]).item()) * (hi - lo)
-                count += hi - lo
-                confusion += confusion_matrix(y[lo:hi], logits.data.argmax(axis=1), num_classes)
+    def eval_shard(self, n: int) -> tuple[int, int]:
+        """This rank's slice of a global test batch of ``n`` images (no minimum: evaluation
+        runs BatchNorm on its running estimates)."""
+        return self.shard_bounds(n)
+
+    def reduce_eval(self, loss_sum: float, count: int,
+                    confusion: np.ndarray) -> tuple[float, int, np.ndarray]:
+        """The evaluation totals of every rank summed, with one ``Allreduce``."""
         flat = np.concatenate([[loss_sum, count], confusion.reshape(-1)]).astype(np.float64)
         self._allreduce(flat)
-        count = int(np.rint(flat[1]))
-        confusion = np.rint(flat[2:]).astype(np.int64).reshape(num_classes, num_classes)
-        return {"loss": float(flat[0]) / max(count, 1),
-                "accuracy": int(np.trace(confusion)) / max(count, 1), "confusion": confusion,
-                "per_class_accuracy": per_class_accuracy(confusion)}
+        return (float(flat[0]), int(np.rint(flat[1])),
+                np.rint(flat[2:]).astype(np.int64).reshape(confusion.shape))

@@ -1,19 +1,32 @@
 """Functions on tensors with the names, arguments and defaults of ``torch.nn.functional``.
 
 Each function validates its arguments once, runs a NumPy kernel forward and records the matching
-hand-written backward. Convolution and pooling kernels live in :mod:`numcnn.ops`.
+hand-written backward. Convolution and pooling kernels live in :mod:`numcnn.ops`. GELU, SiLU,
+Softplus, ``dropout2d``, ``max_unpool2d`` and ``interpolate`` live in
+:mod:`numcnn._functional_ext`, ``pad`` in :mod:`numcnn.padding`; both are re-exported here.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import random as _random
+from ._functional_ext import (
+    _batched,
+    _single,
+    _tensor,
+    dropout2d,
+    gelu,
+    interpolate,
+    max_unpool2d,
+    silu,
+    softplus,
+)
 from .autograd import Tensor, is_grad_enabled, make
 from .ops import conv as _conv
 from .ops import engine as _engine
 from .ops import pool as _pool
 from .ops import transpose as _transpose
-from .ops.shapes import check_input_rank, conv_geometry, pair, pool_geometry
+from .ops.shapes import conv_geometry, pair, pool_geometry
 from .padding import pad
 
 __all__ = [
@@ -48,27 +61,11 @@ __all__ = [
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _tensor(x, name: str, op: str, floating: bool = True) -> Tensor:
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    if floating and not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{op}: {name} must have a floating dtype (float32 or float64), got {x.dtype}")
-    return x
-
-
 def _same_dtype(op: str, **tensors) -> None:
     dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{k} is {v}" for k, v in dtypes.items())
         raise TypeError(f"{op}: all floating inputs must share one dtype, but {listed}")
-
-
-def _batched(x: Tensor, op: str):
-    """Accept (N, C, H, W) or unbatched (C, H, W); return the 4-D tensor and an un-batcher."""
-    check_input_rank(x.shape, "input", op)
-    if x.ndim == 4:
-        return x, lambda y: y
-    return x.reshape((1,) + x.shape), lambda y: y.reshape(y.shape[1:])
 
 
 
@@ -130,6 +127,29 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     parents = (x4, w) if b is None else (x4, w, b)
     return unbatch(make(y, parents, backward, "Conv2d"))
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation, as ``torch.nn.functional.conv1d``: (N, C_in, L) or (C_in, L)
+    with weight (C_out, C_in/groups, k).
+
+    It is :func:`conv2d` on the views (N, C_in, 1, L) and (C_out, C_in/groups, 1, k), stride
+    (1, s), padding (0, p) and dilation (1, d): the 2-D kernels run with H = 1, no copy of the
+    data and no second implementation.
+    """
+    op = "conv1d"
+    x, w = _tensor(input, "input", op), _tensor(weight, "weight", op)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: input must be 3-D (N, C_in, L) or 2-D unbatched (C_in, L), got "
+                         f"shape {x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{op}: weight must be 3-D (C_out, C_in/groups, k), got shape {w.shape}")
+    s, d = _single(stride, "stride", op), _single(dilation, "dilation", op)
+    pad = padding if isinstance(padding, str) else (0, _single(padding, "padding", op))
+    x4 = x.reshape(x.shape[:-1] + (1, x.shape[-1]))                 # (N, C_in, 1, L)
+    w4 = w.reshape(w.shape[:2] + (1, w.shape[2]))                    # (C_out, C_in/g, 1, k)
+    y = conv2d(x4, w4, bias, (1, s), pad, (1, d), groups)         # (N, C_out, 1, Lo)
+    return y.reshape(y.shape[:-2] + (y.shape[-1],))
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -328,24 +348,13 @@ def sigmoid(input):
 
 
 def log_softmax(input, dim=-1):
-    """``x − logsumexp(x)`` along ``dim``, computed stably. Backward: ``g − softmax·Σg``."""
-    x = _tensor(input, "input", "log_softmax")
-    shifted = x.data - x.data.max(axis=dim, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
-
-    def backward(g):
-        return (g - np.exp(out) * g.sum(axis=dim, keepdims=True),)
-
-    return make(out, (x,), backward, "LogSoftmax", saved=(), save_output=True)
+    """``x − logsumexp(x)`` along ``dim``, computed stably (:meth:`Tensor.log_softmax`)."""
+    return _tensor(input, "input", "log_softmax").log_softmax(dim)
 
 
 def softmax(input, dim=-1):
-    """``exp(x) / Σ exp(x)`` along ``dim``. Backward: ``s·(g − Σ g·s)``."""
-    x = _tensor(input, "input", "softmax")
-    e = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
-    s = e / e.sum(axis=dim, keepdims=True)
-    return make(s, (x,), lambda g: (s * (g - (g * s).sum(axis=dim, keepdims=True)),), "Softmax",
-                saved=(), save_output=True)
+    """``exp(x) / Σ exp(x)`` along ``dim`` (:meth:`Tensor.softmax`)."""
+    return _tensor(input, "input", "softmax").softmax(dim)
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -514,6 +523,3 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     parents = tuple(t for t in (x, gamma, beta) if t is not None)
     return make(y.astype(x.dtype, copy=False), parents, backward, "BatchNorm")
 
-
-# GELU, SiLU, Softplus, dropout2d, max_unpool2d, interpolate, conv1d: kept in their own module
-from ._functional_ext import conv1d, dropout2d, gelu, interpolate, max_unpool2d, silu, softplus

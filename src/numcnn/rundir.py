@@ -17,9 +17,12 @@ import dataclasses
 import inspect
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-from . import atomic, checkpoint, metrics
+from . import atomic, checkpoint, metrics, models
+from .trainconfig import TrainConfig
 
 #: Files that mark a folder as holding a run, and every file a run writes there.
 RUN_MARKERS = ("last.npz", "best.npz", "metrics.jsonl", "config.json")
@@ -119,20 +122,9 @@ def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
     return None, None, None
 
 
-def _as_config(saved: dict):
-    from .train import TrainConfig
-
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    try:
-        return TrainConfig(**{k: v for k, v in saved.items() if k in names})
-    except TypeError as err:
-        raise ValueError(f"the saved run settings are damaged: {err}") from None
-
-
 def _model_defaults(model: str) -> dict:
-    from . import models
-
-    constructor = models.MODELS.get(model)
+    # the registry's constructors have different signatures: mypy sees plain "function"s
+    constructor = cast("Callable[..., Any] | None", models.MODELS.get(model))
     if constructor is None:
         return {}
     return {name: p.default for name, p in inspect.signature(constructor).parameters.items()
@@ -154,13 +146,12 @@ def _flag(name: str, value) -> str:
     return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
-def check_same_run(saved: dict, config, out, model_config: dict | None = None) -> None:
-    """Raise :class:`RunMismatch` naming both values when ``config`` (a TrainConfig) differs
-    from the ``saved`` run settings in anything but the epochs, patience, lr logging and data
-    location. Defaults are compared resolved (``lr=None`` is the model's default rate)."""
-    from .train import _resolved
-
-    old, new = _resolved(_as_config(saved)), _resolved(config)
+def check_same_run(saved: dict, config: TrainConfig, out,
+                   model_config: dict | None = None) -> None:
+    """Raise :class:`RunMismatch` naming both values when ``config`` differs from the ``saved``
+    run settings in anything but the epochs, patience, lr logging and data location. Defaults
+    are compared resolved (``lr=None`` is the model's default rate)."""
+    old, new = TrainConfig.from_saved(saved).resolved(), config.resolved()
     for name in SETTINGS:
         if name == "model_options":
             if old.model != new.model:
@@ -187,14 +178,14 @@ MAY_CHANGE = ("epochs", "patience", "log_lr", "data_dir", "download", "progress"
               "distributed", "out", "resume", "overwrite")
 
 
-def resume_config(out, flags: dict):
+def resume_config(out, flags: dict) -> TrainConfig | None:
     """The TrainConfig that continues the run in ``out``: its saved settings, with ``flags``
     (the options the user gave, name -> value; ``model_options`` merged) on top. A flag that
     contradicts a saved setting raises :class:`RunMismatch`; None when ``out`` holds no run."""
     saved, model_config, _ = saved_settings(out)
     if saved is None:
         return None
-    config = _as_config(saved)
+    config = TrainConfig.from_saved(saved)
     changes = {k: v for k, v in flags.items() if k != "model_options"}
     options = {**config.model_options, **flags.get("model_options", {})}
     merged = dataclasses.replace(config, **changes, model_options=options)
@@ -202,7 +193,7 @@ def resume_config(out, flags: dict):
     return merged
 
 
-def load_resume_state(out, config, log=print, warn=print):
+def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     """``(payload, history, segments)`` to continue the run in ``out`` with ``config``.
 
     ``payload`` is ``last.npz`` (None when no epoch finished), ``history`` the metrics rows of
@@ -227,6 +218,7 @@ def load_resume_state(out, config, log=print, warn=print):
     if config.epochs < done:
         raise RunMismatch(f"{out} has already trained {done} epochs; --epochs {config.epochs} "
                           f"cannot undo them (give --epochs {done} or more, or --overwrite)")
+    assert saved is not None, "saved_settings reads them from last.npz"
     planned = saved.get("epochs", config.epochs)
     if planned != config.epochs and config.epochs > done:
         log(f"the run was planned for {planned} epochs; re-planning the learning-rate "
@@ -261,7 +253,7 @@ def metrics_line(row: dict) -> str:
     return json.dumps(row) + "\n"
 
 
-def write_config(out, config, segments: list) -> Path:
+def write_config(out, config: TrainConfig, segments: list) -> Path:
     """``config.json``: the run's settings (``epochs``: the total now planned) and its history,
     one ``{"after_epoch", "epochs"}`` per start or resume."""
     document = dataclasses.asdict(config)

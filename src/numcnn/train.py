@@ -15,7 +15,7 @@ import dataclasses
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,75 +28,7 @@ from .autograd import Tensor, no_grad
 from .distributed import DataParallel, run_or_abort
 from .errors import TrainingDiverged
 from .metrics import RunningAverage, confusion_matrix, per_class_accuracy
-
-DATASETS = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("cosine", "onecycle", "step", "none")
-DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (the ``numcnn train`` flags)."""
-
-    model: str = "lenet5"
-    dataset: str = "mnist"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float | None = None            # None: the model's default
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    scheduler: str = "cosine"
-    seed: int = 0
-    out: str = "runs/default"
-    resume: bool = False
-    data_dir: str | None = None
-    limit: int | None = None
-    test_limit: int | None = None
-    dtype: str = "float32"
-    augment: bool | None = None        # None: the model's default
-    model_options: dict = field(default_factory=dict)
-    progress: bool | None = None       # None: a bar only on a terminal
-    download: bool = True
-    distributed: bool = False          # data parallel over MPI, see numcnn.distributed
-    overwrite: bool = False            # replace a run already in ``out``
-    patience: int | None = None        # stop after this many epochs without a better test_acc
-    log_lr: bool = False               # record the learning rate of every step in the metrics
-
-    def validate(self) -> None:
-        if self.model not in models.MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose from {sorted(models.MODELS)}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {sorted(DATASETS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"unknown scheduler {self.scheduler!r}; choose from {SCHEDULERS}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; choose from {sorted(DTYPES)}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name in ("limit", "test_limit", "patience"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not isinstance(self.out, (str, Path)) or str(self.out) == "":
-            raise ValueError(f"out must name a folder, got {self.out!r}")
-        if self.resume and self.overwrite:
-            raise ValueError("resume and overwrite exclude each other: --resume continues the "
-                             "run in the folder, --overwrite replaces it")
-
-
-#: Per-model defaults that reach the accuracy targets (see README).
-MODEL_DEFAULTS = {
-    "lenet5": {"lr": {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}, "augment": False},
-    "convnet": {"lr": {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3}, "augment": True},
-}
+from .trainconfig import DATASETS, DTYPES, TrainConfig
 
 
 def preprocessing(model_name: str, dataset: str, augment: bool, dtype=np.float32):
@@ -117,9 +49,12 @@ def preprocessing(model_name: str, dataset: str, augment: bool, dtype=np.float32
 
 
 def build_optimizer(config: TrainConfig, parameters, lr: float):
+    """The optimizer of a resolved ``config`` (:meth:`TrainConfig.resolved`)."""
     if config.optimizer == "sgd":
-        return optim.SGD(parameters, lr=lr, momentum=config.momentum,
-                         weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+        momentum = config.momentum
+        assert momentum is not None, "TrainConfig.resolved() sets SGD's momentum"
+        return optim.SGD(parameters, lr=lr, momentum=momentum,
+                         weight_decay=config.weight_decay, nesterov=momentum > 0)
     if config.optimizer == "adam":
         return optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
     return optim.AdamW(parameters, lr=lr, weight_decay=config.weight_decay)
@@ -146,7 +81,7 @@ class Progress:
             enabled = sys.stderr.isatty()
         if enabled:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped]  # ships no types
             except ImportError:  # the bar is optional: pip install 'numcnn[cli]'
                 return
             self.bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
@@ -163,13 +98,15 @@ class Progress:
 
 
 class LocalGradients:
-    """The gradient-synchronisation hook of one process, and the interface of every such hook.
+    """The synchronisation hook of one process, and the interface of every such hook.
 
     :func:`train_epoch` asks its hook which slice of each batch this process trains on
     (:meth:`shard`), and after the backward pass to turn the local gradients into those of the
-    whole batch (:meth:`synchronize`). One process trains on all of it and has nothing to
-    synchronise; :class:`numcnn.distributed.DataParallel` is the hook of data-parallel training
-    (a shard per rank, one ``Allreduce`` per step).
+    whole batch (:meth:`synchronize`); :func:`evaluate` asks it which slice of each batch this
+    process evaluates (:meth:`eval_shard`) and to sum the totals over the processes
+    (:meth:`reduce_eval`). One process takes all of it and has nothing to synchronise;
+    :class:`numcnn.distributed.DataParallel` is the hook of data-parallel training (a shard per
+    rank, one ``Allreduce`` per step and one per evaluation).
     """
 
     def start_epoch(self, model, loader, optimizer) -> None:
@@ -189,6 +126,22 @@ class LocalGradients:
     def end_epoch(self, model) -> None:
         """Called after the last batch of an epoch."""
 
+    def eval_shard(self, n: int) -> tuple[int, int]:
+        """``(lo, hi)``: the images ``lo:hi`` of a test batch of ``n`` that this process
+        evaluates."""
+        return 0, n
+
+    def reduce_eval(self, loss_sum: float, count: int,
+                    confusion: np.ndarray) -> tuple[float, int, np.ndarray]:
+        """The evaluation totals of this process (summed loss, image count, confusion matrix)
+        summed over every process."""
+        return loss_sum, count, confusion
+
+
+def _part(x, y, lo: int, hi: int):
+    """Images and labels ``lo:hi`` of a batch (the batch itself, uncopied, when it is all)."""
+    return (x, y) if (lo, hi) == (0, len(y)) else (x[lo:hi], y[lo:hi])
+
 
 def _train_step(model, x, y, optimizer, sync) -> tuple[float, int]:
     """Forward and backward pass over this process's part of one batch, gradients
@@ -197,7 +150,7 @@ def _train_step(model, x, y, optimizer, sync) -> tuple[float, int]:
     optimizer.zero_grad()
     value, correct = 0.0, 0
     if hi > lo:
-        xs, ys = (x, y) if (lo, hi) == (0, len(y)) else (x[lo:hi], y[lo:hi])
+        xs, ys = _part(x, y, lo, hi)
         logits = model(Tensor(xs))
         loss = F.cross_entropy(logits, ys)
         value = float(loss.item())
@@ -240,20 +193,31 @@ def train_epoch(model, loader, optimizer, scheduler=None, progress: Progress | N
     return stats.loss, stats.accuracy, seconds, stats.count / max(seconds, 1e-9)
 
 
-def evaluate(model, loader, num_classes: int = 10) -> dict:
-    """Test loss, accuracy, per-class accuracy and confusion matrix of ``model`` on ``loader``."""
+def evaluate(model, loader, num_classes: int = 10, sync=None) -> dict:
+    """Test loss, accuracy, per-class accuracy and confusion matrix of ``model`` on ``loader``.
+
+    ``sync``: the hook of :func:`train_epoch` (default :class:`LocalGradients`, one process);
+    a :class:`numcnn.distributed.DataParallel` makes each rank evaluate its slice of every
+    batch and sums the totals over the ranks, so every rank returns the same result.
+    """
+    sync = LocalGradients() if sync is None else sync
     model.eval()
     stats = RunningAverage()
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     with no_grad():
         for x, y in loader:
-            logits = model(Tensor(x))
-            stats.update(float(F.cross_entropy(logits, y).item()), logits.data, y)
-            confusion += confusion_matrix(y, logits.data.argmax(axis=1), num_classes)
-    if stats.count == 0:  # a loss of 0 and an accuracy of 0 % would be made up
+            lo, hi = sync.eval_shard(len(y))
+            if hi <= lo:
+                continue
+            xs, ys = _part(x, y, lo, hi)
+            logits = model(Tensor(xs))
+            stats.update(float(F.cross_entropy(logits, ys).item()), logits.data, ys)
+            confusion += confusion_matrix(ys, logits.data.argmax(axis=1), num_classes)
+    loss_sum, count, confusion = sync.reduce_eval(stats.loss_sum, stats.count, confusion)
+    if count == 0:  # a loss of 0 and an accuracy of 0 % would be made up
         raise ValueError("there is no test data: the test loader yielded no images")
-    return {"loss": stats.loss, "accuracy": stats.accuracy, "confusion": confusion,
-            "per_class_accuracy": per_class_accuracy(confusion)}
+    return {"loss": loss_sum / count, "accuracy": int(np.trace(confusion)) / count,
+            "confusion": confusion, "per_class_accuracy": per_class_accuracy(confusion)}
 
 
 def _current_lr(optimizer) -> float:
@@ -369,14 +333,6 @@ def fit(config: TrainConfig, log=_log, warn=_warn) -> dict:
     return _fit(config, log, warn)
 
 
-def _resolved(config: TrainConfig) -> TrainConfig:
-    """``config`` with the model's defaults filled in for ``lr`` and ``augment``."""
-    defaults = MODEL_DEFAULTS.get(config.model, {"lr": {}, "augment": False})
-    lr = config.lr if config.lr is not None else defaults["lr"].get(config.optimizer, 0.01)
-    augment = defaults["augment"] if config.augment is None else config.augment
-    return dataclasses.replace(config, lr=lr, augment=bool(augment))
-
-
 def _stale_epochs(history: list[dict]) -> int:
     """Epochs since the best test accuracy (0 when the last epoch is the best)."""
     if not history:
@@ -412,7 +368,7 @@ class _Run:
 
 def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
     """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
-    config = _resolved(config)
+    config = config.resolved()
     payload, history, segments = _open_out(config, dp, log, warn)
     run = _setup(config, dp)
     start_epoch = _restore(run, payload)
@@ -458,8 +414,9 @@ def _setup(config: TrainConfig, dp) -> _Run:
     model = models.get_model(config.model, **config.model_options)
     if dtype != np.float32:
         model.to(dtype)
-    base_tf, train_tf, test_tf = preprocessing(config.model, config.dataset, config.augment,
-                                               dtype)
+    lr, augment = config.lr, config.augment
+    assert lr is not None and augment is not None, "_fit resolves the config first"
+    base_tf, train_tf, test_tf = preprocessing(config.model, config.dataset, augment, dtype)
     if dp is None:
         train_set, test_set = _load_data(config, base_tf)
     else:  # a missing data set is one error line, whichever rank meets it
@@ -467,8 +424,8 @@ def _setup(config: TrainConfig, dp) -> _Run:
     train_loader = data.DataLoader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                    transform=train_tf)
     test_loader = data.DataLoader(test_set, batch_size=500, transform=test_tf)
-    optimizer = build_optimizer(config, model.parameters(), config.lr)
-    scheduler = build_scheduler(config, optimizer, config.lr, len(train_loader))
+    optimizer = build_optimizer(config, model.parameters(), lr)
+    scheduler = build_scheduler(config, optimizer, lr, len(train_loader))
     return _Run(config, model, optimizer, scheduler, train_loader, test_loader, train_set,
                 test_set, dp)
 
@@ -554,7 +511,8 @@ def _train_epochs(run: _Run, start_epoch: int, history: list, segments: list, lo
             f"{row['images_per_second']:.0f} img/s")
         if stop:
             log(f"early stopping: no better test accuracy for {config.patience} epochs "
-                f"(best {100 * best_acc:.2f}% at epoch {epoch - config.patience})")
+                f"(best {100 * best_acc:.2f}% at epoch "
+                f"{epoch - row['epochs_without_improvement']})")
             break
     if row:
         log(f"test accuracy: {100 * row['test_acc']:.2f}% ({config.model} on {config.dataset}, "
@@ -580,8 +538,8 @@ def _run_epoch(run: _Run, epoch: int) -> tuple[dict, dict, list[float]]:
                                                           **extra)
     finally:
         bar.close()
-    run_eval = evaluate if dp is None else dp.evaluate
-    result = run_eval(run.model, run.test_loader, len(DATASETS[config.dataset].classes))
+    result = evaluate(run.model, run.test_loader, len(DATASETS[config.dataset].classes),
+                      sync=dp)
     if not math.isfinite(result["loss"]):  # the epoch's last steps broke the weights
         raise TrainingDiverged(
             f"the test loss became {result['loss']} after epoch {epoch}: the weights diverged "

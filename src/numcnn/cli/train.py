@@ -10,7 +10,7 @@ from .common import add_no_download
 
 def add_parser(sub) -> None:
     from ..models import MODELS
-    from ..train import DATASETS, OPTIMIZERS, SCHEDULERS, TrainConfig
+    from ..trainconfig import DATASETS, DEFAULT_MOMENTUM, OPTIMIZERS, SCHEDULERS, TrainConfig
 
     # every run setting defaults to None here: a resumed run takes its saved settings, and
     # only the flags a user actually typed are checked against them
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=positive_float,
                    help="learning rate (default: 0.05 for sgd, 1e-3 for adam on lenet5)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {d.optimizer})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 (default: {d.momentum})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 (default: {DEFAULT_MOMENTUM}; sgd only)")
     p.add_argument("--weight-decay", type=float, help=f"L2 penalty (default: {d.weight_decay})")
     p.add_argument("--scheduler", choices=SCHEDULERS,
                    help=f"learning-rate schedule, stepped every batch (default: {d.scheduler})")
