@@ -52,6 +52,12 @@ def _state_shapes(module):
     return {k: v.shape for k, v in module.state_dict().items()}
 
 
+def _settings(module) -> dict:
+    """The public attributes a layer keeps (``kernel_size``, ``recompute_scale_factor``...);
+    parameters and buffers live in the module's registries, not here."""
+    return {k: v for k, v in vars(module).items() if not k.startswith("_")}
+
+
 def test_every_layer_of_nn_is_listed():
     classes = {getattr(nn, name) for name in nn.__all__}
     layers = {c for c in classes if isinstance(c, type) and issubclass(c, nn.Module)}
@@ -63,6 +69,7 @@ def test_config_rebuilds_the_layer(layer):
     config = layer.get_config()
     again = type(layer)(**config)
     assert repr(again) == repr(layer)
+    assert _settings(again) == _settings(layer)
     assert _state_shapes(again) == _state_shapes(layer)
     assert again.get_config() == config
 
@@ -73,6 +80,7 @@ def test_config_survives_json(layer):
     config = json.loads(json.dumps(layer.get_config()))
     again = type(layer)(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
     assert repr(again) == repr(layer)
+    assert _settings(again) == _settings(layer)
     assert _state_shapes(again) == _state_shapes(layer)
 
 
