@@ -12,8 +12,10 @@ the two libraries unchanged:
   `safetensors <https://github.com/huggingface/safetensors>`_ file (no pickle: opening a file
   never runs code), readable by ``safetensors.torch.load_file`` into the equivalent torch model.
 * :func:`save` and :func:`load` also store the architecture (``model.arch`` and the JSON
-  ``model.config``, or the layer list of a :class:`~numcnn.nn.Sequential`) in the file's
-  metadata, so :func:`load` rebuilds the model from the file alone.
+  ``model.config``, or the layer list of a :class:`~numcnn.nn.Sequential`: each layer's class
+  name and :meth:`~numcnn.nn.Module.get_config`) in the file's metadata, so :func:`load`
+  rebuilds the model from the file alone. Importing this module also installs them behind
+  :meth:`numcnn.nn.Module.save` and :meth:`numcnn.nn.Module.load`.
 
 The safetensors functions need the optional ``safetensors`` package
 (``pip install 'numcnn[safetensors]'``); NumPy stays the only requirement of everything else.
