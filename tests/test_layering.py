@@ -26,7 +26,7 @@ PACKAGE = "numcnn"
 #: Parts of the package (a top-level module or subpackage of numcnn; "numcnn" is the package's
 #: own ``__init__``) by level, lowest first. Parts on one level do not import each other.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("kernels and errors, NumPy only", ("ops", "errors")),
+    ("kernels, errors and the version, NumPy only", ("ops", "errors", "_version")),
     ("argument checks and Tensor's in-place methods", ("validation", "inplace")),
     ("foundations", ("autograd", "random", "optim", "metrics", "atomic")),
     ("op helpers and data", ("reference", "padding", "gradcheck", "data", "_functional_ext")),
@@ -45,16 +45,10 @@ LEVEL = {part: level for level, (_, parts) in enumerate(LAYERS) for part in part
 #: (importer, imported) -> why it is there. Each is upward or closes a cycle; remove the entry
 #: together with the import.
 KNOWN: dict[tuple[str, str], str] = {
-    ("numcnn.nn.module", "numcnn.io"):
-        "Module.save/load call numcnn.io inside the methods; io should register itself instead",
     ("numcnn.bench", PACKAGE):
         "the benchmark functions import the package facade (import numcnn as nc)",
     ("numcnn.bench", "numcnn.cli.bench"):
         "numcnn.bench.main (bench/run.py's entry) parses its flags with the cli's bench parser",
-    ("numcnn.onnx.export", PACKAGE):
-        "export reads __version__ from the package facade",
-    ("numcnn.cli", PACKAGE):
-        "the cli reads __version__ from the package facade",
 }
 
 

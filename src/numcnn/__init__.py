@@ -7,7 +7,9 @@
 array([[2., 2., 2.],
        [2., 2., 2.]])
 """
+# io also gives Module.save / Module.load their implementation (nn cannot import io)
 from . import data, functional, io, models, nn, ops, optim, random
+from ._version import __version__
 from .autograd import Tensor, is_grad_enabled, no_grad, ones, tensor, zeros
 from .explain import explain
 from .functional import flatten
@@ -15,8 +17,6 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .serialization import load, save
 from .tensors import arange, cat, from_numpy, randn, stack
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError",

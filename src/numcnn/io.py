@@ -12,8 +12,10 @@ the two libraries unchanged:
   `safetensors <https://github.com/huggingface/safetensors>`_ file (no pickle: opening a file
   never runs code), readable by ``safetensors.torch.load_file`` into the equivalent torch model.
 * :func:`save` and :func:`load` also store the architecture (``model.arch`` and the JSON
-  ``model.config``, or the layer list of a :class:`~numcnn.nn.Sequential`) in the file's
-  metadata, so :func:`load` rebuilds the model from the file alone.
+  ``model.config``, or the layer list of a :class:`~numcnn.nn.Sequential`: each layer's class
+  name and :meth:`~numcnn.nn.Module.get_config`) in the file's metadata, so :func:`load`
+  rebuilds the model from the file alone. Importing this module also installs them behind
+  :meth:`numcnn.nn.Module.save` and :meth:`numcnn.nn.Module.load`.
 
 The safetensors functions need the optional ``safetensors`` package
 (``pip install 'numcnn[safetensors]'``); NumPy stays the only requirement of everything else.
@@ -44,6 +46,7 @@ import numpy as np
 
 from . import nn
 from .atomic import write_bytes
+from .nn.module import register_serializer
 from .nn.state import IncompatibleKeys
 
 __all__ = [
@@ -158,107 +161,67 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
     return np.require(array, requirements="C")
 
 
-def _pair_list(value):
-    return list(value) if isinstance(value, tuple) else value
+#: Classes of ``numcnn.nn`` that a model file does not hold: the base class, a list without a
+#: forward, the losses.
+_NOT_LAYERS = ("Module", "ModuleList", "CrossEntropyLoss", "MSELoss")
+
+
+def _layer_class(kind: str) -> type[nn.Module] | None:
+    """The ``numcnn.nn`` layer class named ``kind``, or None."""
+    cls = getattr(nn, kind, None) if kind in nn.__all__ and kind not in _NOT_LAYERS else None
+    return cls if isinstance(cls, type) and issubclass(cls, nn.Module) else None
 
 
 def _layer_spec(module: nn.Module, where: str) -> dict:
-    """The constructor arguments of one layer (JSON-able), under ``"type"``."""
-    kind = type(module).__name__
+    """The class name of one layer under ``"type"``, next to its :meth:`get_config`; the layers
+    of a ``Sequential`` as ``[name, spec]`` pairs. JSON types only (tuples become lists)."""
     if isinstance(module, nn.Sequential):
         return {"type": "Sequential",
                 "layers": [[name, _layer_spec(child, f"{where}.{name}" if where else name)]
                            for name, child in module._modules.items()]}
-    if type(module) is nn.Conv2d:
-        return {"type": kind, "in_channels": module.in_channels,
-                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
-                "stride": list(module.stride), "padding": _pair_list(module.padding),
-                "dilation": list(module.dilation), "groups": module.groups,
-                "bias": module.bias is not None} | (
-                    {} if module.padding_mode == "zeros" else {"padding_mode": module.padding_mode})
-    if type(module) is nn.ConvTranspose2d:
-        return {"type": kind, "in_channels": module.in_channels,
-                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
-                "stride": list(module.stride), "padding": list(module.padding),
-                "output_padding": list(module.output_padding), "groups": module.groups,
-                "bias": module.bias is not None, "dilation": list(module.dilation)}
-    if type(module) is nn.Linear:
-        return {"type": kind, "in_features": module.in_features,
-                "out_features": module.out_features, "bias": module.bias is not None}
-    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
-        return {"type": kind, "num_features": module.num_features, "eps": module.eps,
-                "momentum": module.momentum, "affine": module.affine,
-                "track_running_stats": module.track_running_stats,
-                "bias": (not module.affine) or module.bias is not None}
-    if type(module) is nn.MaxPool2d:
-        return {"type": kind, "kernel_size": _pair_list(module.kernel_size),
-                "stride": _pair_list(module.stride), "padding": _pair_list(module.padding),
-                "dilation": _pair_list(module.dilation), "ceil_mode": module.ceil_mode,
-                "return_indices": module.return_indices}
-    if type(module) is nn.AvgPool2d:
-        return {"type": kind, "kernel_size": _pair_list(module.kernel_size),
-                "stride": _pair_list(module.stride), "padding": _pair_list(module.padding),
-                "ceil_mode": module.ceil_mode, "count_include_pad": module.count_include_pad,
-                "divisor_override": module.divisor_override}
-    if type(module) is nn.AdaptiveAvgPool2d:
-        return {"type": kind, "output_size": _pair_list(module.output_size)}
-    if type(module) is nn.Flatten:
-        return {"type": kind, "start_dim": module.start_dim, "end_dim": module.end_dim}
-    if type(module) is nn.Dropout:
-        return {"type": kind, "p": module.p}
-    if type(module) is nn.LeakyReLU:
-        return {"type": kind, "negative_slope": module.negative_slope}
-    if type(module) in (nn.Softmax, nn.LogSoftmax):
-        return {"type": kind, "dim": module.dim}
-    if type(module) in (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.SiLU):
-        return {"type": kind}
-    if type(module) is nn.Dropout2d:
-        return {"type": kind, "p": module.p}
-    if type(module) is nn.GELU:
-        return {"type": kind, "approximate": module.approximate}
-    if type(module) is nn.Softplus:
-        return {"type": kind, "beta": module.beta, "threshold": module.threshold}
-    if type(module) is nn.Upsample:
-        return {"type": kind, "size": _pair_list(module.size),
-                "scale_factor": _pair_list(module.scale_factor), "mode": module.mode,
-                "align_corners": module.align_corners}
-    if type(module) is nn.Conv1d:
-        return {"type": kind, "in_channels": module.in_channels,
-                "out_channels": module.out_channels, "kernel_size": list(module.kernel_size),
-                "stride": list(module.stride), "padding": _pair_list(module.padding),
-                "dilation": list(module.dilation), "groups": module.groups,
-                "bias": module.bias is not None, "padding_mode": module.padding_mode}
-    raise TypeError(f"model_spec: cannot describe layer {where or '(model)'!r} of type {kind}; "
-                    "only Sequential models of numcnn.nn layers (or models with 'arch' and "
-                    "'config' attributes) can be described")
-
-
-_PAIR_ARGS = ("kernel_size", "stride", "padding", "dilation", "output_size", "output_padding")
+    kind = type(module).__name__
+    if _layer_class(kind) is not type(module):
+        raise TypeError(f"model_spec: cannot describe layer {where or '(model)'!r} of type "
+                        f"{kind}; only Sequential models of numcnn.nn layers (or models with "
+                        "'arch' and 'config' attributes) can be described")
+    try:
+        return json.loads(json.dumps({"type": kind, **module.get_config()}))
+    except NotImplementedError as err:
+        raise TypeError(f"model_spec: cannot describe layer {where or '(model)'!r}: "
+                        f"{err}") from None
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"model_spec: the configuration of layer {where or '(model)'!r} "
+                        f"({kind}) is not JSON-able: {err}") from None
 
 
 def _build_layer(spec, where: str) -> nn.Module:
+    """The layer (or Sequential) a :func:`_layer_spec` describes, with fresh weights."""
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise TypeError(f"model_from_spec: layer {where or '(model)'!r} must be a dict with a "
-                         f"'type' entry, got {spec!r}")
+                        f"'type' entry, got {spec!r}")
     kind = spec["type"]
     if kind == "Sequential":
-        layers = spec.get("layers", [])
         children = OrderedDict()
-        for item in layers:
+        for item in spec.get("layers", []):
             if not (isinstance(item, (list, tuple)) and len(item) == 2):
                 raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
-                                 f"be [name, spec] pairs, got {item!r}")
+                                f"be [name, spec] pairs, got {item!r}")
             name, child = item
             children[str(name)] = _build_layer(child, f"{where}.{name}" if where else str(name))
         return nn.Sequential(children)
-    known = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
-             and issubclass(getattr(nn, name), nn.Module)}
-    if kind not in known or kind in ("Module", "ModuleList", "CrossEntropyLoss", "MSELoss"):
+    cls = _layer_class(kind)
+    if cls is None:
         raise ValueError(f"model_from_spec: unknown layer type {kind!r} at "
                          f"{where or '(model)'!r}")
-    kwargs = {k: (tuple(v) if k in _PAIR_ARGS and isinstance(v, list) else v)
-              for k, v in spec.items() if k != "type"}
-    return getattr(nn, kind)(**kwargs)
+    # JSON has no tuples: a list argument is a pair or a size, which layers take as a tuple
+    config = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in spec.items() if key != "type"}
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        raise error(f"model_from_spec: layer {where or '(model)'!r} cannot be built as "
+                    f"{kind}(**{config!r}): {err}") from None
 
 
 def model_spec(model: nn.Module) -> tuple[str, dict]:
@@ -266,7 +229,9 @@ def model_spec(model: nn.Module) -> tuple[str, dict]:
 
     A registered model (one with ``arch`` and ``config`` attributes, such as
     :func:`numcnn.models.lenet5`) gives those. A :class:`~numcnn.nn.Sequential` of numcnn layers
-    (nested ones too) gives ``('sequential', {'layers': [[name, layer spec], ...]})``.
+    (nested ones too) gives ``('sequential', {'layers': [[name, layer spec], ...]})``, a
+    layer spec being the class name under ``'type'`` and the layer's
+    :meth:`~numcnn.nn.Module.get_config`.
 
     Examples
     --------
@@ -583,3 +548,47 @@ def _check_sizes(config, declared: dict, path) -> None:
                 walk(v, f"{where}[{i}]")
 
     walk(config, "")
+
+
+# --- Module.save and Module.load -----------------------------------------------------------------
+
+def _save_module(model: nn.Module, path) -> Path:
+    """:meth:`numcnn.nn.Module.save`: with the architecture when :func:`model_spec` can describe
+    it, else the weights and the class name (checked by :func:`_load_module`)."""
+    try:
+        model_spec(model)
+    except TypeError:
+        cls = type(model)
+        return save_safetensors(model, path, {
+            "format": "numcnn-weights", "class": f"{cls.__module__}.{cls.__qualname__}"})
+    return save(model, path)
+
+
+def _load_module(cls: type[nn.Module], path, *args, **kwargs) -> nn.Module:
+    """:meth:`numcnn.nn.Module.load`: rebuild from the stored architecture (checking the class),
+    or ``cls(*args, **kwargs)`` filled with the weights of a file saved from a ``cls``."""
+    meta = read_metadata(path)
+    if meta.get("format") == FORMAT and not args and not kwargs:
+        model = load(path)
+        if not isinstance(model, cls):
+            raise ValueError(f"{cls.__name__}.load: {path} holds a {type(model).__name__}, not "
+                             f"a {cls.__name__}")
+        return model
+    if cls is nn.Module:
+        return load(path)          # its error says what the file holds instead
+    stored, name = meta.get("class"), f"{cls.__module__}.{cls.__qualname__}"
+    if stored != name:
+        raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a "
+                         f"{stored or 'model saved with its architecture'}, not of a {name}")
+    model = cls(*args, **kwargs)
+    tensors = load_safetensors(path)
+    dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
+                 None)
+    if dtype is not None and dtype != np.float32:
+        model.to(dtype)
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
+# nn does not import io (io is built on it): io hands Module.save/load their implementation
+register_serializer(_save_module, _load_module)

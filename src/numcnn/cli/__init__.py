@@ -40,7 +40,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="numcnn", description="Convolutional neural networks in pure NumPy.")

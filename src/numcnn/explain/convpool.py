@@ -149,13 +149,15 @@ def plan_pool(index: int, name: str, layer, in_shape) -> LayerPlan:
     kind = _pool_kind(layer)
     op = "avg_pool2d" if kind == "avgpool2d" else "max_pool2d"
     _require_4d(in_shape, type(layer).__name__)
-    dilation = getattr(layer, "dilation", 1) if kind == "maxpool2d" else 1
-    ceil_mode = bool(getattr(layer, "ceil_mode", False))
+    config = layer.get_config()
+    dilation = config.get("dilation", 1)           # AvgPool2d has none
+    ceil_mode = config["ceil_mode"]
     arithmetic: list[str] = []
     try:
-        k = pair(layer.kernel_size, "kernel_size", op, minimum=1)
-        s = k if layer.stride in (None, ()) else pair(layer.stride, "stride", op, minimum=1)
-        p = pair(layer.padding, "padding", op, minimum=0)
+        k = pair(config["kernel_size"], "kernel_size", op, minimum=1)
+        s = k if config["stride"] in (None, ()) else pair(config["stride"], "stride", op,
+                                                          minimum=1)
+        p = pair(config["padding"], "padding", op, minimum=0)
         d = pair(dilation, "dilation", op, minimum=1)
         outs = [pool_output_size(n, *a, ceil_mode) for n, a in zip(in_shape[2:], zip(k, s, p, d))]
         arithmetic = per_axis(*(pool_size_text(n, *a, ceil_mode, o) for n, a, o in
@@ -192,7 +194,7 @@ def plan_pool(index: int, name: str, layer, in_shape) -> LayerPlan:
                   "running max over the taps", "y"),
     ]
     if kind == "avgpool2d":
-        cip = bool(getattr(layer, "count_include_pad", True))
+        cip = config["count_include_pad"]
         rows.append(TensorRow("D", (Ho, Wo), f"divisor per window, count_include_pad={cip}", "D"))
         grad = "gY/D added to every tap of its window: sums over the windows containing (i, j)"
     else:

@@ -2,7 +2,8 @@
 ``Softmax``/``LogSoftmax`` along one axis (as in ``torch.nn``).
 
 ``inplace=True`` is accepted for compatibility with PyTorch code; the result is the same, only
-computed out of place (autograd keeps the input).
+computed out of place (autograd keeps the input). ``get_config()`` lists ``inplace`` only when it
+is set, so the configuration of a default layer is the one earlier versions wrote.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from numbers import Integral, Real
 
 from .. import functional as F
 from ..validation import check_bool
-from .module import Module
+from .module import Module, config_repr
 
 __all__ = ["GELU", "LeakyReLU", "LogSoftmax", "ReLU", "SiLU", "Sigmoid", "Softmax", "Softplus",
            "Tanh"]
@@ -34,8 +35,11 @@ class ReLU(Module):
     def forward(self, input):
         return F.relu(input)
 
+    def get_config(self) -> dict:
+        return {"inplace": True} if self.inplace else {}
+
     def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
+        return config_repr(self.get_config())
 
 
 class LeakyReLU(Module):
@@ -51,8 +55,12 @@ class LeakyReLU(Module):
     def forward(self, input):
         return F.leaky_relu(input, self.negative_slope)
 
+    def get_config(self) -> dict:
+        return {"negative_slope": self.negative_slope} | (
+            {"inplace": True} if self.inplace else {})
+
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        return config_repr(self.get_config())
 
 
 class Tanh(Module):
@@ -85,8 +93,11 @@ class Softmax(Module):
     def forward(self, input):
         return F.softmax(input, -1 if self.dim is None else self.dim)
 
+    def get_config(self) -> dict:
+        return {"dim": self.dim}
+
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return config_repr(self.get_config())
 
 
 class LogSoftmax(Module):
@@ -99,8 +110,11 @@ class LogSoftmax(Module):
     def forward(self, input):
         return F.log_softmax(input, -1 if self.dim is None else self.dim)
 
+    def get_config(self) -> dict:
+        return {"dim": self.dim}
+
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return config_repr(self.get_config())
 
 
 class GELU(Module):
@@ -115,8 +129,11 @@ class GELU(Module):
     def forward(self, input):
         return F.gelu(input, approximate=self.approximate)
 
+    def get_config(self) -> dict:
+        return {"approximate": self.approximate}
+
     def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+        return config_repr(self.get_config())
 
 
 class SiLU(Module):
@@ -129,8 +146,11 @@ class SiLU(Module):
     def forward(self, input):
         return F.silu(input)
 
+    def get_config(self) -> dict:
+        return {"inplace": True} if self.inplace else {}
+
     def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
+        return config_repr(self.get_config())
 
 
 class Softplus(Module):
@@ -146,5 +166,8 @@ class Softplus(Module):
     def forward(self, input):
         return F.softplus(input, self.beta, self.threshold)
 
+    def get_config(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
+
     def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
+        return config_repr(self.get_config())

@@ -101,6 +101,16 @@ class Conv2d(Module):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
+    def get_config(self) -> dict:
+        # padding_mode came after the first saved files: listed only when it is not 'zeros',
+        # so that a zero-padded conv is described exactly as before
+        config = {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                  "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                  "dilation": self.dilation, "groups": self.groups, "bias": self.bias is not None}
+        if self.padding_mode != "zeros":
+            config["padding_mode"] = self.padding_mode
+        return config
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
             f"stride={self.stride}"
@@ -169,6 +179,12 @@ class Conv1d(Module):
             input, padding = F.pad(input, (l, r), mode=self.padding_mode), 0
         return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
+
+    def get_config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "dilation": self.dilation, "groups": self.groups, "bias": self.bias is not None,
+                "padding_mode": self.padding_mode}
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
@@ -272,6 +288,13 @@ class ConvTranspose2d(Module):
             output_padding = output_padding_for(size, smallest, op)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   output_padding, self.groups, self.dilation)
+
+    def get_config(self) -> dict:
+        # no padding_mode: 'zeros' is the only one
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "output_padding": self.output_padding, "groups": self.groups,
+                "bias": self.bias is not None, "dilation": self.dilation}
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \

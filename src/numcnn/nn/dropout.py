@@ -36,6 +36,10 @@ class Dropout(Module):
     def forward(self, input):
         return F.dropout(input, self.p, self.training)
 
+    def get_config(self) -> dict:
+        # inplace changes nothing here; listed only when set, as in earlier files
+        return {"p": self.p} | ({"inplace": True} if self.inplace else {})
+
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 

@@ -80,7 +80,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         if param is None:
             slope = 0.01
         elif isinstance(param, Real) and not isinstance(param, bool):
-            slope = param
+            slope = float(param)
         else:
             raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
         return math.sqrt(2.0 / (1 + slope ** 2))

@@ -8,7 +8,7 @@ import numpy as np
 from .. import functional as F
 from ..validation import check_int
 from . import init
-from .module import Module
+from .module import Module, config_repr
 from .parameter import add_weight_and_bias
 
 __all__ = ["Flatten", "Identity", "Linear"]
@@ -54,9 +54,12 @@ class Linear(Module):
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
 
+    def get_config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None}
+
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, " \
-               f"bias={self.bias is not None}"
+        return config_repr(self.get_config())
 
 
 class Flatten(Module):
@@ -80,8 +83,11 @@ class Flatten(Module):
     def forward(self, input):
         return F.flatten(input, self.start_dim, self.end_dim)
 
+    def get_config(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
     def extra_repr(self) -> str:
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+        return config_repr(self.get_config())
 
 
 class Identity(Module):
@@ -92,3 +98,6 @@ class Identity(Module):
 
     def forward(self, input):
         return input
+
+    def get_config(self) -> dict:
+        return {}                    # the arguments were ignored: nothing to rebuild

@@ -43,6 +43,9 @@ class CrossEntropyLoss(Module):
         return F.cross_entropy(input, target, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
 
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
+
 
 class MSELoss(Module):
     """Mean squared error ``(input − target)²``, reduced by ``reduction``.
@@ -61,3 +64,6 @@ class MSELoss(Module):
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction}

@@ -9,8 +9,10 @@ map one to one onto an equivalent torch model.
 """
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +22,44 @@ from .hooks import RemovableHandle
 from .parameter import Parameter
 from .state import IncompatibleKeys, load_state
 
-__all__ = ["Module"]
+__all__ = ["Module", "config_repr", "register_serializer"]
 
 
 _HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
                 "_forward_hooks_with_kwargs")
+
+
+#: The functions behind :meth:`Module.save` and :meth:`Module.load`, filled by
+#: :func:`register_serializer`: the file format lives in :mod:`numcnn.io`, which imports ``nn``,
+#: so ``nn`` must not import it back.
+_SERIALIZER: dict[str, Callable[..., Any]] = {}
+
+
+def register_serializer(save: Callable[..., Any], load: Callable[..., Any]) -> None:
+    """Install ``save(module, path)`` and ``load(cls, path, *args, **kwargs)`` as the
+    implementations of :meth:`Module.save` and :meth:`Module.load`.
+
+    :mod:`numcnn.io` registers its own when it is imported (``import numcnn`` imports it).
+    """
+    for name, function in (("save", save), ("load", load)):
+        if not callable(function):
+            raise TypeError(f"register_serializer: {name} must be callable, got {function!r}")
+    _SERIALIZER.update(save=save, load=load)
+
+
+def _serializer(op: str) -> Callable[..., Any]:
+    try:
+        return _SERIALIZER[op]
+    except KeyError:
+        raise RuntimeError(f"Module.{op} needs numcnn.io, which registers the file format when "
+                           "it is imported: import numcnn.io (import numcnn does)") from None
+
+
+def config_repr(config: Mapping[str, Any]) -> str:
+    """``extra_repr`` text listing a layer's configuration: ``key=value`` pairs, strings quoted
+    (``approximate='tanh'``), everything else as ``str`` prints it (``bias=True``)."""
+    return ", ".join(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
+                     for key, value in config.items())
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -207,11 +242,15 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, (Parameter, Module)):
-            self._registry("_parameters" if isinstance(value, Parameter) else "_modules")
+        if isinstance(value, Parameter):
+            self._registry("_parameters")
             self._forget(name)
-            register = self.register_parameter if isinstance(value, Parameter) else self.add_module
-            register(name, value)
+            self.register_parameter(name, value)
+            return
+        if isinstance(value, Module):
+            self._registry("_modules")
+            self._forget(name)
+            self.add_module(name, value)
             return
         for registry, kind, expected, label in (
                 ("_parameters", "parameter", Parameter, "numcnn.nn.Parameter"),
@@ -390,14 +429,7 @@ class Module:
         and ``config`` attributes) is saved as weights plus its class name; rebuild it with
         ``MyNet.load(path, *init_args)``.
         """
-        from .. import io
-        try:
-            io.model_spec(self)
-        except TypeError:
-            cls = type(self)
-            return io.save_safetensors(self, path, {
-                "format": "numcnn-weights", "class": f"{cls.__module__}.{cls.__qualname__}"})
-        return io.save(self, path)
+        return _serializer("save")(self, path)
 
     @classmethod
     def load(cls, path, *args, **kwargs):
@@ -409,29 +441,7 @@ class Module:
         *args, **kwargs)``: ``MyNet(*args, **kwargs)``, then its weights from the file, which
         must come from a ``MyNet`` (the stored class name is compared, never imported).
         """
-        from .. import io
-        meta = io.read_metadata(path)
-        if meta.get("format") == io.FORMAT and not args and not kwargs:
-            model = io.load(path)
-            if not isinstance(model, cls):
-                raise ValueError(f"{cls.__name__}.load: {path} holds a "
-                                 f"{type(model).__name__}, not a {cls.__name__}")
-            return model
-        if cls is Module:
-            return io.load(path)          # its error says what the file holds instead
-        stored, name = meta.get("class"), f"{cls.__module__}.{cls.__qualname__}"
-        if stored != name:
-            raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a "
-                             f"{stored or 'model saved with its architecture'}, not of a "
-                             f"{name}")
-        model = cls(*args, **kwargs)
-        tensors = io.load_safetensors(path)
-        dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
-                     None)
-        if dtype is not None and dtype != np.float32:
-            model.to(dtype)
-        model.load_state_dict(tensors)
-        return model.eval()
+        return _serializer("load")(cls, path, *args, **kwargs)
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters and buffers in place, keeping their dtypes.
@@ -444,6 +454,33 @@ class Module:
         targets = {k: (v.data if isinstance(v, Tensor) else v)
                    for k, v in self.state_dict(keep_vars=True).items()}
         return load_state(targets, state_dict, strict, type(self).__name__)
+
+    # --- configuration ------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this layer, as Keras's ``get_config``:
+        ``type(m)(**m.get_config())`` is a layer like ``m`` with fresh weights.
+
+        The values are JSON-able (tuples become lists). ``device`` and ``dtype`` are left out:
+        they say where the weights live, not what the layer computes. :mod:`numcnn.io` stores
+        the configuration of each layer of a ``Sequential`` under its class name, and ONNX
+        export and ``explain`` read a layer's settings from it. A module whose constructor
+        takes no arguments is described by ``{}``; any other class overrides this method.
+
+        Examples
+        --------
+        >>> from numcnn import nn
+        >>> nn.Linear(4, 2, bias=False).get_config()
+        {'in_features': 4, 'out_features': 2, 'bias': False}
+        >>> nn.Tanh().get_config()
+        {}
+        """
+        arguments = list(inspect.signature(type(self).__init__).parameters)[1:]
+        if not arguments:
+            return {}
+        raise NotImplementedError(
+            f"{type(self).__name__} does not describe its configuration: its constructor takes "
+            f"{', '.join(arguments)}; define {type(self).__name__}.get_config() returning the "
+            "keyword arguments that rebuild it")
 
     # --- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -96,6 +96,12 @@ class _BatchNorm(Module):
                             self.running_var if keep_stats else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
 
+    def get_config(self) -> dict:
+        # without affine there is no bias to describe; True keeps the earlier files' value
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats,
+                "bias": not self.affine or self.bias is not None}
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, " \
                f"affine={self.affine}, bias={self.bias is not None}, " \

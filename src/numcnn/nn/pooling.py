@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..ops.shapes import pair
 from ..validation import check_bool, check_int, check_pair
-from .module import Module
+from .module import Module, config_repr
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d"]
 
@@ -56,6 +56,11 @@ class MaxPool2d(Module):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
+    def get_config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "dilation": self.dilation, "return_indices": self.return_indices,
+                "ceil_mode": self.ceil_mode}
+
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, " \
                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
@@ -95,6 +100,11 @@ class AvgPool2d(Module):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
+    def get_config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad,
+                "divisor_override": self.divisor_override}
+
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -125,8 +135,11 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, input):
         return F.adaptive_avg_pool2d(input, self.output_size)
 
+    def get_config(self) -> dict:
+        return {"output_size": self.output_size}
+
     def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+        return config_repr(self.get_config())
 
 
 class MaxUnpool2d(Module):
@@ -158,6 +171,9 @@ class MaxUnpool2d(Module):
     def forward(self, input, indices, output_size=None):
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
+
+    def get_config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

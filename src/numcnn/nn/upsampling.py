@@ -33,6 +33,14 @@ class Upsample(Module):
         return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
                              recompute_scale_factor=self.recompute_scale_factor)
 
+    def get_config(self) -> dict:
+        # recompute_scale_factor is listed only when set: other layers are described as before
+        config = {"size": self.size, "scale_factor": self.scale_factor, "mode": self.mode,
+                  "align_corners": self.align_corners}
+        if self.recompute_scale_factor is not None:
+            config["recompute_scale_factor"] = self.recompute_scale_factor
+        return config
+
     def extra_repr(self) -> str:
         what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None \
             else f"size={self.size!r}"

@@ -63,5 +63,6 @@ def clip_grad_value_(parameters, clip_value, foreach=None) -> None:
     """Clip every gradient entry to ``[−clip_value, clip_value]`` in place."""
     if not isinstance(clip_value, Real) or isinstance(clip_value, bool):
         raise TypeError(f"clip_grad_value_: clip_value must be a number, got {clip_value!r}")
+    bound = float(clip_value)
     for g in _grads(parameters):
-        np.clip(g, -clip_value, clip_value, out=g)
+        np.clip(g, -bound, bound, out=g)

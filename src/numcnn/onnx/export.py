@@ -58,6 +58,7 @@ import numpy as np
 
 from .. import autograd as _autograd
 from .. import nn
+from .._version import __version__
 from ..autograd import Tensor
 from ..ops.shapes import conv_padding, pair, pool_geometry
 
@@ -272,25 +273,29 @@ class _GraphBuilder:
         self.known[id(call.output)] = convert(module, name, source, x, call.output)
 
     def _Conv2d(self, m: nn.Conv2d, name, source, x, y):
-        if m.padding_mode != "zeros":
+        c = m.get_config()
+        if c.get("padding_mode", "zeros") != "zeros":
             raise OnnxExportError(f"export: layer {name!r} (Conv2d) has padding_mode="
-                                  f"{m.padding_mode!r}; only 'zeros' is exported")
-        (pt, pb), (pl, pr) = conv_padding(m.padding, m.kernel_size, m.stride, m.dilation)
+                                  f"{c['padding_mode']!r}; only 'zeros' is exported")
+        (pt, pb), (pl, pr) = conv_padding(c["padding"], c["kernel_size"], c["stride"],
+                                          c["dilation"])
         inputs = [source, self.initializer(f"{name}.weight", m.weight.data)]
         if m.bias is not None:
             inputs.append(self.initializer(f"{name}.bias", m.bias.data))
-        return self.node("Conv", inputs, name, y, kernel_shape=list(m.kernel_size),
-                         strides=list(m.stride), pads=[pt, pl, pb, pr],
-                         dilations=list(m.dilation), group=m.groups)
+        return self.node("Conv", inputs, name, y, kernel_shape=list(c["kernel_size"]),
+                         strides=list(c["stride"]), pads=[pt, pl, pb, pr],
+                         dilations=list(c["dilation"]), group=c["groups"])
 
     def _ConvTranspose2d(self, m: nn.ConvTranspose2d, name, source, x, y):
-        (ph, pw), (rh, rw) = m.padding, m.output_padding
+        c = m.get_config()
+        (ph, pw), (rh, rw) = c["padding"], c["output_padding"]
         inputs = [source, self.initializer(f"{name}.weight", m.weight.data)]
         if m.bias is not None:
             inputs.append(self.initializer(f"{name}.bias", m.bias.data))
-        return self.node("ConvTranspose", inputs, name, y, kernel_shape=list(m.kernel_size),
-                         strides=list(m.stride), pads=[ph, pw, ph, pw],
-                         dilations=list(m.dilation), group=m.groups, output_padding=[rh, rw])
+        return self.node("ConvTranspose", inputs, name, y, kernel_shape=list(c["kernel_size"]),
+                         strides=list(c["stride"]), pads=[ph, pw, ph, pw],
+                         dilations=list(c["dilation"]), group=c["groups"],
+                         output_padding=[rh, rw])
 
     def _Linear(self, m: nn.Linear, name, source, x, y):
         if x.ndim == 2:
@@ -305,15 +310,16 @@ class _GraphBuilder:
         return self.node("Add", [product, self.initializer(f"{name}.bias", m.bias.data)],
                          name, y)
 
-    def _window(self, m, x):
-        """Kernel, strides, begin pads and the extra end pads of ``ceil_mode`` (zero without)."""
-        kh, kw = pair(m.kernel_size)
-        sh, sw = pair(m.stride)
-        ph, pw = pair(m.padding)
+    def _window(self, c: dict, x):
+        """Kernel, strides, begin pads and the extra end pads of ``ceil_mode`` (zero without),
+        from a pooling layer's config."""
+        kh, kw = pair(c["kernel_size"])
+        sh, sw = pair(c["stride"])
+        ph, pw = pair(c["padding"])
         shape4 = tuple(x.shape) if x.ndim == 4 else (1,) + tuple(x.shape)
-        geo = pool_geometry(shape4, (kh, kw), (sh, sw), (ph, pw),
-                            pair(getattr(m, "dilation", 1)), m.ceil_mode)
-        extra = (geo.eh, geo.ew) if m.ceil_mode else (0, 0)
+        geo = pool_geometry(shape4, (kh, kw), (sh, sw), (ph, pw), pair(c.get("dilation", 1)),
+                            c["ceil_mode"])
+        extra = (geo.eh, geo.ew) if c["ceil_mode"] else (0, 0)
         return [kh, kw], [sh, sw], (ph, pw), extra
 
     def _pad(self, name, source, x, begin, end, value) -> str:
@@ -326,9 +332,10 @@ class _GraphBuilder:
         return self.node("Pad", [source, pads, fill], f"{name}.pad", shape)
 
     def _MaxPool2d(self, m: nn.MaxPool2d, name, source, x, y):
-        kernel, strides, (ph, pw), (eh, ew) = self._window(m, x)
+        c = m.get_config()
+        kernel, strides, (ph, pw), (eh, ew) = self._window(c, x)
         window = {"kernel_shape": kernel, "strides": strides,
-                  "dilations": list(pair(m.dilation)), "ceil_mode": 0}
+                  "dilations": list(pair(c["dilation"])), "ceil_mode": 0}
         if ph + eh < kernel[0] and pw + ew < kernel[1]:
             return self.node("MaxPool", [source], name, y, pads=[ph, pw, ph + eh, pw + ew],
                              **window)
@@ -337,15 +344,17 @@ class _GraphBuilder:
         return self.node("MaxPool", [padded], name, y, pads=[0, 0, 0, 0], **window)
 
     def _AvgPool2d(self, m: nn.AvgPool2d, name, source, x, y):
-        if m.divisor_override is not None:
+        c = m.get_config()
+        if c["divisor_override"] is not None:
             raise OnnxExportError(f"export: layer {name!r} (AvgPool2d) has divisor_override="
-                                  f"{m.divisor_override}, which ONNX AveragePool cannot express")
-        kernel, strides, (ph, pw), (eh, ew) = self._window(m, x)
+                                  f"{c['divisor_override']}, which ONNX AveragePool cannot "
+                                  "express")
+        kernel, strides, (ph, pw), (eh, ew) = self._window(c, x)
         window = {"kernel_shape": kernel, "strides": strides, "ceil_mode": 0}
         if (eh, ew) == (0, 0):
             return self.node("AveragePool", [source], name, y, pads=[ph, pw, ph, pw],
-                             count_include_pad=int(m.count_include_pad), **window)
-        if not m.count_include_pad or (ph, pw) == (0, 0):
+                             count_include_pad=int(c["count_include_pad"]), **window)
+        if not c["count_include_pad"] or (ph, pw) == (0, 0):
             return self.node("AveragePool", [source], name, y, pads=[ph, pw, ph + eh, pw + ew],
                              count_include_pad=0, **window)
         # ceil_mode counting the padding but not the overhang: pad with zeros first, then
@@ -367,18 +376,19 @@ class _GraphBuilder:
                          strides=[kh, kw])
 
     def _batch_norm(self, m, name, source, x, y):
-        if m.running_mean is None:
+        c = m.get_config()
+        if not c["track_running_stats"]:
             raise OnnxExportError(f"export: layer {name!r} ({type(m).__name__}) has "
                                   "track_running_stats=False; only running statistics export")
-        c = m.num_features
-        weight = m.weight.data if m.weight is not None else np.ones(c, self.dtype)
-        bias = m.bias.data if m.bias is not None else np.zeros(c, self.dtype)
+        n = c["num_features"]
+        weight = m.weight.data if m.weight is not None else np.ones(n, self.dtype)
+        bias = m.bias.data if m.bias is not None else np.zeros(n, self.dtype)
         inputs = [source, self.initializer(f"{name}.weight", weight),
                   self.initializer(f"{name}.bias", bias),
                   self.initializer(f"{name}.running_mean", m.running_mean),
                   self.initializer(f"{name}.running_var", m.running_var)]
-        momentum = 0.9 if m.momentum is None else 1.0 - float(m.momentum)
-        return self.node("BatchNormalization", inputs, name, y, epsilon=float(m.eps),
+        momentum = 0.9 if c["momentum"] is None else 1.0 - float(c["momentum"])
+        return self.node("BatchNormalization", inputs, name, y, epsilon=float(c["eps"]),
                          momentum=momentum)
 
     _BatchNorm1d = _BatchNorm2d = _batch_norm
@@ -387,7 +397,8 @@ class _GraphBuilder:
         return self.node("Relu", [source], name, y)
 
     def _LeakyReLU(self, m, name, source, x, y):
-        return self.node("LeakyRelu", [source], name, y, alpha=float(m.negative_slope))
+        return self.node("LeakyRelu", [source], name, y,
+                         alpha=float(m.get_config()["negative_slope"]))
 
     def _Tanh(self, m, name, source, x, y):
         return self.node("Tanh", [source], name, y)
@@ -396,18 +407,21 @@ class _GraphBuilder:
         return self.node("Sigmoid", [source], name, y)
 
     def _Softmax(self, m, name, source, x, y):
-        return self.node("Softmax", [source], name, y, axis=-1 if m.dim is None else m.dim)
+        dim = m.get_config()["dim"]
+        return self.node("Softmax", [source], name, y, axis=-1 if dim is None else dim)
 
     def _LogSoftmax(self, m, name, source, x, y):
-        return self.node("LogSoftmax", [source], name, y, axis=-1 if m.dim is None else m.dim)
+        dim = m.get_config()["dim"]
+        return self.node("LogSoftmax", [source], name, y, axis=-1 if dim is None else dim)
 
     def _Flatten(self, m, name, source, x, y):
-        if (m.start_dim % x.ndim, m.end_dim % x.ndim) == (1, x.ndim - 1):
+        c = m.get_config()
+        if (c["start_dim"] % x.ndim, c["end_dim"] % x.ndim) == (1, x.ndim - 1):
             return self.node("Flatten", [source], name, y, axis=1)
         return self.reshape(source, x, y, f"layer {name!r} (Flatten)")
 
     def _Dropout(self, m, name, source, x, y):
-        ratio = self.initializer(f"{name}.ratio", np.array(m.p, dtype=self.dtype))
+        ratio = self.initializer(f"{name}.ratio", np.array(m.get_config()["p"], dtype=self.dtype))
         return self.node("Dropout", [source, ratio], name, y)
 
     def _Identity(self, m, name, source, x, y):
@@ -564,8 +578,6 @@ def export(model: nn.Module, input_shape=None, path=None, opset: int = DEFAULT_O
     opsets = [helper.make_opsetid("", int(opset))]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="numcnn",
                               ir_version=helper.find_min_ir_version_for(opsets))
-    from .. import __version__
-
     proto.producer_version = __version__
     proto.doc_string = (f"{type(model).__name__} exported by numcnn: input {input_name!r} of "
                         f"shape ({'N' if batch_size is None else batch_size}, "
