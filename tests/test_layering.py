@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("persistence", ("io", "checkpoint")),
     ("saving and run folders", ("serialization", "rundir")),
     ("tools", ("train", "explain")),
-    ("tools built on train or io", ("distributed", "onnx", "plots", "bench")),
+    ("tools built on train or io", ("distributed", "onnx", "plots")),
     ("command line", ("cli",)),
     ("the package facade", (PACKAGE, "__main__")),
 )
@@ -50,10 +50,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "Module.save/load call numcnn.io inside the methods; io should register itself instead",
     ("numcnn.train", "numcnn.distributed"):
         "fit() builds DataParallel itself when asked for several ranks",
-    ("numcnn.bench", PACKAGE):
-        "the benchmark functions import the package facade (import numcnn as nc)",
-    ("numcnn.bench", "numcnn.cli.bench"):
-        "numcnn.bench.main (bench/run.py's entry) parses its flags with the cli's bench parser",
     ("numcnn.onnx.export", PACKAGE):
         "export reads __version__ from the package facade",
     ("numcnn.autograd", "numcnn.functional"):
