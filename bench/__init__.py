@@ -28,7 +28,8 @@ Modules, one job each: :mod:`.command` (the flags and the run), :mod:`.suite` (t
 order), :mod:`.timing` (alternating blocks, the load), :mod:`.machine` (BLAS and its peak),
 :mod:`.cases` (the case tables), :mod:`.numcnn_cases`, :mod:`.torch_cases`,
 :mod:`.other_libraries` (each library's runners), :mod:`.speed` (the numcnn/PyTorch table),
-:mod:`.memory` (peak memory in a fresh process), :mod:`.epoch` (one MNIST epoch),
+:mod:`.memory` (the peak-memory table) with :mod:`.memory_probe` (its measurement in a
+fresh process), :mod:`.epoch` (one MNIST epoch),
 :mod:`.naive` (the reference loops), :mod:`.targets` (the target table) and :mod:`.results`
 (the JSON file).
 """

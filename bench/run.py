@@ -1,5 +1,5 @@
 """Benchmark numcnn against PyTorch CPU: ``python bench/run.py [flags]`` from anywhere, or
-``make bench``. ``--help`` lists the flags; the harness is the package beside this file."""
+``make bench``. ``--help`` lists the flags; the harness is the package this file is in."""
 import sys
 from pathlib import Path
 

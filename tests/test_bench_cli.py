@@ -101,8 +101,8 @@ def test_another_module_named_bench_is_not_taken_for_the_harness(tmp_path):
         bench_entry.load_harness(tmp_path)
 
 
-def _python(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+def _python(*args: str, cwd: Path, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, (ROOT / "src", *path))))
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
 
@@ -122,7 +122,11 @@ def test_help_of_each_entry_lists_every_flag(tmp_path, entry):
 
 def test_bench_run_py_imports_the_harness_as_a_package_only(tmp_path):
     """Run as a file, bench/run.py takes bench/ itself off sys.path, where Python put it: its
-    modules cannot stand in for others (bench/timing.py for a top-level ``timing``)."""
+    modules cannot stand in for others (bench/timing.py for a top-level ``timing``); and its
+    own package comes first, before any other ``bench`` on the path."""
+    other = tmp_path / "other" / "bench"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise ImportError('another bench')\n")
     code = ("import importlib.util, os, runpy, sys\n"
             "script = sys.argv[1]\n"
             "sys.argv = [script, '--help']\n"
@@ -130,6 +134,7 @@ def test_bench_run_py_imports_the_harness_as_a_package_only(tmp_path):
             "try:\n    runpy.run_path(script, run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
             "print(importlib.util.find_spec('timing') is None, 'bench.command' in sys.modules)")
-    proc = _python("-c", code, str(ROOT / "bench" / "run.py"), cwd=tmp_path)
+    proc = _python("-c", code, str(ROOT / "bench" / "run.py"), cwd=tmp_path,
+                   path=(other.parent,))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "True True"

@@ -1,7 +1,9 @@
 """What the benchmark (bench/) reports: the target table, the naive line, the JSON file."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import pytest
 from bench import command, results
@@ -141,6 +143,24 @@ def test_json_put_there_during_the_run_is_kept(tmp_path, monkeypatch, capsys):
     assert err.startswith(f"numcnn: error: not writing the result: {out} exists and is not a "
                           "result of numcnn bench")
     assert out.read_text() == "someone else's\n"
+
+
+def test_a_failed_write_leaves_the_earlier_result_whole(tmp_path, monkeypatch, capsys,
+                                                        fake_naive):
+    out = tmp_path / "bench.json"
+    assert command.main(["--naive", "--json", str(out)]) == 0
+    earlier = out.read_text()
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)  # the last step of an atomic write
+    monkeypatch.setattr(command, "naive_speedup", lambda timer: dict(NAIVE, speedup=3.0))
+    assert command.main(["--naive", "--json", str(out)]) == 1
+    assert out.read_text() == earlier
+    assert capsys.readouterr().err.strip() == (
+        f"numcnn: error: cannot write {out}: No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
 
 
 def test_json_that_cannot_be_written_ends_with_one_error_line(tmp_path, capsys, fake_naive):
