@@ -94,18 +94,6 @@ def test_the_console_script_is_the_cli_main():
     assert 'numcnn = "numcnn.cli:main"' in text
 
 
-def test_bench_main_parses_the_same_flags_as_numcnn_bench(monkeypatch):
-    """bench/run.py calls numcnn.bench.main: same flags, same handler as ``numcnn bench``."""
-    from numcnn import bench
-
-    seen = []
-    monkeypatch.setattr(bench, "run", lambda args: seen.append(vars(args)) or 0)
-    assert bench.main(["--quick", "--repeat", "2", "--no-torch"]) == 0
-    assert numcnn.cli.main(["bench", "--quick", "--repeat", "2", "--no-torch"]) == 0
-    via_command = {k: v for k, v in seen[1].items() if k not in ("command", "func")}
-    assert seen[0] == via_command and seen[0]["repeat"] == 2 and seen[0]["quick"]
-
-
 def test_export_errors_go_through_the_one_error_line(tmp_path, capsys):
     assert numcnn.cli.main(["export", str(tmp_path / "missing.npz"), str(tmp_path / "x.txt")]) == 1
     err = capsys.readouterr().err

@@ -42,7 +42,7 @@ def _loaded_by_import_numcnn(*modules: str, then: str = "") -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, bool]:
     return _loaded_by_import_numcnn("argparse", "urllib.request", "ctypes", "numcnn.cli",
-                                    "http.client", "numcnn.bench", "numcnn.distributed")
+                                    "http.client", "numcnn.distributed")
 
 
 def test_the_probe_sees_ctypes_and_argparse_imported_after_numpy():
@@ -53,7 +53,7 @@ def test_the_probe_sees_ctypes_and_argparse_imported_after_numpy():
 
 
 @pytest.mark.parametrize("module", ["urllib.request", "http.client", "ctypes", "numcnn.cli",
-                                    "numcnn.bench", "numcnn.distributed"])
+                                    "numcnn.distributed"])
 def test_import_numcnn_loads_no_network_code_ctypes_or_command_line(loaded, module):
     assert not loaded[module], f"import numcnn loads {module}"
 
@@ -98,13 +98,12 @@ def test_no_module_imports_private_names_of_the_cli():
 
 
 def test_only_the_entry_points_import_the_cli():
-    """The command line sits on top: only it, ``python -m numcnn`` and the benchmark's own
-    entry (``numcnn.bench.main``) import it."""
+    """The command line sits on top: only it and ``python -m numcnn`` import it."""
     users = {str(path.relative_to(PACKAGE)) for path in _sources()
              if not path.is_relative_to(PACKAGE / "cli")
              for module, names in _imports(path)
              if module.startswith("numcnn.cli") or (module == "numcnn" and "cli" in names)}
-    assert users == {"__main__.py", "bench.py"}
+    assert users == {"__main__.py"}
 
 
 def test_distributed_imports_neither_train_nor_the_cli():

@@ -1,46 +1,62 @@
-"""``numcnn bench``: the flags of the benchmark; the harness is :mod:`numcnn.bench`."""
+"""``numcnn bench``: runs the benchmark harness of the source checkout this numcnn comes from.
+
+The harness is not part of the package: it is the folder ``bench/`` of a source checkout, beside
+``src/``, and an editable install (``pip install -e .``) imports numcnn from that ``src/``. The
+command passes its arguments on unchanged to the harness, which owns the flags
+(``numcnn bench --help`` lists them), and runs it in this process, as ``python bench/run.py``
+would. An installed wheel has no harness beside it: the command then says where to run it.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
 
-from ..validation import positive_float, positive_int
+from ..errors import UserError
 
-
-def add_arguments(p) -> None:
-    p.add_argument("--repeat", type=positive_int, default=15, help="timed runs per block (median per block)")
-    p.add_argument("--rounds", type=positive_int, default=3,
-                   help="blocks per library and case, alternating (the fastest block counts)")
-    p.add_argument("--quick", action="store_true",
-                   help="only the LeNet conv cases, pools and steps; no MNIST epoch")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
-    p.add_argument("--naive", action="store_true", help="only: reference loops vs vectorized kernel")
-    p.add_argument("--no-memory", action="store_true",
-                   help="skip the peak-memory table (one fresh process per library and case)")
-    p.add_argument("--memory-budget", type=positive_float, default=None, metavar="MIB",
-                   help="cap numcnn's im2col buffer at MIB MiB (numcnn.ops.engine.COLS_BUDGET_BYTES;"
-                        " bigger batches run in chunks) in the memory probes and every numcnn "
-                        "timing, to show the memory/speed trade-off")
-    p.add_argument("--no-epoch", action="store_true",
-                   help="skip timing one full MNIST epoch of numcnn train")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+#: numcnn's own folder: ``<checkout>/src/numcnn`` in a source checkout.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+HOW_TO_RUN = ("in a source checkout of numcnn, run `python bench/run.py` or `make bench` "
+              "(same flags), or install the checkout with `pip install -e .` first")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="time numcnn against PyTorch CPU (and the naive loops)")
-    add_arguments(p)
+    # No option of its own: with "+" as its only prefix character, every argument ("--help"
+    # included) is one for the harness, passed on as it is.
+    p = sub.add_parser("bench", add_help=False, prefix_chars="+",
+                       help="time numcnn against PyTorch CPU (the benchmark harness of a "
+                            "source checkout)")
+    p.add_argument("argv", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
 
-def cmd_bench(args) -> int:
-    from .. import bench
+def checkout_root(package_dir: Path) -> Path:
+    """The source checkout that holds numcnn (found in ``package_dir``) and the harness."""
+    root = package_dir.parent.parent
+    if package_dir.parent.name == "src" and (root / "bench" / "command.py").is_file():
+        return root
+    raise UserError(f"numcnn bench runs the benchmark harness of a source checkout (its bench/ "
+                    f"folder), and the numcnn imported here ({package_dir}) has none beside it: "
+                    + HOW_TO_RUN)
 
-    return bench.run(args)
+
+def load_harness(root: Path) -> ModuleType:
+    """``bench.command`` of the checkout at ``root``, importing the package from there."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        command = importlib.import_module("bench.command")
+    except ImportError as err:
+        raise UserError(f"the benchmark harness in {root / 'bench'} cannot be imported: {err}") from None
+    where = Path(command.__file__ or "").resolve().parent
+    if where != root / "bench":
+        raise UserError(f"a module named bench from {where} stands in for the benchmark harness "
+                        f"of {root / 'bench'}: " + HOW_TO_RUN)
+    return command
 
 
-def main(argv=None) -> int:
-    """The benchmark on its own (``bench/run.py``, :func:`numcnn.bench.main`)."""
-    from .. import bench
-
-    parser = argparse.ArgumentParser(description=bench.__doc__.splitlines()[0])
-    add_arguments(parser)
-    return bench.run(parser.parse_args(argv))
+def cmd_bench(args: argparse.Namespace) -> int:
+    command = load_harness(checkout_root(PACKAGE_DIR))
+    return int(command.main(args.argv, prog="numcnn bench"))
