@@ -23,6 +23,10 @@ import numpy as np
 from . import atomic
 from .errors import CheckpointError
 
+# CheckpointError is re-exported: load() and read_meta() raise it
+__all__ = ["FORMAT", "MAX_ARRAY_BYTES", "MAX_META_BYTES", "VERSION", "CheckpointError", "load",
+           "read_meta", "save"]
+
 FORMAT = "numcnn-checkpoint"
 VERSION = 1
 _META = "__meta__"
