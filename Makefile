@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,oracle,bench,mpi,interop-test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,oracle,bench,mpi,interop-test,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -49,9 +49,10 @@ browser-test: browser-deps
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/run.py
 
-# ruff pinned: a newer release may add rules and fail a clean tree
+# ruff, then mypy on src/numcnn ([tool.mypy] in pyproject.toml); both pinned in the lint extra
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet 'ruff==0.17.6' && $(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ was expected."""
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from numcnn.validation import (
     check_probability,
     check_real,
     check_reduction,
+    is_int,
+    is_real,
     positive_float,
     positive_int,
     to_pair,
@@ -59,6 +62,15 @@ def test_check_real_types():
     for bad in ("0.1", True, None):
         with pytest.raises(TypeError, match=rf"SGD: lr must be a real number, got {bad!r}"):
             check_real(bad, "lr", "SGD")
+
+
+@pytest.mark.parametrize("value, integer, real", [
+    (3, True, True), (np.int64(-2), True, True), (2.5, False, True), (np.float32(1), False, True),
+    (Fraction(1, 3), False, True), (True, False, False), (np.bool_(False), False, False),
+    ("3", False, False), (None, False, False), (np.array(3), False, False),
+])
+def test_is_int_and_is_real(value, integer, real):
+    assert is_int(value) is integer and is_real(value) is real
 
 
 def test_check_bool_and_its_hint():

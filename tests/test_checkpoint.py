@@ -115,6 +115,7 @@ def test_the_file_is_a_plain_npz_with_a_json_document(tmp_path):
     {"nested": [{"deep": b"bytes"}]},
     {(1, 2): "tuple key"},
     {1.5: "float key"},
+    {"state": [np.array([1, "x"], dtype=object)]},   # np.savez would pickle it
 ])
 def test_save_rejects_what_json_and_npz_cannot_hold(tmp_path, payload):
     with pytest.raises(TypeError, match="checkpoint"):

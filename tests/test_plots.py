@@ -178,3 +178,19 @@ def test_plot_run_titles_and_figures(figures, tmp_path):
     assert len(images(maps)) == 1 + 6 + 16
     title = images(maps)[0].axes.get_title()
     assert "label: " in title and "predicted: " in title and "%" in title
+
+
+def test_plot_run_draws_the_confusion_matrix_with_the_data_sets_class_names(figures, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / "last.npz", models.get_model("lenet5"), None, None,
+                    TrainConfig(out=str(run)), 1)
+    (run / "metrics.jsonl").write_text(json.dumps(rows(1)[0]) + "\n")
+    confusion = np.arange(100).reshape(10, 10)
+    np.savetxt(run / "confusion.csv", confusion, fmt="%d", delimiter=",")
+    written = plots.plot_run(run, download=False)
+    assert [p.name for p in written][-1] == "confusion.png"
+    drawn = figures[-1]
+    np.testing.assert_array_equal(images(drawn)[0].get_array(), confusion)
+    labels = [t.get_text() for t in drawn.axes[0].get_xticklabels()]
+    assert labels == [str(k) for k in range(10)]

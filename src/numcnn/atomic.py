@@ -72,7 +72,7 @@ def clean_orphans(folder, target: str | None = None) -> list[Path]:
     """Remove the temporaries that killed writers left in ``folder`` (of ``target`` only, when
     given); returns the paths removed. Temporaries of running processes are kept."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

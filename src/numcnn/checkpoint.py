@@ -23,6 +23,10 @@ import numpy as np
 from . import atomic
 from .errors import CheckpointError
 
+# CheckpointError is re-exported: load() and read_meta() raise it
+__all__ = ["FORMAT", "MAX_ARRAY_BYTES", "MAX_META_BYTES", "VERSION", "CheckpointError", "load",
+           "read_meta", "save"]
+
 FORMAT = "numcnn-checkpoint"
 VERSION = 1
 _META = "__meta__"
@@ -35,6 +39,9 @@ MAX_ARRAY_BYTES = 8 << 30
 def _flatten(obj, arrays: dict, prefix: str):
     """Replace ndarrays in a nested dict/list by references, collecting them in ``arrays``."""
     if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:  # np.savez would pickle it, and load() refuses pickled entries
+            raise TypeError(f"checkpoint: the array at {prefix or '/'} has dtype {obj.dtype}, "
+                            "which only pickle could store; checkpoints never pickle")
         key = f"a{len(arrays)}:{prefix}"
         arrays[key] = obj
         return {"__array__": key}
@@ -71,7 +78,9 @@ def save(path, payload: dict) -> Path:
     arrays: dict[str, np.ndarray] = {}
     tree = _flatten(payload, arrays, "")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    return atomic.write_bytes(path, lambda f: np.savez(f, **{_META: np.array(meta)}, **arrays))
+    # allow_pickle=False: never pickle (and no array key can stand for the keyword)
+    return atomic.write_bytes(path, lambda f: np.savez(f, allow_pickle=False,
+                                                       **{_META: np.array(meta)}, **arrays))
 
 
 def _entry(zf: zipfile.ZipFile, key: str, path: Path) -> zipfile.ZipInfo:

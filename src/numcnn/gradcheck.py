@@ -12,7 +12,7 @@ class GradcheckError(RuntimeError):
     """An analytic gradient disagrees with central finite differences."""
 
 
-def _scalarize(output, rng) -> tuple[Tensor, list]:
+def _scalarize(output, rng: np.random.Generator) -> tuple[list[Tensor], list[np.ndarray]]:
     """Reduce the outputs to one scalar with fixed random weights (never all ones, which would
     hide transposition bugs)."""
     outs = output if isinstance(output, (tuple, list)) else (output,)

@@ -283,26 +283,23 @@ def plot_run(out_dir, data_dir=None, download: bool = True) -> list[Path]:
     model, payload = load_model(ckpt)
     model.eval()
     conv = next((m for m in model.modules() if isinstance(m, Conv2d)), None)
-    test = None
-    if conv is not None:
-        dataset = checkpoint_dataset(payload, ckpt)
-        base, _, normalize = preprocessing(model.arch, dataset, False, conv.weight.dtype)
-        test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1,
-                                 download=download)
-    confusion = _read_confusion(out_dir / "confusion.csv", len(test.classes) if test else 0)
+    if conv is None:  # no filters or feature maps to show, nor the class names of a confusion
+        return [plot_curves(metrics, out_dir / "curves.png", name)]
+    dataset = checkpoint_dataset(payload, ckpt)
+    base, _, normalize = preprocessing(model.arch, dataset, False, conv.weight.dtype)
+    test = DATASETS[dataset](data_dir, train=False, transform=base, limit=1, download=download)
+    confusion = _read_confusion(out_dir / "confusion.csv", len(test.classes))
     written = [plot_curves(metrics, out_dir / "curves.png", name)]
-    if conv is not None:
-        written.append(plot_filters(conv.weight.data, out_dir / "filters.png",
-                                    f"{name}: first conv layer's filters "
-                                    f"{tuple(conv.weight.shape)}"))
-        x, y = test[np.arange(1)]
-        logits, layers = conv_outputs(model, normalize.batch(x))
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        k = int(np.argmax(p))
-        written.append(plot_feature_maps(
-            np.asarray(x[0]), layers, out_dir / "feature_maps.png", test.classes[int(y[0])],
-            f"{test.classes[k]} ({100 * p[k]:.1f}%)"))
-        if confusion is not None:
-            written.append(plot_confusion(confusion, list(test.classes), out_dir / "confusion.png"))
+    written.append(plot_filters(conv.weight.data, out_dir / "filters.png",
+                                f"{name}: first conv layer's filters {tuple(conv.weight.shape)}"))
+    x, y = test[np.arange(1)]
+    logits, layers = conv_outputs(model, normalize.batch(x))
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    k = int(np.argmax(p))
+    written.append(plot_feature_maps(
+        np.asarray(x[0]), layers, out_dir / "feature_maps.png", test.classes[int(y[0])],
+        f"{test.classes[k]} ({100 * p[k]:.1f}%)"))
+    if confusion is not None:
+        written.append(plot_confusion(confusion, list(test.classes), out_dir / "confusion.png"))
     return written

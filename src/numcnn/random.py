@@ -5,6 +5,8 @@ generator, so ``manual_seed(s)`` makes a whole run reproducible.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _rng = np.random.default_rng()
@@ -24,9 +26,9 @@ def get_rng() -> np.random.Generator:
     return _rng
 
 
-def get_rng_state() -> dict:
+def get_rng_state() -> dict[str, Any]:
     """The generator's state as a JSON-able dict (for checkpoints)."""
-    return _rng.bit_generator.state
+    return dict(_rng.bit_generator.state)  # a new dict already; NumPy types it as a Mapping
 
 
 def set_rng_state(state: dict) -> None:

@@ -208,6 +208,9 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     if not last.exists():
         log(f"no checkpoint in {out}; starting from scratch")
         return None, [], []
+    if saved is None:  # saved_settings found no last.npz: another process wrote it since
+        raise RuntimeError(f"{last} appeared while the run's settings were read: is another "
+                           f"run writing to {out}?")
     payload = checkpoint.load(last)
     for key in ("model_state", "optimizer", "epoch", "rng_state"):
         if key not in payload:

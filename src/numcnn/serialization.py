@@ -97,9 +97,10 @@ def _unpack(node, arrays, where: str = ""):
         return Tensor(data, requires_grad=grad)
     if "__tuple__" in node:
         return tuple(_unpack(v, arrays, f"{where}/{i}") for i, v in enumerate(node["__tuple__"]))
-    kind = OrderedDict if "__odict__" in node else dict
-    return kind((k, _unpack(v, arrays, f"{where}/{k}"))
-                for k, v in node.get("__odict__", node.get("__dict__", [])))
+    ordered = "__odict__" in node
+    items = node["__odict__"] if ordered else node.get("__dict__", [])
+    kind = OrderedDict if ordered else dict
+    return kind((k, _unpack(v, arrays, f"{where}/{k}")) for k, v in items)
 
 
 def save(obj, f) -> None:
@@ -121,7 +122,8 @@ def save(obj, f) -> None:
     meta = np.array(json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}))
 
     def write(handle):
-        np.savez(handle, **{_META: meta}, **arrays)
+        # allow_pickle=False: never pickle (and no array key can stand for the keyword)
+        np.savez(handle, allow_pickle=False, **{_META: meta}, **arrays)
 
     if hasattr(f, "write"):
         if isinstance(f, io.TextIOBase):

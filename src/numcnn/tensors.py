@@ -12,6 +12,7 @@ import numpy as np
 
 from . import random as _random
 from .autograd import Tensor, _dim, make
+from .validation import is_int
 
 __all__ = ["arange", "cat", "from_numpy", "randn", "stack"]
 
@@ -25,7 +26,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 def _shape(size, op: str) -> tuple[int, ...]:
     size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-    if not all(isinstance(n, Integral) and not isinstance(n, bool) and n >= 0 for n in size):
+    if not all(is_int(n) and n >= 0 for n in size):
         raise TypeError(f"{op}: size must be non-negative ints, got {tuple(size)!r}")
     return tuple(int(n) for n in size)
 

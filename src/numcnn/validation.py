@@ -24,15 +24,32 @@ from .ops.shapes import pair
 
 __all__ = [
     "check_bool", "check_choice", "check_device", "check_float_dtype", "check_image_input",
-    "check_int", "check_pair", "check_probability", "check_real", "check_reduction",
-    "positive_float", "positive_int", "to_pair",
+    "check_int", "check_pair", "check_probability", "check_real", "check_reduction", "is_int",
+    "is_real", "positive_float", "positive_int", "to_pair",
 ]
+
+
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer, Python's or NumPy's, and not a bool.
+
+    A function rather than ``isinstance(value, Integral)`` at each check: mypy does not know
+    that ``int`` is an ``Integral`` (:mod:`numbers` registers it at run time), so after such a
+    check inline it takes an argument annotated ``int`` for impossible, and the code after it
+    for unreachable.
+    """
+    return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (an int, a float, NumPy's, any :class:`numbers.Real`)
+    and not a bool; a function for the reason given in :func:`is_int`."""
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
 
 
 def check_int(value, name: str, where: str, minimum: int | None = 1) -> int:
     """Return ``value`` as an int, raising unless it is an int (not a bool) >= ``minimum``
     (no lower bound when ``minimum`` is None)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+    if not is_int(value):
         raise TypeError(f"{where}: {name} must be an int, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")
@@ -47,7 +64,7 @@ def check_real(value, name: str, where: str, low: float | None = None,
     NumPy scalars come back as Python numbers. ``low``/``high`` are inclusive unless
     ``low_open``/``high_open``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+    if not is_real(value):
         raise TypeError(f"{where}: {name} must be a real number, got {value!r}")
     if isinstance(value, np.generic):
         value = value.item()
@@ -77,7 +94,7 @@ def check_bool(value, name: str, where: str, hint: str = "") -> bool:
 
 def check_probability(value, name: str, where: str) -> float:
     """Return ``value`` as a float, raising unless 0 <= value <= 1."""
-    if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+    if not is_real(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{where}: {name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 

@@ -9,14 +9,8 @@
 """
 from numcnn.data.catalog import DATASET_NAMES, MIRRORS, SHA256
 from numcnn.data.datasets import MNIST, ArrayDataset, FashionMNIST, Subset, random_split
-from numcnn.data.download import (
-    ChecksumError,
-    DownloadError,
-    download_dataset,
-    download_file,
-    sha256_file,
-)
-from numcnn.data.idx import IdxFormatError, read_idx
+from numcnn.data.download import ChecksumError, download_dataset, download_file, sha256_file
+from numcnn.data.idx import read_idx
 from numcnn.data.loader import DataLoader
 from numcnn.data.paths import (
     ENV_VAR,
@@ -37,6 +31,7 @@ from numcnn.data.transforms import (
     Transform,
     apply_batch,
 )
+from numcnn.errors import DownloadError, IdxFormatError
 
 __all__ = [
     "DATASET_NAMES", "ENV_VAR", "MIRRORS", "MNIST", "SHA256",

@@ -31,9 +31,10 @@ def _check_index(index, n: int, owner: str):
         raise TypeError(f"{owner}: index must be an int, a slice or a 1-D integer array, "
                         f"got {index!r}")
     if isinstance(index, Integral):
-        if not -n <= index < n:
+        position = int(index)
+        if not -n <= position < n:
             raise IndexError(f"{owner}: index {index} is out of range for {n} samples")
-        return int(index)
+        return position
     if isinstance(index, slice):
         return index
     array = np.asarray(index)

@@ -126,7 +126,7 @@ def _read_stream(stream: io.BufferedIOBase, path: Path, ndim: int | None,
         raise IdxFormatError(f"{path}: header declares {dims} = {expected} bytes of data but "
                              f"the file holds {held}")
     data = np.empty(expected, dtype=np.uint8)
-    got = _readinto_full(stream, memoryview(data))
+    got = _readinto_full(stream, data.data)  # the array's own buffer, as a memoryview
     extra = 0
     if got == expected:
         while chunk := stream.read(_CHUNK):

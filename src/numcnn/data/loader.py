@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable, Iterator
-from numbers import Integral
+from typing import Any
 
 import numpy as np
 
 from numcnn.autograd import Tensor
 from numcnn.data.transforms import apply_batch
+from numcnn.validation import is_int
 
 
 class DataLoader:
@@ -66,38 +68,36 @@ class DataLoader:
                  transform: Callable | None = None, *, num_workers: int = 0,
                  pin_memory: bool = False, prefetch_factor: int | None = None,
                  persistent_workers: bool = False):
-        if isinstance(num_workers, bool) or not isinstance(num_workers, Integral) \
-                or num_workers < 0:
+        if not is_int(num_workers) or num_workers < 0:
             raise ValueError("DataLoader: num_workers option should be non-negative, got "
                              f"{num_workers!r}")
         if num_workers == 0 and (prefetch_factor is not None or persistent_workers):
             raise ValueError("DataLoader: prefetch_factor and persistent_workers need "
                              "num_workers > 0 (as in PyTorch)")
-        if prefetch_factor is not None and (isinstance(prefetch_factor, bool) or not isinstance(
-                prefetch_factor, Integral) or prefetch_factor < 1):
+        if prefetch_factor is not None and (not is_int(prefetch_factor) or prefetch_factor < 1):
             raise ValueError(f"DataLoader: prefetch_factor must be an int >= 1, got "
                              f"{prefetch_factor!r}")
         self.num_workers = int(num_workers)
         self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
-                                 or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self._seeded = seed is not None
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
+        # a fresh seed is 128 random bits, drawn as NumPy's SeedSequence() draws its entropy
+        self.seed = int(seed) if seed is not None else secrets.randbits(128)
         self.transform = transform
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration produce epoch ``epoch`` (its order and augmentation)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, Integral) or epoch < 0:
+        if not is_int(epoch) or epoch < 0:
             raise ValueError(f"DataLoader: epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
@@ -126,7 +126,7 @@ class DataLoader:
         rng = self._generators(epoch)[1] if self._seeded else None
         return self._batches(order, rng)
 
-    def _fetched(self, order: np.ndarray):
+    def _fetched(self, order: np.ndarray) -> Iterator[Any]:
         """The raw ``(x, y)`` batches in order; prefetched on threads when num_workers > 0."""
         stop = min(len(self) * self.batch_size, len(order))
         slices = [order[s:s + self.batch_size] for s in range(0, stop, self.batch_size)]
@@ -139,13 +139,15 @@ class DataLoader:
         ahead = self.prefetch_factor * self.num_workers
         with ThreadPoolExecutor(self.num_workers, thread_name_prefix="numcnn-loader") as pool:
             pending = deque(pool.submit(self.dataset.__getitem__, idx) for idx in slices[:ahead])
-            for idx in slices[ahead:] + [None] * len(pending):
+            for idx in slices[ahead:]:
                 batch = pending.popleft().result()
-                if idx is not None:
-                    pending.append(pool.submit(self.dataset.__getitem__, idx))
+                pending.append(pool.submit(self.dataset.__getitem__, idx))
                 yield batch
+            while pending:
+                yield pending.popleft().result()
 
-    def _batches(self, order: np.ndarray, rng: np.random.Generator | None):
+    def _batches(self, order: np.ndarray,
+                 rng: np.random.Generator | None) -> Iterator[tuple[Tensor, Tensor]]:
         for x, y in self._fetched(order):
             if self.transform is not None:
                 x = apply_batch(self.transform, x, rng)
@@ -157,5 +159,5 @@ class DataLoader:
                 f"drop_last={self.drop_last}, seed={self.seed}{workers}, batches={len(self)})")
 
 
-def _as_tensor(value):
+def _as_tensor(value: Any) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor(value)

@@ -15,11 +15,12 @@ Dimension legend: N batch, C channels, H/W image size, h/w crop size.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from numbers import Integral
+from typing import Any
 
 import numpy as np
 
-from numcnn.validation import check_bool, check_float_dtype, to_pair
+from numcnn.validation import check_bool, check_float_dtype, is_int, is_real, to_pair
 
 Seed = int | np.random.Generator | np.random.SeedSequence | None
 
@@ -204,9 +205,8 @@ class Normalize(Transform):
 
 def _parse_padding(padding, who: str) -> tuple[int, int, int, int]:
     """torchvision's convention: int, (left/right, top/bottom) or (left, top, right, bottom)."""
-    values = [padding] if isinstance(padding, Integral) else list(padding)
-    if len(values) not in (1, 2, 4) or not all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v >= 0 for v in values):
+    values: list[Any] = [padding] if isinstance(padding, Integral) else list(padding)
+    if len(values) not in (1, 2, 4) or not all(is_int(v) and v >= 0 for v in values):
         raise ValueError(f"{who}: padding must be a non-negative int or a sequence of 2 or 4 "
                          f"of them, got {padding!r}")
     if len(values) == 1:
@@ -248,7 +248,7 @@ class Pad(Transform):
 
     def __init__(self, padding, fill: float = 0):
         self.padding = _parse_padding(padding, "Pad")
-        if not isinstance(fill, Real):
+        if not (is_real(fill) or isinstance(fill, bool)):  # a bool is a number to torchvision
             raise TypeError(f"Pad: fill must be a number, got {fill!r}")
         self.fill = fill
 

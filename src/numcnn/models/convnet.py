@@ -14,10 +14,8 @@ per epoch on two CPU cores. ``width=16`` quarters the convolution cost.
 """
 from __future__ import annotations
 
-from numbers import Real
-
 from .. import nn
-from ..validation import check_image_input, check_int
+from ..validation import check_image_input, check_int, is_real
 
 __all__ = ["ConvNet", "convnet"]
 
@@ -59,18 +57,20 @@ class ConvNet(nn.Module):
 
     image_size = (28, 28)
 
-    def __init__(self, num_classes=10, in_channels=1, dropout=0.25, width=32, hidden=128):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.25,
+                 width: int = 32, hidden: int = 128) -> None:
         super().__init__()
         op = "ConvNet"
         check_int(num_classes, "num_classes", op)
         check_int(in_channels, "in_channels", op)
         check_int(width, "width", op)
         check_int(hidden, "hidden", op)
-        if not isinstance(dropout, Real) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        if not is_real(dropout) or not 0 <= dropout < 1:
             raise ValueError(f"{op}: dropout must be a probability in [0, 1), got {dropout!r}")
         self.arch = "convnet"
-        self.config = {"num_classes": int(num_classes), "in_channels": int(in_channels),
-                       "dropout": float(dropout), "width": int(width), "hidden": int(hidden)}
+        self.config: dict[str, int | float] = {
+            "num_classes": int(num_classes), "in_channels": int(in_channels),
+            "dropout": float(dropout), "width": int(width), "hidden": int(hidden)}
         w, (h_img, w_img) = int(width), self.image_size
         self.features = nn.Sequential(*_block(in_channels, w, dropout),
                                       *_block(w, 2 * w, dropout))
@@ -82,7 +82,7 @@ class ConvNet(nn.Module):
         )
 
     def forward(self, x):
-        check_image_input(x, "ConvNet", self.config["in_channels"], self.image_size)
+        check_image_input(x, "ConvNet", int(self.config["in_channels"]), self.image_size)
         return self.classifier(self.features(x))   # (N, 2w, 7, 7) -> (N, num_classes)
 
 

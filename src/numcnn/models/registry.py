@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 from ..nn import Module
 from .convnet import ConvNet, convnet
@@ -10,9 +11,10 @@ from .lenet import LeNet5, lenet5
 __all__ = ["MODELS", "get_model", "input_size"]
 
 #: Registry name -> constructor. Each model records ``arch`` (its name here) and ``config``.
-MODELS = {"lenet5": lenet5, "convnet": convnet}
+MODELS: dict[str, Callable[..., Module]] = {"lenet5": lenet5, "convnet": convnet}
 
-_IMAGE_SIZE = {"lenet5": LeNet5.image_size, "convnet": ConvNet.image_size}
+_IMAGE_SIZE: dict[str, tuple[int, int]] = {"lenet5": LeNet5.image_size,
+                                           "convnet": ConvNet.image_size}
 
 
 def _lookup(name, op: str):
@@ -52,4 +54,4 @@ def input_size(name: str, **config) -> tuple[int, int, int]:
     name = _lookup(name, "input_size")
     _check_config(name, config, "input_size")
     channels = config.get("in_channels", 1)
-    return (int(channels),) + tuple(_IMAGE_SIZE[name])
+    return (int(channels),) + _IMAGE_SIZE[name]

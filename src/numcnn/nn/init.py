@@ -35,12 +35,12 @@ True
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import numpy as np
 
 from .. import random as _random
 from ..autograd import Tensor
+from ..validation import is_real
 
 __all__ = [
     "calculate_gain",
@@ -79,7 +79,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
-        elif isinstance(param, Real) and not isinstance(param, bool):
+        elif is_real(param):
             slope = float(param)
         else:
             raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")

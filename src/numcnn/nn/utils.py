@@ -6,11 +6,11 @@ before ``optimizer.step()``); parameters without a gradient are skipped.
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import numpy as np
 
 from ..autograd import Tensor
+from ..validation import is_real
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -35,7 +35,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         With ``error_if_nonfinite=True`` when the total norm is nan or inf.
     """
     for name, v in (("max_norm", max_norm), ("norm_type", norm_type)):
-        if not isinstance(v, Real) or isinstance(v, bool):
+        if not is_real(v):
             raise TypeError(f"clip_grad_norm_: {name} must be a number, got {v!r}")
     grads = _grads(parameters)
     if not grads:
@@ -61,7 +61,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 def clip_grad_value_(parameters, clip_value, foreach=None) -> None:
     """Clip every gradient entry to ``[−clip_value, clip_value]`` in place."""
-    if not isinstance(clip_value, Real) or isinstance(clip_value, bool):
+    if not is_real(clip_value):
         raise TypeError(f"clip_grad_value_: clip_value must be a number, got {clip_value!r}")
     bound = float(clip_value)
     for g in _grads(parameters):

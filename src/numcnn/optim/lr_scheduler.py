@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import TypedDict
 
 from ..validation import check_bool, check_int, check_real
 from .optimizer import Optimizer, export_value, import_value
@@ -318,6 +319,17 @@ class CosineAnnealingLR(LRScheduler):
                 * (group["lr"] - eta_min) + eta_min for group in groups]
 
 
+class _Phase(TypedDict):
+    """A phase of :class:`OneCycleLR`: the step it ends at, and the group keys holding the
+    learning rates and momenta it anneals from and to (a dict, so that it saves as JSON)."""
+
+    end_step: float
+    start_lr: str
+    end_lr: str
+    start_momentum: str
+    end_momentum: str
+
+
 class OneCycleLR(LRScheduler):
     r"""The 1cycle policy: warm the learning rate up to ``max_lr``, then anneal it far below
     its start, cycling the momentum the other way (``torch.optim.lr_scheduler.OneCycleLR``).
@@ -407,6 +419,7 @@ class OneCycleLR(LRScheduler):
                                       low_open=True)
         self.three_phase = check_bool(three_phase, "three_phase", name)
         n = self.total_steps
+        self.phases: list[_Phase]
         if self.three_phase:
             self.phases = [
                 {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr",
@@ -429,6 +442,7 @@ class OneCycleLR(LRScheduler):
         groups = optimizer.param_groups
         max_lrs = _per_group(name, "max_lr", max_lr, len(groups), low=0, low_open=True)
         self.cycle_momentum = check_bool(cycle_momentum, "cycle_momentum", name)
+        momenta: list[tuple[float, float]] = []  # (max, base) per group when cycling momentum
         if self.cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
                 raise ValueError(f"{name}: cycle_momentum=True needs an optimizer with a "
@@ -436,19 +450,20 @@ class OneCycleLR(LRScheduler):
                                  f"has neither; pass cycle_momentum=False")
             self.use_beta1 = "betas" in optimizer.defaults
             limits = {"low": 0, "high": 1, "high_open": True} if self.use_beta1 else {"low": 0}
-            max_moms = _per_group(name, "max_momentum", max_momentum, len(groups), **limits)
-            base_moms = _per_group(name, "base_momentum", base_momentum, len(groups), **limits)
-        for i, group in enumerate(groups):
-            group["initial_lr"] = max_lrs[i] / div_factor
-            group["max_lr"] = max_lrs[i]
+            momenta = list(zip(
+                _per_group(name, "max_momentum", max_momentum, len(groups), **limits),
+                _per_group(name, "base_momentum", base_momentum, len(groups), **limits)))
+        for group, group_max_lr in zip(groups, max_lrs):
+            group["initial_lr"] = group_max_lr / div_factor
+            group["max_lr"] = group_max_lr
             group["min_lr"] = group["initial_lr"] / final_div_factor
-            if self.cycle_momentum:
-                if self.use_beta1:
-                    group["betas"] = (max_moms[i], *group["betas"][1:])
-                else:
-                    group["momentum"] = max_moms[i]
-                group["max_momentum"] = max_moms[i]
-                group["base_momentum"] = base_moms[i]
+        for group, (max_mom, base_mom) in zip(groups, momenta):
+            if self.use_beta1:
+                group["betas"] = (max_mom, *group["betas"][1:])
+            else:
+                group["momentum"] = max_mom
+            group["max_momentum"] = max_mom
+            group["base_momentum"] = base_mom
         super().__init__(optimizer)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -461,27 +476,29 @@ class OneCycleLR(LRScheduler):
         if t > self.total_steps:
             raise ValueError(f"OneCycleLR.step: stepped {t} times but total_steps is "
                              f"{self.total_steps}; build the scheduler with more steps")
+        phase, start_step = self._phase_at(t)
+        span = phase["end_step"] - start_step
+        pct = (t - start_step) / span if span != 0 else 1.0
         lrs = []
         for group in self.optimizer.param_groups:
-            start_step = 0.0
-            for i, phase in enumerate(self.phases):
-                end_step = phase["end_step"]
-                if t <= end_step or i == len(self.phases) - 1:
-                    span = end_step - start_step
-                    pct = (t - start_step) / span if span != 0 else 1.0
-                    lr = self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct)
-                    if self.cycle_momentum:
-                        momentum = self._anneal(group[phase["start_momentum"]],
-                                                group[phase["end_momentum"]], pct)
-                    break
-                start_step = end_step
-            lrs.append(lr)
+            lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
             if self.cycle_momentum:
+                momentum = self._anneal(group[phase["start_momentum"]],
+                                        group[phase["end_momentum"]], pct)
                 if self.use_beta1:
                     group["betas"] = (momentum, *group["betas"][1:])
                 else:
                     group["momentum"] = momentum
         return lrs
+
+    def _phase_at(self, t: int) -> tuple[_Phase, float]:
+        """The phase that step ``t`` falls in (the last one past its end) and its first step."""
+        start_step = 0.0
+        for phase in self.phases[:-1]:
+            if t <= phase["end_step"]:
+                return phase, start_step
+            start_step = phase["end_step"]
+        return self.phases[-1], start_step
 
 
 def _per_group(where: str, name: str, value, n_groups: int, **limits) -> list[float]:

@@ -349,7 +349,7 @@ class Optimizer:
     def _import_state(self, saved, param, where: str) -> dict:
         if not isinstance(saved, Mapping):
             raise TypeError(f"{where}: expected a dict of buffers, got {type(saved).__name__}")
-        entry = {}
+        entry: dict[str, np.ndarray | int] = {}
         for key, value in saved.items():
             if key in self._array_state:
                 if value is None:

@@ -79,8 +79,8 @@ class RMSprop(Optimizer):
             options[name] = check_bool(options[name], name, where)
 
     def _hyper(self, group: dict) -> _Hyper:
-        return _Hyper(*(float(group[k]) for k in ("lr", "alpha", "eps", "weight_decay",
-                                                  "momentum")),
+        return _Hyper(float(group["lr"]), float(group["alpha"]), float(group["eps"]),
+                      float(group["weight_decay"]), float(group["momentum"]),
                       bool(group["centered"]), bool(group["maximize"]))
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, h: _Hyper) -> None:
