@@ -433,10 +433,10 @@ class Tensor(InplaceOps):
         return self._lift(other) @ self
 
     # comparisons give plain boolean arrays (not differentiable)
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other):
         return self.data == (other.data if isinstance(other, Tensor) else other)
 
-    def __ne__(self, other):  # type: ignore[override]
+    def __ne__(self, other):
         return self.data != (other.data if isinstance(other, Tensor) else other)
 
     def __lt__(self, other):

@@ -81,7 +81,7 @@ class Progress:
             enabled = sys.stderr.isatty()
         if enabled:
             try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped]  # ships no types
+                from tqdm.auto import tqdm
             except ImportError:  # the bar is optional: pip install 'numcnn[cli]'
                 return
             self.bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
