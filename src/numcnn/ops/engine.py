@@ -85,6 +85,7 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
 
     def run(rows: slice):
         if need_input:
+            assert gx is not None
             gy_rows = conv.gy_on_rows(gy[rows], geo)                   # (n, g, Qg, Ho·Wq)
             conv.grad_input(gy_rows, w, geo, gx[rows])
         if need_weight:
@@ -96,8 +97,10 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     gw = None
     for chunk in chunks:
         elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * (chunk.stop - chunk.start)
-        part = parallel.sum_over_blocks(run, chunk, elements, calls_blas=True) if need_weight \
-            else parallel.run_blocks(run, chunk, elements, calls_blas=True)
+        if not need_weight:
+            parallel.run_blocks(run, chunk, elements, calls_blas=True)
+            continue
+        part = parallel.sum_over_blocks(run, chunk, elements, calls_blas=True)
         gw = part if gw is None else gw + part
     return gx, gw
 
