@@ -209,8 +209,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     y = _transpose.forward(x4.data, w.data, None if b is None else b.data, geo)
 
     def backward(gy):
-        gx = _transpose.grad_input(gy, w.data, geo) if x4.requires_grad else None
-        gw = _transpose.grad_weight(x4.data, gy, geo) if w.requires_grad else None
+        if x4.requires_grad and w.requires_grad:  # one gather of gY's columns for both
+            gx, gw = _transpose.grad_input_and_weight(x4.data, gy, w.data, geo)
+        else:
+            gx = _transpose.grad_input(gy, w.data, geo) if x4.requires_grad else None
+            gw = _transpose.grad_weight(x4.data, gy, geo) if w.requires_grad else None
         gb = _transpose.grad_bias(gy) if b is not None and b.requires_grad else None
         return gx, gw, gb
 

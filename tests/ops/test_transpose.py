@@ -20,7 +20,13 @@ from numcnn import functional as F
 from numcnn import gradcheck
 from numcnn import reference as ref
 from numcnn.autograd import tensor
-from numcnn.ops import conv2d_forward, conv2d_input, transpose
+from numcnn.ops import (
+    conv2d_forward,
+    conv2d_forward_and_weight,
+    conv2d_input,
+    conv2d_weight,
+    transpose,
+)
 from numcnn.ops.shapes import conv_geometry
 from strategies import SEEDS, t_configs
 
@@ -165,6 +171,36 @@ def test_worked_example_by_hand():
 
 
 # --- 4. PyTorch as the oracle -----------------------------------------------------------------
+
+@settings(max_examples=40)
+@given(cfg=t_configs(), seed=SEEDS)
+def test_one_gather_for_both_gradients_equals_the_two_kernels(cfg, seed):
+    """With x and W both requiring a gradient, the backward takes both from one gather of gY's
+    columns (``conv2d_forward_and_weight``); with only one, from its own kernel. All agree."""
+    x, w, _, gy = cfg.arrays(seed)
+    grads = {}
+    for needs in ((True, True), (True, False), (False, True)):
+        xn, wn = tensor(x, requires_grad=needs[0]), tensor(w, requires_grad=needs[1])
+        F.conv_transpose2d(xn, wn, **cfg.kwargs).backward(gy)
+        grads[needs] = (xn.grad, wn.grad)
+    np.testing.assert_allclose(grads[True, True][0], grads[True, False][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[True, True][1], grads[False, True][1], rtol=1e-12, atol=1e-12)
+    assert grads[True, False][1] is None and grads[False, True][0] is None
+
+
+def test_forward_and_weight_kernel_matches_the_separate_kernels(rng):
+    x, w = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 2, 3, 2))
+    kw = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}
+    y = conv2d_forward(x, w, None, **kw)
+    gy = rng.standard_normal(y.shape)
+    y2, gw = conv2d_forward_and_weight(x, w, gy, **kw)
+    np.testing.assert_allclose(y2, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, conv2d_weight(x, w.shape, gy, **kw), rtol=1e-12, atol=1e-12)
+    y0, gw0 = conv2d_forward_and_weight(x[:0], w, gy[:0], **kw)        # an empty batch
+    assert y0.shape == (0,) + y.shape[1:] and not gw0.any() and gw0.shape == w.shape
+    with pytest.raises(ValueError, match=r"gy must have the output's shape \(5, 6, 5, 6\)"):
+        conv2d_forward_and_weight(x, w, gy[:, :, :-1], **kw)
+
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(max_examples=40)

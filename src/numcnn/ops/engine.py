@@ -70,6 +70,32 @@ def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     return y, kept
 
 
+def conv_forward_and_grad_weight(x, w, gy, geo: ConvGeometry):
+    """``(conv(x, W), gW(x, gy))``: the forward of :func:`.conv.forward` and the weight gradient
+    of :func:`.conv.grad_weight` for the upstream ``gy``, both from one gather of x's columns
+    per block. conv_transpose2d's backward needs exactly this pair (its gX is the conv of its
+    gY, its gW the conv weight gradient with that gY as the input), and the gather is the
+    larger part of either.
+    """
+    prime_heap()
+    y = np.empty(geo.output_shape, np.result_type(x, w))
+    if y.size == 0 or x.size == 0 or w.size == 0:  # an empty batch or no channels: no GEMM
+        y[...] = 0
+        return y, np.zeros(geo.weight_shape, np.result_type(x, gy))
+
+    def run(rows: slice) -> np.ndarray:
+        cols = conv.columns(x[rows], geo)                              # (n, g, K, L)
+        conv.forward(x[rows], w, None, geo, cols, y[rows])
+        return conv.grad_weight(cols, gy[rows], geo)                   # this block's share of gW
+
+    gw = None
+    for chunk in _chunks(geo.N, _cols_bytes(geo, x.itemsize)):
+        part = parallel.sum_over_blocks(run, chunk, y[chunk].size * geo.kh * geo.kw,
+                                        calls_blas=True)
+        gw = part if gw is None else gw + part
+    return y, gw
+
+
 def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
                   method: str = "auto"):
     """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
@@ -225,6 +251,18 @@ def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1
     _check_method(method)
     geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
     return conv_grad_weight(x, gy, geo, method=method)
+
+
+def conv2d_forward_and_weight(x, w, gy, stride=1, padding=0, dilation=1, groups=1):
+    """``(conv2d_forward(x, w), conv2d_weight(x, w.shape, gy))`` from one gather of x's columns.
+
+    Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), gy (N, C_out, Ho, Wo) -> (y, gW).
+    """
+    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    if tuple(gy.shape) != geo.output_shape:
+        raise ValueError(f"conv2d: gy must have the output's shape {geo.output_shape}, "
+                         f"got {tuple(gy.shape)}")
+    return conv_forward_and_grad_weight(x, w, gy, geo)
 
 
 def conv2d_bias(gy):

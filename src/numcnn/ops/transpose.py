@@ -31,7 +31,13 @@ from numbers import Integral
 
 import numpy as np
 
-from .engine import conv2d_bias, conv2d_forward, conv2d_input, conv2d_weight
+from .engine import (
+    conv2d_bias,
+    conv2d_forward,
+    conv2d_forward_and_weight,
+    conv2d_input,
+    conv2d_weight,
+)
 from .shapes import Pair, pair
 
 __all__ = [
@@ -219,6 +225,14 @@ def grad_weight(x, gy, geo: ConvTransposeGeometry) -> np.ndarray:
     (o = γ(c)·C_out/g + o'): conv2d's weight gradient with gY as its input and x as its output
     gradient. Shape (C_in, C_out/g, kh, kw)."""
     return conv2d_weight(gy, geo.weight_shape, _extend(x, geo), **geo.conv_kwargs)
+
+
+def grad_input_and_weight(x, gy, w, geo: ConvTransposeGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """``(grad_input(gy, w), grad_weight(x, gy))`` from one gather of gY's columns: both are
+    products of the same columns of gY, the conv ``K gY`` with W and conv2d's weight gradient
+    with x (:func:`.engine.conv_forward_and_grad_weight`)."""
+    gx, gw = conv2d_forward_and_weight(gy, w, _extend(x, geo), **geo.conv_kwargs)
+    return (gx[..., :geo.H, :geo.W] if gx.shape[-2:] != (geo.H, geo.W) else gx), gw
 
 
 def grad_bias(gy) -> np.ndarray:
