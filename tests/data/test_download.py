@@ -153,6 +153,17 @@ def test_all_mirrors_failing(serve, tmp_path):
                          verbose=False)
     assert not isinstance(info.value, ChecksumError)
     assert mirrors[0] in str(info.value) and mirrors[1] in str(info.value)
+    assert not (tmp_path / "mnist").exists()           # no empty folder left behind
+
+
+def test_failed_download_keeps_a_folder_that_was_there(serve, tmp_path):
+    _, url = serve
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    with pytest.raises(DownloadError):
+        download_dataset("mnist", tmp_path, files=TEST_FILES[1:], mirrors=[url + "a/"],
+                         timeout=5, verbose=False)
+    assert folder.is_dir()
 
 
 def test_existing_files_are_not_downloaded_again(tmp_path):

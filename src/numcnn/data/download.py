@@ -150,9 +150,15 @@ def download_dataset(name: str, root: str | os.PathLike, files: Iterable[str] | 
     if not mirrors:
         raise ValueError(f"mirrors: expected at least one base URL for {name!r}, got none")
     dest = Path(root) / name
-    for filename in files:
-        if not (dest / filename).is_file():
-            _fetch_from_mirrors(mirrors, filename, dest, checksums[filename], timeout, verbose)
+    created = not dest.exists()
+    try:
+        for filename in files:
+            if not (dest / filename).is_file():
+                _fetch_from_mirrors(mirrors, filename, dest, checksums[filename], timeout, verbose)
+    except BaseException:
+        if created and dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()  # a failed first download leaves no empty folder behind
+        raise
     return dest
 
 
