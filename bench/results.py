@@ -45,6 +45,9 @@ def json_path(text: str) -> Path:
     """argparse ``type=`` of ``--json``: the path, refused where it holds anything but an
     earlier result."""
     path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{path.parent} is not an existing folder: create it first, or choose another file")
     reason = _refusal(path)
     if reason is not None:
         raise argparse.ArgumentTypeError(

@@ -163,9 +163,25 @@ def test_a_failed_write_leaves_the_earlier_result_whole(tmp_path, monkeypatch, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
 
 
-def test_json_that_cannot_be_written_ends_with_one_error_line(tmp_path, capsys, fake_naive):
+def test_json_into_a_missing_folder_is_refused_before_the_run(tmp_path, capsys, fake_naive):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert command.main(["--naive", "--json", str(blocker / "bench.json")]) == 1
+    with pytest.raises(SystemExit) as info:
+        command.main(["--naive", "--json", str(blocker / "bench.json")])
+    assert info.value.code == 2 and fake_naive == []                  # nothing ran
+    assert f"{blocker} is not an existing folder" in capsys.readouterr().err
+
+
+def test_json_that_cannot_be_written_ends_with_one_error_line(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def naive_then_folder_gone(timer):   # the folder vanishes (a file in its place) meanwhile
+        folder.rmdir()
+        folder.write_text("")
+        return dict(NAIVE)
+
+    monkeypatch.setattr(command, "naive_speedup", naive_then_folder_gone)
+    assert command.main(["--naive", "--json", str(folder / "bench.json")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"numcnn: error: cannot write {blocker / 'bench.json'}")
+    assert err.startswith(f"numcnn: error: cannot write {folder / 'bench.json'}")

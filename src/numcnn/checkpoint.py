@@ -17,6 +17,7 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,9 +79,10 @@ def save(path, payload: dict) -> Path:
     arrays: dict[str, np.ndarray] = {}
     tree = _flatten(payload, arrays, "")
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    # allow_pickle=False: never pickle (and no array key can stand for the keyword)
-    return atomic.write_bytes(path, lambda f: np.savez(f, allow_pickle=False,
-                                                       **{_META: np.array(meta)}, **arrays))
+    # nothing is pickled: _flatten refused object arrays (np.savez's allow_pickle keyword is
+    # newer than the NumPy this package supports, where it would be saved as an array)
+    entries: dict[str, Any] = {_META: np.array(meta), **arrays}
+    return atomic.write_bytes(path, lambda f: np.savez(f, **entries))
 
 
 def _entry(zf: zipfile.ZipFile, key: str, path: Path) -> zipfile.ZipInfo:

@@ -221,7 +221,6 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     if config.epochs < done:
         raise RunMismatch(f"{out} has already trained {done} epochs; --epochs {config.epochs} "
                           f"cannot undo them (give --epochs {done} or more, or --overwrite)")
-    assert saved is not None, "saved_settings reads them from last.npz"
     planned = saved.get("epochs", config.epochs)
     if planned != config.epochs and config.epochs > done:
         log(f"the run was planned for {planned} epochs; re-planning the learning-rate "

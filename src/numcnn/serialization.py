@@ -122,8 +122,9 @@ def save(obj, f) -> None:
     meta = np.array(json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}))
 
     def write(handle):
-        # allow_pickle=False: never pickle (and no array key can stand for the keyword)
-        np.savez(handle, allow_pickle=False, **{_META: meta}, **arrays)
+        # nothing is pickled: object arrays were refused above (np.savez's allow_pickle keyword
+        # is newer than the NumPy this package supports, where it would be saved as an array)
+        np.savez(handle, **{_META: meta}, **arrays)
 
     if hasattr(f, "write"):
         if isinstance(f, io.TextIOBase):

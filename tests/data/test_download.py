@@ -156,6 +156,15 @@ def test_all_mirrors_failing(serve, tmp_path):
     assert not (tmp_path / "mnist").exists()           # no empty folder left behind
 
 
+def test_failed_download_removes_the_folders_it_created(serve, tmp_path):
+    _, url = serve
+    root = tmp_path / "new" / "data"
+    with pytest.raises(DownloadError):
+        download_dataset("mnist", root, files=TEST_FILES[1:], mirrors=[url + "a/"], timeout=5,
+                         verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_download_keeps_a_folder_that_was_there(serve, tmp_path):
     _, url = serve
     folder = tmp_path / "mnist"

@@ -170,7 +170,7 @@ def test_worked_example_by_hand():
     np.testing.assert_array_equal(y[0, 0], [[10.0, 102.0, 20.0, 200.0]])
 
 
-# --- 4. PyTorch as the oracle -----------------------------------------------------------------
+# --- the backward computes both gradients from one gather -----------------------------------
 
 @settings(max_examples=40)
 @given(cfg=t_configs(), seed=SEEDS)
@@ -201,6 +201,8 @@ def test_forward_and_weight_kernel_matches_the_separate_kernels(rng):
     with pytest.raises(ValueError, match=r"gy must have the output's shape \(5, 6, 5, 6\)"):
         conv2d_forward_and_weight(x, w, gy[:, :, :-1], **kw)
 
+
+# --- 4. PyTorch as the oracle -----------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(max_examples=40)

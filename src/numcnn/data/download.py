@@ -150,16 +150,22 @@ def download_dataset(name: str, root: str | os.PathLike, files: Iterable[str] | 
     if not mirrors:
         raise ValueError(f"mirrors: expected at least one base URL for {name!r}, got none")
     dest = Path(root) / name
-    created = not dest.exists()
+    created = [folder for folder in (dest, *dest.parents) if not folder.exists()]
     try:
         for filename in files:
             if not (dest / filename).is_file():
                 _fetch_from_mirrors(mirrors, filename, dest, checksums[filename], timeout, verbose)
     except BaseException:
-        if created and dest.is_dir() and not any(dest.iterdir()):
-            dest.rmdir()  # a failed first download leaves no empty folder behind
+        _remove_empty(created)  # a failed first download leaves no empty folder behind
         raise
     return dest
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders of ``folders`` (deepest first) that exist and are empty."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _fetch_from_mirrors(mirrors: list[str], filename: str, dest: Path, sha256: str,

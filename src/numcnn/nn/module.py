@@ -460,7 +460,7 @@ class Module:
         """The keyword arguments that rebuild this layer, as Keras's ``get_config``:
         ``type(m)(**m.get_config())`` is a layer like ``m`` with fresh weights.
 
-        The values are JSON-able (tuples become lists). ``device`` and ``dtype`` are left out:
+        The values are JSON-able (JSON stores tuples as lists). ``device`` and ``dtype`` are left out:
         they say where the weights live, not what the layer computes. :mod:`numcnn.io` stores
         the configuration of each layer of a ``Sequential`` under its class name, and ONNX
         export and ``explain`` read a layer's settings from it. A module whose constructor
