@@ -53,11 +53,6 @@ def conv_stages(plan: LayerPlan, a: dict[str, np.ndarray]) -> list[Stage]:
                                           _conv_seed_weight_grad))]
 
 
-def _group_sizes(geo: ConvGeometry) -> tuple[int, int]:
-    """(C_in/g, C_out/g): the input and output channels of one group."""
-    return geo.C_in // geo.groups, geo.C_out // geo.groups
-
-
 def _conv_sizes(plan: LayerPlan, geo: ConvGeometry) -> Stage:
     """H_out = (H + 2p − k_eff)/s + 1 rounded down, the remainder r, and every size."""
     return Stage("sizes", "The layer and its sizes", [
@@ -72,7 +67,7 @@ def _conv_sizes(plan: LayerPlan, geo: ConvGeometry) -> Stage:
 def _conv_forward(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
     """Y[q, o_h, o_w] = Σ_(c′,u,v) X_pad[γ(q)·C_in/g + c′, s·o_h + d·u, s·o_w + d·v]·W[q, c′, u, v]
     (+ b[q]): one cell per output, marking its window and the weights."""
-    Cg, Qg = _group_sizes(geo)
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
     kh, kw, sh, sw, dh, dw = geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw
     Xp, Wt, Y, b = a["X_pad"][0], a["W"], a["Y"][0], a.get("b")
     st = Stage("forward", "Forward: each Y cell is one window of X_pad times W, summed",
@@ -98,7 +93,7 @@ def _conv_forward(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
 def _conv_weight_grad(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
     """gW[q, c′, u, v] = Σ_(o_h,o_w) gY[q, o_h, o_w]·X_pad[γ(q)·C_in/g + c′, s·o_h + d·u,
     s·o_w + d·v], and gb[q] = Σ gY[q]: one cell per weight, marking the windows it touched."""
-    Cg, Qg = _group_sizes(geo)
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
     kh, kw, sh, sw, dh, dw = geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw
     Xp, gY = a["X_pad"][0], a["gY"][0]
     st = Stage("gW", "gW: each weight's gradient sums over the windows it touched",
@@ -163,7 +158,7 @@ def _conv_pad_inserted(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
 def _conv_flip_kernel(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
     """The seed's gX ③: W_T[γ·C_in/g + c′, q′, u, v] = W[γ·C_out/g + q′, c′, kh−1−u, kw−1−v];
     one cell per (c, q′) kernel."""
-    Cg, Qg = _group_sizes(geo)
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
     kh, kw, WT = geo.kh, geo.kw, a["W_T"]
     st = Stage("flip", "③ flip the kernel 180° and swap its channels: W_T", [
         "W_T[γ·C_in/g + c′, q′, u, v] = W[γ·C_out/g + q′, c′, kh−1−u, kw−1−v]",
@@ -183,7 +178,7 @@ def _conv_flip_kernel(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
 def _conv_correlate_inserted(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
     """The seed's gX ④: gX[c, i, j] = Σ_(q′,u,v) P[γ·C_out/g + q′, i + d·u, j + d·v]·W_T[c, q′,
     u, v], stride 1; one cell per input, marking its window of P."""
-    Cg, Qg = _group_sizes(geo)
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
     kh, kw, dh, dw = geo.kh, geo.kw, geo.dh, geo.dw
     P, WT, gX_ins = a["P"][0], a["W_T"], a["gX_ins"][0]
     st = Stage("correlate", "④ correlate P with W_T, cell by cell: gX", [
@@ -208,7 +203,7 @@ def _conv_correlate_inserted(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Sta
 def _conv_col2im(geo: ConvGeometry, a: dict[str, np.ndarray]) -> Stage:
     """gX by im2col/col2im: gX[c, i, j] = Σ gY[q, o_h, o_w]·W[q, c′, u, v] over the windows
     with s·o + d·u − p = i (per axis); one cell per input, checked against the seed's gX."""
-    Cg, Qg = _group_sizes(geo)
+    Cg, Qg = geo.C_in // geo.groups, geo.C_out // geo.groups
     kh, kw, sh, sw, dh, dw = geo.kh, geo.kw, geo.sh, geo.sw, geo.dh, geo.dw
     ph, pw = geo.pad_h[0], geo.pad_w[0]
     Wt, gY, gX = a["W"], a["gY"][0], a["gX"][0]
