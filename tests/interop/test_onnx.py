@@ -323,6 +323,13 @@ class Square(nn.Module):
         return x * x
 
 
+class ShiftedReLU(nn.ReLU):
+    """A subclass of a supported layer may compute something else: it is not exported as one."""
+
+    def forward(self, x):
+        return super().forward(x) - 1.0
+
+
 class Exp(nn.Module):
     def __init__(self):
         super().__init__()
@@ -344,6 +351,8 @@ class BatchMix(nn.Module):
 def test_export_errors():
     with pytest.raises(nco.OnnxExportError, match=r"layer '1' \(Square\) cannot be exported"):
         nco.export(nn.Sequential(nn.Linear(4, 4), Square()), (4,))
+    with pytest.raises(nco.OnnxExportError, match=r"layer '0' \(ShiftedReLU\) cannot be"):
+        nco.export(nn.Sequential(ShiftedReLU()), (4,))
     with pytest.raises(nco.OnnxExportError, match="operation 'Exp'"):
         nco.export(Exp(), (4,))
     with pytest.raises(nco.OnnxExportError, match="batch"):
