@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+import numcnn as nc
 import numcnn.onnx as nco
 from numcnn import io, nn
 
@@ -54,15 +55,20 @@ def test_state_dict_torch_to_numcnn_and_back(torch, mnist_batch, interop, name):
 
 
 def test_default_init_matches_torch_distribution(torch):
-    """Both draw W from U(±1/√fan_in) (kaiming a=√5) with fan_in = (C_out/g)·kh·kw, bias alike."""
+    """Both draw W from U(±1/√fan_in) (kaiming a=√5) with fan_in = (C_out/g)·kh·kw, bias alike.
+
+    The largest of n draws from U(±bound) falls below q·bound with probability qⁿ: q = 0.99 for
+    the 8,192 weights and q = 0.6 for the 32 biases keep that under 1e-7 (seeded besides)."""
+    nc.manual_seed(0)
+    torch.manual_seed(0)
     ours = nn.ConvTranspose2d(64, 32, 4, groups=2)
     theirs = torch.nn.ConvTranspose2d(64, 32, 4, groups=2)
     bound = 1 / np.sqrt(16 * 4 * 4)
-    for a, b in ((ours.weight.data, theirs.weight.detach().numpy()),
-                 (ours.bias.data, theirs.bias.detach().numpy())):
+    for a, b, q in ((ours.weight.data, theirs.weight.detach().numpy(), 0.99),
+                    (ours.bias.data, theirs.bias.detach().numpy(), 0.6)):
         assert a.shape == b.shape and a.dtype == b.dtype == np.float32
         assert np.abs(a).max() <= bound and np.abs(b).max() <= bound
-        assert np.abs(a).max() > 0.9 * bound and np.abs(b).max() > 0.9 * bound
+        assert np.abs(a).max() > q * bound and np.abs(b).max() > q * bound
 
 
 def test_repr_matches_torch(torch):
