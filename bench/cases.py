@@ -24,6 +24,12 @@ class Conv(NamedTuple):
         size = (self.H - 1) * self.stride - 2 * self.padding + self.k
         return (self.N, self.C_out, size, size)
 
+    def shapes(self, op: str) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+        """``(weight shape, output shape)`` of ``op``, "conv2d" or "conv_transpose2d"."""
+        if op == "conv2d":
+            return (self.C_out, self.C_in, self.k, self.k), self.output_shape()
+        return (self.C_in, self.C_out, self.k, self.k), self.transpose_output_shape()
+
     def flops(self) -> float:
         """Floating-point operations of the conv2d forward: one multiply-add per output pixel,
         output channel and kernel tap."""

@@ -12,7 +12,7 @@ from bench.timing import Timer
 def _blas_pools() -> list[dict[str, Any]] | None:
     """threadpoolctl's BLAS thread pools; None where threadpoolctl is not installed."""
     try:
-        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_info
     except ImportError:
         return None
     return [i for i in threadpool_info() if i.get("user_api") == "blas"]

@@ -18,9 +18,9 @@ from numcnn.models import lenet5
 from numcnn.ops import engine
 
 
-def _layer(op: str, w_shape: tuple[int, ...], y_shape: tuple[int, ...], conv: Conv,
-           backward: bool) -> Runner:
+def _layer(op: str, conv: Conv, backward: bool) -> Runner:
     """``numcnn.functional.<op>(x, w, b, stride, padding)`` on the input of ``conv``."""
+    w_shape, y_shape = conv.shapes(op)
     fn = getattr(F, op)
     rng = np.random.default_rng(0)
     x = nc.tensor(rng.standard_normal((conv.N, conv.C_in, conv.H, conv.H), dtype=np.float32),
@@ -40,14 +40,12 @@ def _layer(op: str, w_shape: tuple[int, ...], y_shape: tuple[int, ...], conv: Co
 
 def conv(case: Conv, backward: bool) -> Runner:
     """conv2d of (N, C_in, H, H) with a (C_out, C_in, k, k) kernel."""
-    return _layer("conv2d", (case.C_out, case.C_in, case.k, case.k), case.output_shape(), case,
-                  backward)
+    return _layer("conv2d", case, backward)
 
 
 def conv_transpose(case: Conv, backward: bool) -> Runner:
     """conv_transpose2d of (N, C_in, H, H) with a (C_in, C_out, k, k) kernel."""
-    return _layer("conv_transpose2d", (case.C_in, case.C_out, case.k, case.k),
-                  case.transpose_output_shape(), case, backward)
+    return _layer("conv_transpose2d", case, backward)
 
 
 def pool(kind: str, backward: bool) -> Runner:

@@ -14,9 +14,9 @@ from bench.timing import Runner
 VERSION = torch.__version__
 
 
-def _layer(op: str, w_shape: tuple[int, ...], y_shape: tuple[int, ...], conv: Conv,
-           backward: bool) -> Runner:
+def _layer(op: str, conv: Conv, backward: bool) -> Runner:
     """``torch.nn.functional.<op>(x, w, b, stride, padding)`` on the input of ``conv``."""
+    w_shape, y_shape = conv.shapes(op)
     fn = getattr(torch.nn.functional, op)
     x = torch.randn(conv.N, conv.C_in, conv.H, conv.H, requires_grad=backward)
     w = (torch.randn(*w_shape) * 0.1).requires_grad_(backward)
@@ -37,14 +37,12 @@ def _layer(op: str, w_shape: tuple[int, ...], y_shape: tuple[int, ...], conv: Co
 
 def conv(case: Conv, backward: bool) -> Runner:
     """conv2d of (N, C_in, H, H) with a (C_out, C_in, k, k) kernel."""
-    return _layer("conv2d", (case.C_out, case.C_in, case.k, case.k), case.output_shape(), case,
-                  backward)
+    return _layer("conv2d", case, backward)
 
 
 def conv_transpose(case: Conv, backward: bool) -> Runner:
     """conv_transpose2d of (N, C_in, H, H) with a (C_in, C_out, k, k) kernel."""
-    return _layer("conv_transpose2d", (case.C_in, case.C_out, case.k, case.k),
-                  case.transpose_output_shape(), case, backward)
+    return _layer("conv_transpose2d", case, backward)
 
 
 def pool(kind: str, backward: bool) -> Runner:
