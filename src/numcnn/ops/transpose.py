@@ -200,6 +200,11 @@ def _extend(x: np.ndarray, geo: ConvTransposeGeometry) -> np.ndarray:
     return np.pad(x, [(0, 0), (0, 0), (0, Hk - geo.H), (0, Wk - geo.W)])
 
 
+def _crop(gx: np.ndarray, geo: ConvTransposeGeometry) -> np.ndarray:
+    """K's output cut back to x's size (a no-op unless s <= r < d; see :func:`_extend`)."""
+    return gx[..., :geo.H, :geo.W] if gx.shape[-2:] != (geo.H, geo.W) else gx
+
+
 def forward(x, w, b, geo: ConvTransposeGeometry) -> np.ndarray:
     """``Y[n,o,i',j'] = b[o] + Σ_{c ∈ group γ(o)} Σ_{u,v} X[n,c,i,j]·W[c, o', u, v]`` over
     ``i' = s_h·i + d_h·u − p_h``, ``j' = s_w·j + d_w·v − p_w`` (every input pixel scatters its
@@ -216,8 +221,7 @@ def forward(x, w, b, geo: ConvTransposeGeometry) -> np.ndarray:
 def grad_input(gy, w, geo: ConvTransposeGeometry) -> np.ndarray:
     """``gX[n,c,i,j] = Σ_{o ∈ group γ(c)} Σ_{u,v} gY[n, o, s_h·i + d_h·u − p_h,
     s_w·j + d_w·v − p_w]·W[c, o', u, v]``: the plain conv ``K gY``. Shape (N, C_in, H, W)."""
-    gx = conv2d_forward(gy, w, None, **geo.conv_kwargs)                # (N, C_in, H', W')
-    return gx[..., :geo.H, :geo.W] if gx.shape[-2:] != (geo.H, geo.W) else gx
+    return _crop(conv2d_forward(gy, w, None, **geo.conv_kwargs), geo)  # (N, C_in, H, W)
 
 
 def grad_weight(x, gy, geo: ConvTransposeGeometry) -> np.ndarray:
@@ -232,7 +236,7 @@ def grad_input_and_weight(x, gy, w, geo: ConvTransposeGeometry) -> tuple[np.ndar
     products of the same columns of gY, the conv ``K gY`` with W and conv2d's weight gradient
     with x (:func:`.engine.conv_forward_and_grad_weight`)."""
     gx, gw = conv2d_forward_and_weight(gy, w, _extend(x, geo), **geo.conv_kwargs)
-    return (gx[..., :geo.H, :geo.W] if gx.shape[-2:] != (geo.H, geo.W) else gx), gw
+    return _crop(gx, geo), gw
 
 
 def grad_bias(gy) -> np.ndarray:
