@@ -99,6 +99,8 @@ def test_spec_refuses_a_layer_whose_get_config_is_missing(monkeypatch):
       "groups": 2}, ValueError,
      r"layer 'head' cannot be built as Conv2d.*in_channels=3 must be divisible by groups=2"),
     ({"units": 3}, TypeError, r"layer 'head' must be a dict with a 'type' entry"),
+    ({"type": "Sequential", "layers": 5}, TypeError,
+     r"the layers of Sequential 'head' must be a list of \[name, spec\] pairs, got 5"),
 ])
 def test_bad_specs_are_refused_by_place(spec, error, pattern):
     with pytest.raises(error, match=pattern):

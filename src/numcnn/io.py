@@ -202,6 +202,9 @@ def _build_layer(spec, where: str) -> nn.Module:
     kind = spec["type"]
     if kind == "Sequential":
         children = OrderedDict()
+        if not isinstance(spec.get("layers", []), list):
+            raise TypeError(f"model_from_spec: the layers of Sequential {where or '(model)'!r} "
+                            f"must be a list of [name, spec] pairs, got {spec['layers']!r}")
         for item in spec.get("layers", []):
             if not (isinstance(item, (list, tuple)) and len(item) == 2):
                 raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "

@@ -204,8 +204,9 @@ REFUSALS = {
     "pool-1d": (lambda: graph(node("AveragePool", ["input"], ["output"], kernel_shape=[2]),
                               shape=("N", 1, 8)),
                 "load: an AveragePool node: only 2-D pooling is supported, got kernel_shape [2]"),
+    # AveragePool takes dilations since opset 19
     "avg-pool-dilated": (lambda: graph(node("AveragePool", ["input"], ["output"],
-                                            kernel_shape=[2, 2], dilations=[2, 2])),
+                                            kernel_shape=[2, 2], dilations=[2, 2]), opset=19),
                          "load: an AveragePool node: dilated average pooling is not supported"),
     "pool-asymmetric-ceil": (lambda: graph(node("MaxPool", ["input"], ["output"],
                                                 kernel_shape=[2, 2], pads=[0, 0, 1, 1],
@@ -308,6 +309,31 @@ REFUSALS = {
                                     init={"r": np.float32(1.5)}),
                       lambda: built("load: a Dropout node: cannot build Dropout: ",
                                     lambda: nn.Dropout(1.5))),
+    # attributes of the wrong type, unknown, missing or of the wrong length: refused by name
+    "attribute-strides-floats": (
+        lambda: graph(node("Conv", ["input", "w"], ["output"], strides=[1.5, 1.5]),
+                      init={"w": W}),
+        "load: a Conv node: attribute 'strides' is of type FLOATS, expected INTS"),
+    "attribute-strides-one-int": (
+        lambda: graph(node("Conv", ["input", "w"], ["output"], strides=2), init={"w": W}),
+        "load: a Conv node: attribute 'strides' is of type INT, expected INTS"),
+    "attribute-alpha-string": (
+        lambda: graph(node("LeakyRelu", ["input"], ["output"], alpha="x")),
+        "load: a LeakyRelu node: attribute 'alpha' is of type STRING, expected FLOAT"),
+    "attribute-unknown": (
+        lambda: graph(node("Relu", ["input"], ["output"], slope=1.0)),
+        ("load: a Relu node: has an attribute 'slope', which Relu of opset 17 does not take "
+         "(it takes none)")),
+    "attribute-required-missing": (
+        lambda: graph(node("MaxPool", ["input"], ["output"])),
+        "load: a MaxPool node: lacks the required attribute(s) kernel_shape"),
+    "attribute-pads-length": (
+        lambda: graph(node("Conv", ["input", "w"], ["output"], pads=[1, 1, 1]), init={"w": W}),
+        "load: a Conv node: pads [1, 1, 1] must have 4 values (begin and end of both axes)"),
+    "attribute-pool-pads-length": (
+        lambda: graph(node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2],
+                           pads=[1, 1])),
+        "load: an AveragePool node: pads [1, 1] must have 4 values (begin and end of both axes)"),
     "dropout-training": (lambda: graph(node("Dropout", ["input", "r", "t"], ["output"]),
                                        init={"r": np.float32(0.5), "t": np.bool_(True)}),
                          "load: a Dropout node: training_mode=True is not supported"),

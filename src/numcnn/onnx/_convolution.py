@@ -13,7 +13,7 @@ import numpy as np
 from .. import nn
 from ..ops.shapes import Pair, conv_padding
 from ._chain import Chain, build
-from ._graph import attributes, fail, text_attribute
+from ._graph import attributes, fail, pads_attribute, text_attribute
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -82,7 +82,7 @@ def convert_conv(chain: Chain, node: NodeProto) -> None:
     stride, dilation = (_pair_attribute(node, attrs, name) for name in ("strides", "dilations"))
     groups = int(attrs.get("group", 1))
     auto_pad = text_attribute(attrs, "auto_pad", "NOTSET")
-    pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
+    pads: tuple[int, ...] = pads_attribute(node, attrs)
     pad = chain.take_pad(node, 0.0)
     if pad is not None:
         if auto_pad != "NOTSET":
@@ -106,8 +106,7 @@ def convert_conv_transpose(chain: Chain, node: NodeProto) -> None:
     if auto_pad not in ("NOTSET", "VALID") or "output_shape" in attrs:
         fail(node, "output_shape and auto_pad SAME_* are not supported (give explicit pads and "
                    "output_padding)")
-    pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0))) if auto_pad == "NOTSET" \
-        else (0, 0, 0, 0)
+    pads = pads_attribute(node, attrs) if auto_pad == "NOTSET" else (0, 0, 0, 0)
     if pads[:2] != pads[2:]:
         fail(node, f"asymmetric pads {list(pads)} are not supported")
     groups = int(attrs.get("group", 1))

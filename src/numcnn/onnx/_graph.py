@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto
 
 __all__ = ["STANDARD_DOMAINS", "Graph", "OnnxImportError", "Shape", "attributes",
-           "constant_value", "fail", "import_onnx", "read_graph", "short_float", "text_attribute",
-           "where"]
+           "constant_value", "fail", "import_onnx", "pads_attribute", "read_graph", "short_float",
+           "text_attribute", "where"]
 
 #: The names of the standard operator set (the empty name is the default).
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -58,6 +58,41 @@ def attributes(node: NodeProto) -> dict[str, Any]:
     from onnx.helper import get_attribute_value
 
     return {a.name: get_attribute_value(a) for a in node.attribute}
+
+
+def check_attributes(node: NodeProto, opset: int) -> None:
+    """Refuse an attribute of the wrong type (``strides`` given as floats or as one int), one
+    the operator does not take, or a required one left out, as ONNX's schema of ``opset`` has
+    them: the converters can then read every attribute as the type the schema gives it.
+    Operators without a schema are left to the converters, which refuse them by name."""
+    from onnx import AttributeProto, defs
+
+    try:
+        schema = defs.get_schema(node.op_type, opset, node.domain)
+    except defs.SchemaError:
+        return
+    expected = schema.attributes
+    for attribute in node.attribute:
+        if attribute.name not in expected:
+            fail(node, f"has an attribute {attribute.name!r}, which {node.op_type} of opset "
+                       f"{opset} does not take (it takes {', '.join(sorted(expected)) or 'none'})")
+        want = expected[attribute.name].type
+        if attribute.type != want:
+            fail(node, f"attribute {attribute.name!r} is of type "
+                       f"{AttributeProto.AttributeType.Name(attribute.type)}, expected "
+                       f"{AttributeProto.AttributeType.Name(want)}")
+    given = {a.name for a in node.attribute}
+    missing = sorted(name for name, a in expected.items() if a.required and name not in given)
+    if missing:
+        fail(node, f"lacks the required attribute(s) {', '.join(missing)}")
+
+
+def pads_attribute(node: NodeProto, attrs: dict[str, Any]) -> tuple[int, int, int, int]:
+    """The ``pads`` of a 2-D operator (begin h, w, end h, w), zeros by default."""
+    pads = tuple(int(v) for v in attrs.get("pads", (0, 0, 0, 0)))
+    if len(pads) != 4:
+        fail(node, f"pads {list(pads)} must have 4 values (begin and end of both axes)")
+    return pads[0], pads[1], pads[2], pads[3]
 
 
 def text_attribute(attrs: dict[str, Any], name: str, default: str) -> str:
@@ -143,6 +178,9 @@ def read_graph(proto: ModelProto) -> Graph:
             f"load: the graph has {len(inputs)} inputs and {len(graph.output)} outputs; "
             "numcnn reads models with exactly one input and one output")
     opset = next((o.version for o in proto.opset_import if o.domain in STANDARD_DOMAINS), 1)
+    for node in graph.node:
+        if node.domain in STANDARD_DOMAINS:
+            check_attributes(node, opset)
     dtype = next((a.dtype for a in constants.values() if np.issubdtype(a.dtype, np.floating)),
                  np.dtype(np.float32))
     return Graph(nodes=list(graph.node), input=inputs[0].name, output=graph.output[0].name,

@@ -15,7 +15,7 @@ import numpy as np
 from .. import nn
 from ..ops.shapes import pool_output_size
 from ._chain import Chain, PendingPad, build
-from ._graph import Graph, attributes, fail, text_attribute
+from ._graph import Graph, attributes, fail, pads_attribute, text_attribute
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -52,8 +52,7 @@ def _read_pool(node: NodeProto, is_max: bool) -> _Pool:
     dilation = tuple(int(v) for v in attrs.get("dilations", (1, 1)))
     if not is_max and dilation != (1, 1):
         fail(node, "dilated average pooling is not supported")
-    pads = tuple(int(v) for v in attrs.get("pads", (0,) * 4)) if auto_pad == "NOTSET" \
-        else (0,) * 4
+    pads = pads_attribute(node, attrs) if auto_pad == "NOTSET" else (0, 0, 0, 0)
     return _Pool(is_max, kernel, stride, dilation, pads, ceil_mode=bool(attrs.get("ceil_mode", 0)),
                  count_include_pad=bool(attrs.get("count_include_pad", 0)))
 
