@@ -72,3 +72,30 @@ def test_the_settings_of_a_stored_run_skip_what_its_optimizer_does_not_take(tmp_
     assert config is not None and config.optimizer == "adam" and config.momentum is None
     config.validate()
     rundir.check_same_run(saved, TrainConfig(optimizer="adam", lr=1e-3), tmp_path)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"momentum": -0.5}, "momentum must be a finite number >= 0, got -0.5"),
+    ({"momentum": float("nan")}, "momentum must be a finite number >= 0, got nan"),
+    ({"weight_decay": -1e-4}, "weight_decay must be a finite number >= 0, got -0.0001"),
+    ({"weight_decay": float("inf")}, "weight_decay must be a finite number >= 0, got inf"),
+    ({"weight_decay": "0.1"}, "weight_decay must be a finite number >= 0, got '0.1'"),
+    ({"epochs": True}, "epochs must be a positive int, got True"),
+    ({"lr": True}, "lr must be a positive number, got True"),
+    ({"seed": "x"}, "seed must be an int >= 0, got 'x'"),
+    ({"seed": -1}, "seed must be an int >= 0, got -1"),
+    ({"model_options": [1]}, "model_options must be a dict of the model's keyword arguments"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, settings, message):
+    config = TrainConfig(out=str(tmp_path / "run"), **settings)
+    with pytest.raises((ValueError, TypeError), match=message):
+        config.validate()
+    with pytest.raises((ValueError, TypeError), match="must be"):
+        fit(config, log=lambda line: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_good_numbers_of_every_kind_are_accepted():
+    import numpy as np
+    TrainConfig(momentum=0.0, weight_decay=np.float32(1e-4), seed=np.int64(3), lr=0.1,
+                epochs=np.int64(2)).validate()

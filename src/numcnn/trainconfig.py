@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import data, models
+from .validation import is_int, is_real
 
 DATASETS = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -90,14 +91,24 @@ class TrainConfig:
             raise ValueError(f"unknown dtype {self.dtype!r}; choose from {sorted(DTYPES)}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         for name in ("limit", "test_limit", "patience"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not is_int(value) or value < 1):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is not None and not (is_real(self.lr) and self.lr > 0
+                                        and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not (is_real(value) and 0 <= value < math.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if not isinstance(self.model_options, dict):
+            raise TypeError(f"model_options must be a dict of the model's keyword arguments, "
+                             f"got {self.model_options!r}")
         if not isinstance(self.out, (str, Path)) or str(self.out) == "":
             raise ValueError(f"out must name a folder, got {self.out!r}")
         if self.resume and self.overwrite:
