@@ -153,3 +153,14 @@ def test_import_numcnn_is_enough_for_model_save(tmp_path):
                          check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == repr(nn.Sequential(nn.Linear(3, 2), nn.ReLU()))
+
+
+def test_weights_only_file_loaded_without_the_constructor_arguments_says_so(tmp_path):
+    layer = nn.Linear(3, 2)
+    path = layer.save(tmp_path / "linear.safetensors")
+    with pytest.raises(TypeError, match=r"Linear.load: .* holds only the weights of a "
+                                        r"numcnn.nn.linear.Linear; give its constructor's "
+                                        r"arguments"):
+        nn.Linear.load(path)
+    again = nn.Linear.load(path, 3, 2)
+    np.testing.assert_array_equal(again.weight.data, layer.weight.data)

@@ -583,7 +583,12 @@ def _load_module(cls: type[nn.Module], path, *args, **kwargs) -> nn.Module:
     if stored != name:
         raise ValueError(f"{cls.__name__}.load: {path} holds the weights of a "
                          f"{stored or 'model saved with its architecture'}, not of a {name}")
-    model = cls(*args, **kwargs)
+    try:
+        model = cls(*args, **kwargs)
+    except TypeError as err:  # a layer or model saved as weights only needs its arguments
+        raise TypeError(f"{cls.__name__}.load: {path} holds only the weights of a {name}; "
+                        f"give its constructor's arguments, {cls.__name__}.load(path, ...): "
+                        f"{err}") from None
     tensors = load_safetensors(path)
     dtype = next((v.dtype for v in tensors.values() if np.issubdtype(v.dtype, np.floating)),
                  None)
