@@ -274,6 +274,8 @@ BAD = {
     "negative padding": (X, WT, {"padding": -1}, None, ValueError, "padding must be >= 0"),
     "string padding": (X, WT, {"padding": "same"}, None, TypeError, "no 'same' or 'valid'"),
     "stride 0": (X, WT, {"stride": 0}, None, ValueError, "stride must be >= 1"),
+    "no input channel": ((2, 0, 3, 3), (0, 3, 2, 2), {}, None, ValueError,
+                         "conv_transpose2d: weight shape (0, 3, 2, 2) has an empty axis"),
     "dilation 0": (X, WT, {"dilation": 0}, None, ValueError, "dilation must be >= 1"),
     "groups not dividing C_in": (X, WT, {"groups": 3}, None, ValueError,
                                  "groups=3 must divide the input channels"),

@@ -147,8 +147,10 @@ def conv_transpose_geometry(x_shape, w_shape, stride=1, padding=0, output_paddin
     if C_in != w_in:
         raise ValueError(f"{op}: input has {C_in} channels but weight expects {w_in} (weight "
                          f"shape {tuple(w_shape)} is (C_in, C_out/groups, kh, kw))")
-    if min(C_out_g, kh, kw) < 1:
-        raise ValueError(f"{op}: weight shape {tuple(w_shape)} has an empty axis")
+    if min(w_in, C_out_g, kh, kw) < 1:  # as PyTorch
+        raise ValueError(f"{op}: weight shape {tuple(w_shape)} has an empty axis; expected at "
+                         "least 1 input and 1 output channel and a kernel of at least 1x1 "
+                         "(weight layout (C_in, C_out/groups, kh, kw))")
     if min(H, W) < 1:  # the output formula would give a size, but there is nothing to spread
         raise ValueError(f"{op}: input height and width must be >= 1, got {H}x{W} "
                          f"(input shape {tuple(x_shape)})")
