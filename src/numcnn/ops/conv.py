@@ -102,21 +102,28 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None) -> np.ndarray:
     as ``gX = crop(col2im(Wᵀ gY))`` (6.5).
 
     ``dcols = Wᵀ gY`` is computed one kernel row u at a time and its taps added at once, so the
-    columns being added are the ones just computed (a fifth of dcols for a 5x5 kernel).
+    columns being added are the ones just computed (a fifth of dcols for a 5x5 kernel). Each
+    sample's dcols are laid on its own plane-sized stretch of the row grid, channel first
+    (docs/math.md §7.3, step 5): a tap's add is then one run over all the samples.
     Shape: gy_rows (N, g, Qg, Ho·Wq) from :func:`gy_on_rows` -> gx (N, C_in, H, W).
     """
     N, g, T = gy_rows.shape[0], geo.groups, geo.T
     Qg, Cg, kh, kw = geo.C_out // g, geo.C_in // g, geo.kh, geo.kw
+    P = geo.Hq * geo.Wq                                                # one sample's plane
     # w_rows[u, γ, (c', v), q'] = W[γ·Qg + q', c', u, v]: row u of Wᵀ, for each group
     w_rows = w.reshape(g, Qg, Cg, kh, kw).transpose(3, 0, 2, 4, 1).reshape(kh, g, Cg * kw, Qg)
     dtype = np.result_type(gy_rows, w)
-    dcols_u = np.empty((N, g, Cg * kw, geo.Ho * geo.Wq), dtype)
-    gplanes = np.zeros((N, geo.C_in, geo.sh, geo.sw, geo.Hq * geo.Wq), dtype)
+    dcols_u = np.empty((g, Cg * kw, N, P), dtype)                      # channel first
+    dcols_u[..., T:] = 0                                               # past the last output
+    # the planes of all samples one after another, and one spare that takes the last
+    # sample's spill (zeros only) past its plane
+    gplanes = np.zeros((geo.C_in, geo.sh, geo.sw, (N + 1) * P), dtype)
     for u in range(kh):
-        np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u[..., :T])   # dcols[:, :, :, u] = Wᵀ gY
-        scatter_rows(dcols_u.reshape(N, geo.C_in, 1, kw, -1), geo, gplanes, first_row=u)
-    gplanes = gplanes.reshape(N, geo.C_in, geo.sh, geo.sw, geo.Hq, geo.Wq)
-    gxp = merge_phase_planes(gplanes, geo.Hp, geo.Wp)                  # (N, C_in, Hp, Wp)
+        # dcols[:, :, :, u] = Wᵀ gY: (N, g, Cg·kw, T), written into the channel-first layout
+        np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u.transpose(2, 0, 1, 3)[..., :T])
+        scatter_rows(dcols_u.reshape(geo.C_in, 1, kw, N * P), geo, gplanes, first_row=u)
+    gplanes = gplanes[..., :N * P].reshape(geo.C_in, geo.sh, geo.sw, N, geo.Hq, geo.Wq)
+    gxp = merge_phase_planes(gplanes.transpose(3, 0, 1, 2, 4, 5), geo.Hp, geo.Wp)  # (N, C_in, Hp, Wp)
     gx = np.empty((N, geo.C_in, geo.H, geo.W), gxp.dtype) if out is None else out
     np.copyto(gx, crop2d(gxp, geo.pad_h, geo.pad_w))                   # padding gets no gradient
     return gx

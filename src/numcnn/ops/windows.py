@@ -12,7 +12,9 @@ Hq × Wq. Tap (u, v) reads plane ``(a, b) = (d_h·u mod s_h, d_w·v mod s_w)`` a
 o_w + c]`` with ``(r, c) = (d_h·u div s_h, d_w·v div s_w)``: in the flattened plane that is cell
 ``t + off(u, v)`` with ``t = o_h·Wq + o_w`` and ``off = r·Wq + c``. Columns indexed by t instead of
 (o_h, o_w), ``rows[..., o_h·Wq + o_w] = cols[..., o_h, o_w]`` and 0 at the wrap-around positions
-o_w >= Wo, add each tap as one contiguous run of T = (Ho − 1)·Wq + Wo cells.
+o_w >= Wo, add each tap as one contiguous run of T = (Ho − 1)·Wq + Wo cells. Laid out channel
+first, with each sample on its own stretch of Hq·Wq cells one after another (zeros past T), one
+run covers every sample of the batch (docs/math.md §7.3).
 """
 from __future__ import annotations
 
@@ -116,7 +118,7 @@ def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int) -> np.ndarray:
     """
     N, C, sh, sw = planes.shape[:4]
     if sh == sw == 1:
-        return planes.reshape(N, C, Hp, Wp)
+        return planes[:, :, 0, 0, :Hp, :Wp]
     out = np.empty((N, C, Hp, Wp), planes.dtype)
     for a in range(sh):
         for b in range(sw):
@@ -149,17 +151,19 @@ def gather_windows(xp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nda
 
 
 def scatter_rows(rows: np.ndarray, geo: ConvGeometry, out: np.ndarray, first_row: int = 0):
-    """col2im on the row grid: ``planes[n, c, a, b, t + off(u, v)] += rows[n, c, u, v, t]``.
+    """col2im on the row grid, channel first: ``planes[c, a, b, t + off(u, v)] += rows[c, u, v, t]``.
 
-    Within a tap the run covers distinct cells, so ``+=`` is exact; overlapping taps add up.
-    ``rows`` may hold only the kernel rows ``first_row, first_row + 1, ...`` (its axis 2).
-    Shape (N, C, rows of kh, kw, >=T) -> adds into out (N, C, s_h, s_w, Hq·Wq).
+    ``t`` runs over the samples' stretches one after another (each H_q·W_q long, its numbers
+    past position T zero), so one add covers every sample of the tap. Within a tap the run
+    covers distinct cells, so ``+=`` is exact; overlapping taps add up. ``rows`` may hold only
+    the kernel rows ``first_row, first_row + 1, ...`` (its axis 1).
+    Shape (C, rows of kh, kw, L) -> adds into out (C, s_h, s_w, >= L + the largest offset).
     """
-    T = geo.T
-    for i in range(rows.shape[2]):
+    L = rows.shape[-1]
+    for i in range(rows.shape[1]):
         for v in range(geo.kw):
             a, b, _, _, off = tap_position(first_row + i, v, geo)
-            out[:, :, a, b, off:off + T] += rows[:, :, i, v, :T]        # (N, C, T)
+            out[:, a, b, off:off + L] += rows[:, i, v]                  # (C, L)
     return out
 
 
@@ -178,11 +182,13 @@ def col2im(dcols: np.ndarray, Hp: int, Wp: int, sh=1, sw=1, dh=1, dw=1) -> np.nd
     """
     N, C, kh, kw, Ho, Wo = dcols.shape
     geo = _unpadded_geometry((N, C, Hp, Wp), kh, kw, sh, sw, dh, dw)
-    rows = np.zeros((N, C, kh, kw, Ho, geo.Wq), dcols.dtype)          # wrap positions stay 0
-    rows[..., :Wo] = dcols
-    planes = np.zeros((N, C, sh, sw, geo.Hq * geo.Wq), dcols.dtype)
-    scatter_rows(rows.reshape(N, C, kh, kw, Ho * geo.Wq), geo, planes)
-    return merge_phase_planes(planes.reshape(N, C, sh, sw, geo.Hq, geo.Wq), Hp, Wp)
+    Hq, Wq = geo.Hq, geo.Wq
+    rows = np.zeros((C, kh, kw, N, Hq, Wq), dcols.dtype)               # wrap positions stay 0
+    rows[..., :Ho, :Wo] = dcols.transpose(1, 2, 3, 0, 4, 5)
+    planes = np.zeros((C, sh, sw, (N + 1) * Hq * Wq), dcols.dtype)     # + a spare plane
+    scatter_rows(rows.reshape(C, kh, kw, N * Hq * Wq), geo, planes)
+    planes = planes[..., :N * Hq * Wq].reshape(C, sh, sw, N, Hq, Wq)
+    return np.ascontiguousarray(merge_phase_planes(planes.transpose(3, 0, 1, 2, 4, 5), Hp, Wp))
 
 
 def im2col(xp: np.ndarray, kh: int, kw: int, Ho: int, Wo: int, sh=1, sw=1, dh=1, dw=1):
