@@ -107,6 +107,36 @@ def test_bad_specs_are_refused_by_place(spec, error, pattern):
         io.model_from_spec("sequential", {"layers": [["head", spec]]})
 
 
+def _state_values(model: nn.Module) -> int:
+    return sum(value.size for value in model.state_dict().values())
+
+
+@pytest.mark.parametrize("arch, config", [
+    (OLD["arch"], json.loads(OLD["config"])),
+    ("sequential", {"layers": [
+        ["line", {"type": "Linear", "in_features": 3, "out_features": 5, "bias": False}],
+        ["seq", {"type": "Sequential", "layers": [
+            ["c1", {"type": "Conv1d", "in_channels": 4, "out_channels": 6, "kernel_size": 3,
+                    "groups": 2}],
+            ["bn", {"type": "BatchNorm1d", "num_features": 6, "affine": False}]]}],
+        ["t", {"type": "ConvTranspose2d", "in_channels": 6, "out_channels": 4,
+               "kernel_size": [3, 2], "groups": 2, "bias": False}],
+        ["c2", {"type": "Conv2d", "in_channels": 4, "out_channels": 2, "kernel_size": 3}],
+        ["bn2", {"type": "BatchNorm2d", "num_features": 2, "track_running_stats": False}]]}),
+    ("lenet5", {}), ("lenet5", {"num_classes": 7, "in_channels": 3}),
+    ("convnet", {}), ("convnet", {"num_classes": 5, "in_channels": 2, "width": 3, "hidden": 9}),
+])
+def test_the_state_size_counted_from_a_spec_is_that_of_the_model_built(arch, config):
+    """``io.load`` refuses a spec whose count exceeds the file's tensors: a count too high
+    would refuse good files, one too low would let a hostile spec allocate."""
+    assert sum(io._state_sizes(arch, config).values()) == _state_values(
+        io.model_from_spec(arch, config))
+
+
+def test_every_registered_model_has_its_state_size_counted():
+    assert set(io._REGISTERED_LAYERS) == set(numcnn.models.MODELS)
+
+
 # --- Module.save / Module.load go through the serializer io registers -------------------------
 
 def test_module_save_and_load_dispatch_to_the_registered_serializer(monkeypatch, tmp_path):
