@@ -101,10 +101,30 @@ def test_spec_refuses_a_layer_whose_get_config_is_missing(monkeypatch):
     ({"units": 3}, TypeError, r"layer 'head' must be a dict with a 'type' entry"),
     ({"type": "Sequential", "layers": 5}, TypeError,
      r"the layers of Sequential 'head' must be a list of \[name, spec\] pairs, got 5"),
+    ({"type": "Sequential", "layers": [], "stray": 1}, TypeError,
+     r"Sequential 'head' got unexpected key\(s\) 'stray'; a Sequential spec holds only"),
+    ({"type": "Sequential", "layers": [["relu", {"type": "ReLU"}], ["relu", {"type": "Tanh"}]]},
+     ValueError, r"Sequential 'head' has more than one layer named 'relu'"),
+    ({"type": "Sequential", "layers": [[0, {"type": "ReLU"}]]}, TypeError,
+     r"the layers of 'head' must be named by strings, got the name 0"),
 ])
 def test_bad_specs_are_refused_by_place(spec, error, pattern):
     with pytest.raises(error, match=pattern):
         io.model_from_spec("sequential", {"layers": [["head", spec]]})
+
+
+def test_a_sequential_config_holds_only_its_layers_each_named_once():
+    relu = {"type": "ReLU"}
+    with pytest.raises(TypeError, match=r"the config of arch 'sequential' got unexpected "
+                                        r"key\(s\) 'stray'; it holds only 'layers'"):
+        io.model_from_spec("sequential", {"layers": [["0", relu]], "stray": 1})
+    with pytest.raises(ValueError, match=r"Sequential '\(model\)' has more than one layer "
+                                         r"named '0'"):
+        io.model_from_spec("sequential", {"layers": [["0", relu], ["0", relu]]})
+    linear = {"type": "Linear", "in_features": 2, "out_features": 3}
+    # io.load counts the layers before building them: both count, not the last one
+    assert io._state_sizes("sequential", {"layers": [["0", linear], ["0", linear]]}) == {
+        "Linear layer '0'": 18}
 
 
 def _state_values(model: nn.Module) -> int:

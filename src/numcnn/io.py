@@ -204,6 +204,7 @@ def _build_layer(spec, where: str) -> nn.Module:
                         f"'type' entry, got {spec!r}")
     kind = spec["type"]
     if kind == "Sequential":
+        _check_sequential_keys(spec, where)
         children = OrderedDict()
         if not isinstance(spec.get("layers", []), list):
             raise TypeError(f"model_from_spec: the layers of Sequential {where or '(model)'!r} "
@@ -213,7 +214,13 @@ def _build_layer(spec, where: str) -> nn.Module:
                 raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
                                 f"be [name, spec] pairs, got {item!r}")
             name, child = item
-            children[str(name)] = _build_layer(child, f"{where}.{name}" if where else str(name))
+            if not isinstance(name, str):
+                raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
+                                f"be named by strings, got the name {name!r}")
+            if name in children:       # a dict would keep the last one silently
+                raise ValueError(f"model_from_spec: Sequential {where or '(model)'!r} has more "
+                                 f"than one layer named {name!r}; layer names must be unique")
+            children[name] = _build_layer(child, f"{where}.{name}" if where else name)
         return nn.Sequential(children)
     cls = _layer_class(kind)
     if cls is None:
@@ -228,6 +235,16 @@ def _build_layer(spec, where: str) -> nn.Module:
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"model_from_spec: layer {where or '(model)'!r} cannot be built as "
                     f"{kind}(**{config!r}): {err}") from None
+
+
+def _check_sequential_keys(spec: dict, where: str) -> None:
+    """Refuse a Sequential spec with entries besides ``type`` and ``layers``: a layer's stray
+    argument is refused by its constructor, and a Sequential's must not pass silently."""
+    stray = [key for key in spec if key not in ("type", "layers")]
+    if stray:
+        raise TypeError(f"model_from_spec: Sequential {where or '(model)'!r} got unexpected "
+                        f"key(s) {', '.join(map(repr, stray))}; a Sequential spec holds only "
+                        "'type' and 'layers'")
 
 
 def model_spec(model: nn.Module) -> tuple[str, dict]:
@@ -261,6 +278,10 @@ def model_from_spec(arch: str, config: dict) -> nn.Module:
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise TypeError("model_from_spec: arch 'sequential' needs a config with a "
                              f"'layers' list, got {config!r}")
+        stray = [key for key in config if key != "layers"]
+        if stray:
+            raise TypeError(f"model_from_spec: the config of arch 'sequential' got unexpected "
+                            f"key(s) {', '.join(map(repr, stray))}; it holds only 'layers'")
         return _build_layer({"type": "Sequential", "layers": config["layers"]}, "")
     from .models import get_model
 
@@ -597,13 +618,15 @@ def _state_sizes(arch: str, config) -> dict[str, int]:
 def _count_layers(layers, where: str, sizes: dict[str, int]) -> None:
     """Add the state size of each layer of a Sequential spec's ``layers`` to ``sizes``."""
     for item in layers if isinstance(layers, list) else []:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict)):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2
+                and isinstance(item[1], dict)):
             continue
         name, spec = f"{where}.{item[0]}" if where else str(item[0]), item[1]
         if spec.get("type") == "Sequential":
             _count_layers(spec.get("layers"), name, sizes)
         elif isinstance(spec.get("type"), str):
-            sizes[f"{spec['type']} layer {name!r}"] = _layer_state_size(spec["type"], spec)
+            key = f"{spec['type']} layer {name!r}"    # added up: two layers may share a name
+            sizes[key] = sizes.get(key, 0) + _layer_state_size(spec["type"], spec)
 
 
 def _size(value) -> int:
