@@ -180,6 +180,17 @@ def test_without_a_registered_serializer_save_and_load_say_what_is_missing(monke
         nn.Module.load(tmp_path / "m.safetensors")
 
 
+def test_loading_a_directory_says_it_is_one_rather_than_missing(tmp_path):
+    for load, op in [(nn.Module.load, "Module.load"), (nn.Linear.load, "Linear.load"),
+                     (io.load, "load"), (io.load_safetensors, "load_safetensors"),
+                     (io.read_metadata, "read_metadata")]:
+        with pytest.raises(IsADirectoryError, match=rf"^{op}: {tmp_path} is a directory; "
+                                                    r"expected a \.safetensors file$"):
+            load(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^Linear\.load: .*missing does not exist$"):
+        nn.Linear.load(tmp_path / "missing")
+
+
 def test_register_serializer_takes_functions():
     with pytest.raises(TypeError, match="register_serializer: load must be callable"):
         module_mod.register_serializer(print, "io.load")

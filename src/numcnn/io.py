@@ -399,12 +399,20 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
     return tensors, metadata
 
 
+def _file(path, op: str) -> Path:
+    """``path`` as a Path, refused unless it names a file (a directory is not "missing")."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{op}: {path} is a directory; expected a .safetensors file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{op}: {path} does not exist")
+    return path
+
+
 def _read(path, op: str, keys=None):
     """``(OrderedDict of arrays, metadata dict)`` from a safetensors file: only ``keys`` (all
     when None), each declared size checked against the file before it is read."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{op}: {path} does not exist")
+    path = _file(path, op)
     _, safe_open, SafetensorError = _safetensors()
     declared, _ = _header(path, op)
     wanted = [k for k in declared if keys is None or k in keys]
@@ -424,9 +432,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
     placeholder of the declared shape (a broadcast view, no memory) stands in for it, so that
     :meth:`~numcnn.nn.Module.load_state_dict` reports it as usual.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{op}: {path} does not exist")
+    path = _file(path, op)
     state = model.state_dict()
     declared, _ = _header(path, op)
     fits = {k for k, (_, shape, _) in declared.items()
@@ -440,9 +446,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
 
 def read_metadata(path) -> dict[str, str]:
     """The string metadata stored in a safetensors file's header."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"read_metadata: {path} does not exist")
+    path = _file(path, "read_metadata")
     return {str(k): str(v) for k, v in _header(path, "read_metadata")[1].items()}
 
 
@@ -524,9 +528,7 @@ def load(path) -> nn.Module:
         When the file holds no numcnn architecture (write it with :func:`save`, or load bare
         weights with ``load_safetensors(model, path)``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"load: {path} does not exist")
+    path = _file(path, "load")
     declared, metadata = _header(path, "load")
     if metadata.get("format") != FORMAT or "arch" not in metadata:
         raise ValueError(f"load: {path} holds no numcnn architecture (metadata format "
@@ -705,7 +707,7 @@ def _save_module(model: nn.Module, path) -> Path:
 def _load_module(cls: type[nn.Module], path, *args, **kwargs) -> nn.Module:
     """:meth:`numcnn.nn.Module.load`: rebuild from the stored architecture (checking the class),
     or ``cls(*args, **kwargs)`` filled with the weights of a file saved from a ``cls``."""
-    meta = read_metadata(path)
+    meta = read_metadata(_file(path, f"{cls.__name__}.load"))
     if meta.get("format") == FORMAT and not args and not kwargs:
         model = load(path)
         if not isinstance(model, cls):

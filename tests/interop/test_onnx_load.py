@@ -357,6 +357,20 @@ def test_source_errors(tmp_path, monkeypatch):
     junk.write_bytes(b"\xff not protobuf")
     with pytest.raises(nco.OnnxImportError, match=rf"^load: {junk} is not a readable ONNX file: "):
         nco.load(junk)
+    with pytest.raises(IsADirectoryError, match=rf"^load: {tmp_path} is a directory; expected "
+                                                r"an \.onnx file$"):
+        nco.load(tmp_path)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")                 # protobuf reads it as a model with nothing set
+    with pytest.raises(nco.OnnxImportError, match=rf"^load: {empty} is empty; expected an ONNX "
+                                                  r"model$"):
+        nco.load(empty)
+    with pytest.raises(nco.OnnxImportError, match=r"^load: the byte string given holds no graph; "
+                                                  r"expected an ONNX model$"):
+        nco.load(onnx.ModelProto(ir_version=7).SerializeToString())
+    with pytest.raises(nco.OnnxImportError, match=r"^load: the byte string given is not a "
+                                                  r"readable ONNX model: "):
+        nco.load(b"\xff not protobuf")
     with pytest.raises(TypeError, match=r"^load: expected a path, bytes or an onnx\.ModelProto, "
                                         r"got int$"):
         nco.load(3)
