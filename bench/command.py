@@ -38,7 +38,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="skip timing one full MNIST epoch of numcnn train")
     p.add_argument("--json", type=json_path, default=None, metavar="FILE",
                    help="also write the results to FILE, atomically; an existing FILE must be "
-                        "an earlier result, anything else is refused before the run starts")
+                        "an earlier result and FILE's folder writable, or the run is refused "
+                        "before it starts")
     return p
 
 

@@ -2,7 +2,7 @@
 
 A benchmark runs for many minutes, so the path is checked before anything runs: an existing
 file there must be an earlier result of this benchmark (a JSON object carrying :data:`MARK`),
-anything else is refused and left alone. The result goes to a temporary file beside the target
+anything else is refused and left alone, and a file must be creatable in its folder. The result goes to a temporary file beside the target
 first and is renamed over it when complete (:func:`numcnn.atomic.write_text`), so an
 interrupted write never leaves half a file, nor destroys the earlier result.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,21 @@ def _refusal(path: Path) -> str | None:
     return None
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (read-only, not ours, a read-only file system),
+    found by creating and removing one; None where one can."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".numcnn-bench-", suffix=".probe", dir=folder)
+    except OSError as err:
+        return err.strerror or str(err)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 def json_path(text: str) -> Path:
     """argparse ``type=`` of ``--json``: the path, refused where it holds anything but an
-    earlier result."""
+    earlier result, or where its folder cannot take the file."""
     path = Path(text)
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(
@@ -52,6 +66,12 @@ def json_path(text: str) -> Path:
     if reason is not None:
         raise argparse.ArgumentTypeError(
             f"{reason}; it is left as it is: remove it or choose another file")
+    # the result is written minutes later, beside the target then renamed: try that folder now
+    unwritable = _unwritable(path.parent)
+    if unwritable is not None:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {path}: no file can be created in {path.parent} ({unwritable}); "
+            "choose a folder you may write to")
     return path
 
 

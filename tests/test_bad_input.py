@@ -292,6 +292,37 @@ def test_safetensors_architecture_sizes_are_checked_before_building(tmp_path):
         io.load(path)
 
 
+def _numcnn_file(path: Path, arch: str, config: dict, tensors: dict) -> Path:
+    import safetensors.numpy as st
+
+    st.save_file(tensors, str(path), metadata={"format": "numcnn", "format_version": "1",
+                                              "arch": arch, "config": json.dumps(config)})
+    return path
+
+
+@pytest.mark.parametrize("arch, config, fragment", [
+    ("sequential", {"layers": [["0", {"type": "Linear", "in_features": 10 ** 6,
+                                      "out_features": 10 ** 6}]]},
+     "needs 1000001000000 weight and buffer values (1000001000000 for Linear layer '0')"),
+    ("sequential", {"layers": [["body", {"type": "Sequential", "layers": [
+        ["0", {"type": "ReLU"}],
+        ["1", {"type": "Conv2d", "in_channels": 10 ** 6, "out_channels": 10 ** 6,
+               "kernel_size": 1}]]}]]},
+     "for Conv2d layer 'body.1')"),
+    ("convnet", {"width": 10 ** 6, "hidden": 1}, "for model 'convnet')"),
+])
+def test_an_architecture_bigger_than_the_stored_tensors_is_refused_before_building(
+        tmp_path, arch, config, fragment):
+    """Every size is within the largest stored dimension (10**6 bytes), so only the count of
+    the values the layers would hold shows that the file cannot back them."""
+    pytest.importorskip("safetensors")
+    path = _numcnn_file(tmp_path / "m.safetensors", arch, config,
+                        {"pad": np.zeros(10 ** 6, np.uint8)})
+    with pytest.raises(ValueError, match="but the file stores only 1000000;") as caught:
+        io.load(path)
+    assert fragment in str(caught.value)
+
+
 def test_load_safetensors_reads_only_the_tensors_the_model_takes(tmp_path):
     pytest.importorskip("safetensors")
     import safetensors.numpy as st

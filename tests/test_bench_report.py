@@ -172,6 +172,44 @@ def test_json_into_a_missing_folder_is_refused_before_the_run(tmp_path, capsys, 
     assert f"{blocker} is not an existing folder" in capsys.readouterr().err
 
 
+def test_json_into_a_folder_where_no_file_can_be_created_is_refused_before_the_run(
+        tmp_path, capsys, monkeypatch, fake_naive):
+    """As on a read-only file system, where even root cannot create the file."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(results.tempfile, "mkstemp", read_only)
+    out = tmp_path / "bench.json"
+    with pytest.raises(SystemExit) as info:
+        command.main(["--naive", "--json", str(out)], prog="numcnn bench")
+    assert info.value.code == 2 and fake_naive == []                  # nothing ran
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"numcnn bench: error: argument --json: cannot write {out}: no file can be created in "
+        f"{tmp_path} (Read-only file system); choose a folder you may write to")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs POSIX permissions that bind the user (root ignores them)")
+def test_json_into_a_read_only_folder_is_refused_before_the_run(tmp_path, capsys, fake_naive):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(SystemExit):
+            command.main(["--naive", "--json", str(folder / "bench.json")])
+    finally:
+        folder.chmod(0o755)
+    assert fake_naive == [] and f"no file can be created in {folder} (Permission denied)" in \
+        capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+
+
+def test_json_probe_of_the_folder_leaves_nothing_behind(tmp_path, fake_naive):
+    out = tmp_path / "bench.json"
+    assert results.json_path(str(out)) == out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_json_that_cannot_be_written_ends_with_one_error_line(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "out"
     folder.mkdir()

@@ -101,10 +101,60 @@ def test_spec_refuses_a_layer_whose_get_config_is_missing(monkeypatch):
     ({"units": 3}, TypeError, r"layer 'head' must be a dict with a 'type' entry"),
     ({"type": "Sequential", "layers": 5}, TypeError,
      r"the layers of Sequential 'head' must be a list of \[name, spec\] pairs, got 5"),
+    ({"type": "Sequential", "layers": [], "stray": 1}, TypeError,
+     r"Sequential 'head' got unexpected key\(s\) 'stray'; a Sequential spec holds only"),
+    ({"type": "Sequential", "layers": [["relu", {"type": "ReLU"}], ["relu", {"type": "Tanh"}]]},
+     ValueError, r"Sequential 'head' has more than one layer named 'relu'"),
+    ({"type": "Sequential", "layers": [[0, {"type": "ReLU"}]]}, TypeError,
+     r"the layers of 'head' must be named by strings, got the name 0"),
 ])
 def test_bad_specs_are_refused_by_place(spec, error, pattern):
     with pytest.raises(error, match=pattern):
         io.model_from_spec("sequential", {"layers": [["head", spec]]})
+
+
+def test_a_sequential_config_holds_only_its_layers_each_named_once():
+    relu = {"type": "ReLU"}
+    with pytest.raises(TypeError, match=r"the config of arch 'sequential' got unexpected "
+                                        r"key\(s\) 'stray'; it holds only 'layers'"):
+        io.model_from_spec("sequential", {"layers": [["0", relu]], "stray": 1})
+    with pytest.raises(ValueError, match=r"Sequential '\(model\)' has more than one layer "
+                                         r"named '0'"):
+        io.model_from_spec("sequential", {"layers": [["0", relu], ["0", relu]]})
+    linear = {"type": "Linear", "in_features": 2, "out_features": 3}
+    # io.load counts the layers before building them: both count, not the last one
+    assert io._state_sizes("sequential", {"layers": [["0", linear], ["0", linear]]}) == {
+        "Linear layer '0'": 18}
+
+
+def _state_values(model: nn.Module) -> int:
+    return sum(value.size for value in model.state_dict().values())
+
+
+@pytest.mark.parametrize("arch, config", [
+    (OLD["arch"], json.loads(OLD["config"])),
+    ("sequential", {"layers": [
+        ["line", {"type": "Linear", "in_features": 3, "out_features": 5, "bias": False}],
+        ["seq", {"type": "Sequential", "layers": [
+            ["c1", {"type": "Conv1d", "in_channels": 4, "out_channels": 6, "kernel_size": 3,
+                    "groups": 2}],
+            ["bn", {"type": "BatchNorm1d", "num_features": 6, "affine": False}]]}],
+        ["t", {"type": "ConvTranspose2d", "in_channels": 6, "out_channels": 4,
+               "kernel_size": [3, 2], "groups": 2, "bias": False}],
+        ["c2", {"type": "Conv2d", "in_channels": 4, "out_channels": 2, "kernel_size": 3}],
+        ["bn2", {"type": "BatchNorm2d", "num_features": 2, "track_running_stats": False}]]}),
+    ("lenet5", {}), ("lenet5", {"num_classes": 7, "in_channels": 3}),
+    ("convnet", {}), ("convnet", {"num_classes": 5, "in_channels": 2, "width": 3, "hidden": 9}),
+])
+def test_the_state_size_counted_from_a_spec_is_that_of_the_model_built(arch, config):
+    """``io.load`` refuses a spec whose count exceeds the file's tensors: a count too high
+    would refuse good files, one too low would let a hostile spec allocate."""
+    assert sum(io._state_sizes(arch, config).values()) == _state_values(
+        io.model_from_spec(arch, config))
+
+
+def test_every_registered_model_has_its_state_size_counted():
+    assert set(io._REGISTERED_LAYERS) == set(numcnn.models.MODELS)
 
 
 # --- Module.save / Module.load go through the serializer io registers -------------------------
@@ -128,6 +178,17 @@ def test_without_a_registered_serializer_save_and_load_say_what_is_missing(monke
         nn.Linear(2, 2).save(tmp_path / "m.safetensors")
     with pytest.raises(RuntimeError, match=r"Module.load needs numcnn.io"):
         nn.Module.load(tmp_path / "m.safetensors")
+
+
+def test_loading_a_directory_says_it_is_one_rather_than_missing(tmp_path):
+    for load, op in [(nn.Module.load, "Module.load"), (nn.Linear.load, "Linear.load"),
+                     (io.load, "load"), (io.load_safetensors, "load_safetensors"),
+                     (io.read_metadata, "read_metadata")]:
+        with pytest.raises(IsADirectoryError, match=rf"^{op}: {tmp_path} is a directory; "
+                                                    r"expected a \.safetensors file$"):
+            load(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^Linear\.load: .*missing does not exist$"):
+        nn.Linear.load(tmp_path / "missing")
 
 
 def test_register_serializer_takes_functions():

@@ -37,9 +37,11 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ from . import nn
 from .atomic import write_bytes
 from .nn.module import register_serializer
 from .nn.state import IncompatibleKeys
+from .validation import is_int
 
 __all__ = [
     "FORMAT",
@@ -201,6 +204,7 @@ def _build_layer(spec, where: str) -> nn.Module:
                         f"'type' entry, got {spec!r}")
     kind = spec["type"]
     if kind == "Sequential":
+        _check_sequential_keys(spec, where)
         children = OrderedDict()
         if not isinstance(spec.get("layers", []), list):
             raise TypeError(f"model_from_spec: the layers of Sequential {where or '(model)'!r} "
@@ -210,7 +214,13 @@ def _build_layer(spec, where: str) -> nn.Module:
                 raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
                                 f"be [name, spec] pairs, got {item!r}")
             name, child = item
-            children[str(name)] = _build_layer(child, f"{where}.{name}" if where else str(name))
+            if not isinstance(name, str):
+                raise TypeError(f"model_from_spec: the layers of {where or '(model)'!r} must "
+                                f"be named by strings, got the name {name!r}")
+            if name in children:       # a dict would keep the last one silently
+                raise ValueError(f"model_from_spec: Sequential {where or '(model)'!r} has more "
+                                 f"than one layer named {name!r}; layer names must be unique")
+            children[name] = _build_layer(child, f"{where}.{name}" if where else name)
         return nn.Sequential(children)
     cls = _layer_class(kind)
     if cls is None:
@@ -225,6 +235,16 @@ def _build_layer(spec, where: str) -> nn.Module:
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"model_from_spec: layer {where or '(model)'!r} cannot be built as "
                     f"{kind}(**{config!r}): {err}") from None
+
+
+def _check_sequential_keys(spec: dict, where: str) -> None:
+    """Refuse a Sequential spec with entries besides ``type`` and ``layers``: a layer's stray
+    argument is refused by its constructor, and a Sequential's must not pass silently."""
+    stray = [key for key in spec if key not in ("type", "layers")]
+    if stray:
+        raise TypeError(f"model_from_spec: Sequential {where or '(model)'!r} got unexpected "
+                        f"key(s) {', '.join(map(repr, stray))}; a Sequential spec holds only "
+                        "'type' and 'layers'")
 
 
 def model_spec(model: nn.Module) -> tuple[str, dict]:
@@ -258,6 +278,10 @@ def model_from_spec(arch: str, config: dict) -> nn.Module:
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise TypeError("model_from_spec: arch 'sequential' needs a config with a "
                              f"'layers' list, got {config!r}")
+        stray = [key for key in config if key != "layers"]
+        if stray:
+            raise TypeError(f"model_from_spec: the config of arch 'sequential' got unexpected "
+                            f"key(s) {', '.join(map(repr, stray))}; it holds only 'layers'")
         return _build_layer({"type": "Sequential", "layers": config["layers"]}, "")
     from .models import get_model
 
@@ -375,12 +399,20 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
     return tensors, metadata
 
 
+def _file(path, op: str) -> Path:
+    """``path`` as a Path, refused unless it names a file (a directory is not "missing")."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{op}: {path} is a directory; expected a .safetensors file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{op}: {path} does not exist")
+    return path
+
+
 def _read(path, op: str, keys=None):
     """``(OrderedDict of arrays, metadata dict)`` from a safetensors file: only ``keys`` (all
     when None), each declared size checked against the file before it is read."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{op}: {path} does not exist")
+    path = _file(path, op)
     _, safe_open, SafetensorError = _safetensors()
     declared, _ = _header(path, op)
     wanted = [k for k in declared if keys is None or k in keys]
@@ -400,9 +432,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
     placeholder of the declared shape (a broadcast view, no memory) stands in for it, so that
     :meth:`~numcnn.nn.Module.load_state_dict` reports it as usual.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{op}: {path} does not exist")
+    path = _file(path, op)
     state = model.state_dict()
     declared, _ = _header(path, op)
     fits = {k for k, (_, shape, _) in declared.items()
@@ -416,9 +446,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
 
 def read_metadata(path) -> dict[str, str]:
     """The string metadata stored in a safetensors file's header."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"read_metadata: {path} does not exist")
+    path = _file(path, "read_metadata")
     return {str(k): str(v) for k, v in _header(path, "read_metadata")[1].items()}
 
 
@@ -500,9 +528,7 @@ def load(path) -> nn.Module:
         When the file holds no numcnn architecture (write it with :func:`save`, or load bare
         weights with ``load_safetensors(model, path)``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"load: {path} does not exist")
+    path = _file(path, "load")
     declared, metadata = _header(path, "load")
     if metadata.get("format") != FORMAT or "arch" not in metadata:
         raise ValueError(f"load: {path} holds no numcnn architecture (metadata format "
@@ -517,6 +543,7 @@ def load(path) -> nn.Module:
     except json.JSONDecodeError as err:
         raise ValueError(f"load: the config stored in {path} is not valid JSON: {err}") from None
     _check_sizes(config, declared, path)
+    _check_state_size(metadata["arch"], config, declared, path)
     model = model_from_spec(metadata["arch"], config)
     dtype = next((_FLOATS[d] for d, _, _ in declared.values() if d in _FLOATS), None)
     if dtype is not None and dtype != np.float32:
@@ -553,6 +580,116 @@ def _check_sizes(config, declared: dict, path) -> None:
     walk(config, "")
 
 
+def _check_state_size(arch: str, config, declared: dict, path) -> None:
+    """Refuse an architecture whose weights outnumber the values the file stores, before it
+    allocates anything.
+
+    A strict load needs every weight of the model in the file, so a model cannot hold more
+    values than the stored tensors (whose sizes :func:`_header` checked against the file's
+    bytes): a ``Linear(10**6, 10**6)`` over a 1 MB tensor is an error here, not a 4 TB
+    allocation, however small each of its sizes is next to the stored ones.
+    """
+    stored = sum(math.prod(shape) for _, shape, _ in declared.values())
+    parts = _state_sizes(arch, config)
+    needed = sum(parts.values())
+    if needed > stored:
+        largest = max(parts, key=parts.__getitem__)
+        raise ValueError(f"load: {path}: the architecture needs {needed} weight and buffer "
+                         f"values ({parts[largest]} for {largest}) but the file stores only "
+                         f"{stored}; it was not saved from that model")
+
+
+def _state_sizes(arch: str, config) -> dict[str, int]:
+    """How many values the state dict of the model ``(arch, config)`` describes holds, by layer
+    (``"Linear layer '0.fc'"``) or, for a registered model, as one entry; computed from the
+    arguments alone, so that nothing is built. A malformed spec counts as nothing: building
+    it then fails with its own message."""
+    if not isinstance(config, dict):
+        return {}
+    if arch == "sequential":
+        sizes: dict[str, int] = {}
+        _count_layers(config.get("layers"), "", sizes)
+        return sizes
+    layers = _REGISTERED_LAYERS.get(arch.lower())
+    if layers is None:
+        return {}
+    return {f"model {arch!r}": sum(_layer_state_size(kind, layer)
+                                   for kind, layer in layers(config))}
+
+
+def _count_layers(layers, where: str, sizes: dict[str, int]) -> None:
+    """Add the state size of each layer of a Sequential spec's ``layers`` to ``sizes``."""
+    for item in layers if isinstance(layers, list) else []:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2
+                and isinstance(item[1], dict)):
+            continue
+        name, spec = f"{where}.{item[0]}" if where else str(item[0]), item[1]
+        if spec.get("type") == "Sequential":
+            _count_layers(spec.get("layers"), name, sizes)
+        elif isinstance(spec.get("type"), str):
+            key = f"{spec['type']} layer {name!r}"    # added up: two layers may share a name
+            sizes[key] = sizes.get(key, 0) + _layer_state_size(spec["type"], spec)
+
+
+def _size(value) -> int:
+    """``value`` when it is a size (an int >= 0, not a bool), else 0: the layer's own check
+    refuses it then, so that an invalid argument is never counted as a big one."""
+    return int(value) if is_int(value) and value >= 0 else 0
+
+
+def _layer_state_size(kind: str, config: dict) -> int:
+    """How many values ``kind(**config)``, a layer of ``numcnn.nn``, holds in its state dict
+    (0 for the layers without weights or buffers), as PyTorch's layers lay them out."""
+    bias = config.get("bias", True) is True
+    if kind == "Linear":
+        out = _size(config.get("out_features"))
+        return out * _size(config.get("in_features")) + out * bias
+    if kind in ("Conv1d", "Conv2d", "ConvTranspose2d"):
+        c_in, c_out = _size(config.get("in_channels")), _size(config.get("out_channels"))
+        groups = max(_size(config.get("groups", 1)), 1)
+        kernel = config.get("kernel_size")
+        area = (math.prod(_size(k) for k in kernel) if isinstance(kernel, (list, tuple))
+                else _size(kernel) ** (1 if kind == "Conv1d" else 2))
+        # (C_out, C_in/groups, k...), and (C_in, C_out/groups, k...) when transposed
+        channels = c_in * (c_out // groups) if kind == "ConvTranspose2d" else \
+            c_out * (c_in // groups)
+        return channels * area + c_out * bias
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        features = _size(config.get("num_features"))
+        affine = features * (1 + bias) if config.get("affine", True) is True else 0
+        running = 2 * features + 1 if config.get("track_running_stats", True) is True else 0
+        return affine + running
+    return 0
+
+
+def _lenet5_layers(config: dict) -> list[tuple[str, dict]]:
+    """The layers with weights of :class:`numcnn.models.LeNet5` built with ``config``."""
+    return [("Conv2d", {"in_channels": config.get("in_channels", 1), "out_channels": 6,
+                        "kernel_size": 5}),
+            ("Conv2d", {"in_channels": 6, "out_channels": 16, "kernel_size": 5}),
+            ("Linear", {"in_features": 400, "out_features": 120}),
+            ("Linear", {"in_features": 120, "out_features": 84}),
+            ("Linear", {"in_features": 84, "out_features": config.get("num_classes", 10)})]
+
+
+def _convnet_layers(config: dict) -> list[tuple[str, dict]]:
+    """The layers with weights of :class:`numcnn.models.ConvNet` built with ``config``."""
+    width, hidden = _size(config.get("width", 32)), config.get("hidden", 128)
+    channels = [config.get("in_channels", 1), width, width, 2 * width, 2 * width]
+    convs = [layer for c_in, c_out in pairwise(channels)
+             for layer in (("Conv2d", {"in_channels": c_in, "out_channels": c_out,
+                                       "kernel_size": 3, "bias": False}),
+                           ("BatchNorm2d", {"num_features": c_out}))]
+    return convs + [
+        ("Linear", {"in_features": 2 * width * 7 * 7, "out_features": hidden, "bias": False}),
+        ("BatchNorm1d", {"num_features": hidden}),
+        ("Linear", {"in_features": hidden, "out_features": config.get("num_classes", 10)})]
+
+
+#: Registered model name -> its layers with weights, for :func:`_state_sizes`.
+_REGISTERED_LAYERS = {"lenet5": _lenet5_layers, "convnet": _convnet_layers}
+
+
 # --- Module.save and Module.load -----------------------------------------------------------------
 
 def _save_module(model: nn.Module, path) -> Path:
@@ -570,7 +707,7 @@ def _save_module(model: nn.Module, path) -> Path:
 def _load_module(cls: type[nn.Module], path, *args, **kwargs) -> nn.Module:
     """:meth:`numcnn.nn.Module.load`: rebuild from the stored architecture (checking the class),
     or ``cls(*args, **kwargs)`` filled with the weights of a file saved from a ``cls``."""
-    meta = read_metadata(path)
+    meta = read_metadata(_file(path, f"{cls.__name__}.load"))
     if meta.get("format") == FORMAT and not args and not kwargs:
         model = load(path)
         if not isinstance(model, cls):

@@ -169,6 +169,12 @@ REFUSALS = {
     "gemm-trans-a": (lambda: graph(node("Gemm", ["input", "w"], ["output"], transA=1),
                                    init={"w": np.zeros((4, 3), np.float32)}, shape=("N", 4)),
                      "load: a Gemm node: transA=1 is not supported (the input must be (N, in))"),
+    "gemm-trans-b-flag": (lambda: graph(node("Gemm", ["input", "w"], ["output"], transB=2),
+                                        init={"w": np.zeros((3, 4), np.float32)}, shape=("N", 4)),
+                          "load: a Gemm node: attribute 'transB' is 2, expected 0 or 1"),
+    "gemm-trans-a-flag": (lambda: graph(node("Gemm", ["input", "w"], ["output"], transA=-1),
+                                        init={"w": np.zeros((4, 3), np.float32)}, shape=("N", 4)),
+                          "load: a Gemm node: attribute 'transA' is -1, expected 0 or 1"),
     "gemm-row-bias": (lambda: graph(node("Gemm", ["input", "w", "c"], ["output"]),
                                     init={"w": np.zeros((4, 3), np.float32),
                                           "c": np.zeros((2, 3), np.float32)}, shape=("N", 4)),
@@ -229,6 +235,21 @@ REFUSALS = {
                            strides=[2, 2], pads=[0, 0, 3, 3])),
         ("load: a MaxPool node: pads [0, 0] before and [3, 3] after (input [8, 8]) match no "
          "symmetric padding, with or without ceil_mode")),
+    "max-pool-ceil-mode-flag": (lambda: graph(node("MaxPool", ["input"], ["output"],
+                                                  kernel_shape=[2, 2], ceil_mode=2)),
+                                "load: a MaxPool node: attribute 'ceil_mode' is 2, expected 0 or 1"),
+    "max-pool-storage-order-flag": (
+        lambda: graph(node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2],
+                           storage_order=2)),
+        "load: a MaxPool node: attribute 'storage_order' is 2, expected 0 or 1"),
+    "avg-pool-count-include-pad-flag": (
+        lambda: graph(node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2],
+                           pads=[1, 1, 1, 1], count_include_pad=5)),
+        "load: an AveragePool node: attribute 'count_include_pad' is 5, expected 0 or 1"),
+    "avg-pool-ceil-mode-flag": (
+        lambda: graph(node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2],
+                           ceil_mode=-1)),
+        "load: an AveragePool node: attribute 'ceil_mode' is -1, expected 0 or 1"),
     "pool-build": (lambda: graph(node("MaxPool", ["input"], ["output"], kernel_shape=[2, 2],
                                       pads=[2, 2, 2, 2])),
                    lambda: built("load: a MaxPool node: cannot build MaxPool2d: ",
@@ -269,6 +290,11 @@ REFUSALS = {
                            training_mode=1), init={k: np.ones(1, np.float32) for k in "sbmv"}),
         ("load: a BatchNormalization node: only inference mode (one output, training_mode=0) is "
          "supported")),
+    "batch-norm-spatial": (
+        lambda: graph(node("BatchNormalization", ["input", "s", "b", "m", "v"], ["output"],
+                           spatial=0), init={k: np.ones(1, np.float32) for k in "sbmv"}, opset=7),
+        ("load: a BatchNormalization node: spatial=0 (statistics per activation, not per "
+         "channel) is not supported")),
     "batch-norm-rank": (
         lambda: graph(node("BatchNormalization", ["input", "s", "b", "m", "v"], ["output"]),
                       init={k: np.ones(1, np.float32) for k in "sbmv"},
@@ -282,6 +308,13 @@ REFUSALS = {
                                               opset=11, shape=None),
                                 ("load: a LogSoftmax node: before opset 13, axis=2 needs a known "
                                  "input rank")),
+    "softmax-axis-range": (lambda: graph(node("Flatten", ["input"], ["f"]),
+                                         node("Softmax", ["f"], ["output"], axis=7)),
+                           ("load: a Softmax node: attribute 'axis' is 7, expected -2 to 1 for a "
+                            "rank-2 input")),
+    "log-softmax-axis-range": (lambda: graph(node("LogSoftmax", ["input"], ["output"], axis=-5)),
+                               ("load: a LogSoftmax node: attribute 'axis' is -5, expected -4 to "
+                                "3 for a rank-4 input")),
     "flatten-axis": (lambda: graph(node("Flatten", ["input"], ["output"], axis=2)),
                      ("load: a Flatten node: only axis=1 (keeping the batch axis) is supported, "
                       "got 2")),
@@ -289,6 +322,15 @@ REFUSALS = {
         lambda: graph(node("Relu", ["input"], ["t"]), node("Reshape", ["input", "t"], ["output"])),
         ("load: a Reshape node: it takes ['input', 't'], but numcnn reads only chains of layers, "
          "each taking the previous output 't' first and constants after it")),
+    "reshape-allowzero": (
+        lambda: graph(node("Reshape", ["input", "t"], ["output"], allowzero=1),
+                      init={"t": np.array([0, -1], np.int64)}),
+        ("load: a Reshape node: with allowzero=1 the 0 of the target shape [0, -1] is a size of "
+         "zero, not the input's size, which is not supported")),
+    "reshape-allowzero-flag": (
+        lambda: graph(node("Reshape", ["input", "t"], ["output"], allowzero=3),
+                      init={"t": np.array([0, -1], np.int64)}),
+        "load: a Reshape node: attribute 'allowzero' is 3, expected 0 or 1"),
     "reshape-float-target": (
         lambda: graph(node("Reshape", ["input", "t"], ["output"]),
                       init={"t": np.array([0, -1], np.float32)}),
@@ -357,6 +399,20 @@ def test_source_errors(tmp_path, monkeypatch):
     junk.write_bytes(b"\xff not protobuf")
     with pytest.raises(nco.OnnxImportError, match=rf"^load: {junk} is not a readable ONNX file: "):
         nco.load(junk)
+    with pytest.raises(IsADirectoryError, match=rf"^load: {tmp_path} is a directory; expected "
+                                                r"an \.onnx file$"):
+        nco.load(tmp_path)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")                 # protobuf reads it as a model with nothing set
+    with pytest.raises(nco.OnnxImportError, match=rf"^load: {empty} is empty; expected an ONNX "
+                                                  r"model$"):
+        nco.load(empty)
+    with pytest.raises(nco.OnnxImportError, match=r"^load: the byte string given holds no graph; "
+                                                  r"expected an ONNX model$"):
+        nco.load(onnx.ModelProto(ir_version=7).SerializeToString())
+    with pytest.raises(nco.OnnxImportError, match=r"^load: the byte string given is not a "
+                                                  r"readable ONNX model: "):
+        nco.load(b"\xff not protobuf")
     with pytest.raises(TypeError, match=r"^load: expected a path, bytes or an onnx\.ModelProto, "
                                         r"got int$"):
         nco.load(3)

@@ -90,6 +90,8 @@ def _batch_norm(chain: Chain, node: NodeProto) -> None:
     graph, attrs = chain.graph, attributes(node)
     if attrs.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
         fail(node, "only inference mode (one output, training_mode=0) is supported")
+    if not attrs.get("spatial", 1):     # before opset 9
+        fail(node, "spatial=0 (statistics per activation, not per channel) is not supported")
     scale, bias, mean, var = (graph.const(node, k, what) for k, what in
                               enumerate(("scale", "B", "mean", "var"), start=1))
     rank = graph.rank(chain.current)
@@ -121,6 +123,9 @@ def _softmax_of(layer: type[nn.Softmax | nn.LogSoftmax]) -> Converter:
     def convert(chain: Chain, node: NodeProto) -> None:
         opset, rank = chain.graph.opset, chain.graph.rank(chain.current)
         axis = int(attributes(node).get("axis", -1 if opset >= 13 else 1))
+        if rank is not None and not -rank <= axis < rank:
+            fail(node, f"attribute 'axis' is {axis}, expected -{rank} to {rank - 1} for a "
+                       f"rank-{rank} input")
         # before opset 13, Softmax normalized over all axes from `axis` on
         if opset < 13 and rank is not None and axis % rank != rank - 1:
             fail(node, f"before opset 13, axis={axis} on a rank-{rank} input normalizes over "
@@ -159,6 +164,9 @@ def _reshape(chain: Chain, node: NodeProto) -> None:
     shape_value = chain.shape_values.get(node.input[1]) if len(node.input) > 1 else None
     if shape_value is None:
         fail(node, "the target shape must be a constant or computed from shapes")
+    if attributes(node).get("allowzero", 0) and 0 in shape_value.items:
+        fail(node, f"with allowzero=1 the 0 of the target shape {shape_value.items} is a size "
+                   "of zero, not the input's size, which is not supported")
     # a size read from the input's own batch axis is the same as 0 (keep that size)
     items: list[Dim] = [0 if item == ("dim", chain.current, 0) else item
                         for item in shape_value.items]

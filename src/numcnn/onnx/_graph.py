@@ -60,11 +60,20 @@ def attributes(node: NodeProto) -> dict[str, Any]:
     return {a.name: get_attribute_value(a) for a in node.attribute}
 
 
+#: The attributes of the operators numcnn reads that ONNX defines as flags, 0 or 1 (the
+#: schemas type them only as ints, and the converters read them as bools).
+_FLAGS = {"Add": ("broadcast",), "AveragePool": ("ceil_mode", "count_include_pad"),
+          "BatchNormalization": ("is_test", "spatial", "training_mode"), "Cast": ("saturate",),
+          "Dropout": ("is_test",), "Gemm": ("broadcast", "transA", "transB"),
+          "MaxPool": ("ceil_mode", "storage_order"), "Reshape": ("allowzero",)}
+
+
 def check_attributes(node: NodeProto, opset: int) -> None:
     """Refuse an attribute of the wrong type (``strides`` given as floats or as one int), one
     the operator does not take, or a required one left out, as ONNX's schema of ``opset`` has
-    them: the converters can then read every attribute as the type the schema gives it.
-    Operators without a schema are left to the converters, which refuse them by name."""
+    them, and a flag other than 0 or 1: the converters can then read every attribute as the
+    type the schema gives it. Operators without a schema are left to the converters, which
+    refuse them by name."""
     from onnx import AttributeProto, defs
 
     try:
@@ -81,6 +90,8 @@ def check_attributes(node: NodeProto, opset: int) -> None:
             fail(node, f"attribute {attribute.name!r} is of type "
                        f"{AttributeProto.AttributeType.Name(attribute.type)}, expected "
                        f"{AttributeProto.AttributeType.Name(want)}")
+        if attribute.name in _FLAGS.get(node.op_type, ()) and attribute.i not in (0, 1):
+            fail(node, f"attribute {attribute.name!r} is {attribute.i}, expected 0 or 1")
     given = {a.name for a in node.attribute}
     missing = sorted(name for name, a in expected.items() if a.required and name not in given)
     if missing:

@@ -122,18 +122,32 @@ def _model_proto(source: object) -> ModelProto:
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            raise IsADirectoryError(f"load: {path} is a directory; expected an .onnx file")
         if not path.is_file():
             raise FileNotFoundError(f"load: {path} does not exist")
+        what = str(path)
         try:
-            return load_model(str(path))
+            proto = load_model(what)
         except Exception as err:  # noqa: BLE001 -- protobuf raises its own error types
             raise OnnxImportError(f"load: {path} is not a readable ONNX file: {err}") from None
-    if isinstance(source, (bytes, bytearray)):
-        return load_model_from_string(bytes(source))
-    if isinstance(source, ModelProto):
-        return source
-    raise TypeError(f"load: expected a path, bytes or an onnx.ModelProto, got "
-                    f"{type(source).__name__}")
+    elif isinstance(source, (bytes, bytearray)):
+        what = "the byte string given"
+        try:
+            proto = load_model_from_string(bytes(source))
+        except Exception as err:  # noqa: BLE001 -- protobuf raises its own error types
+            raise OnnxImportError(f"load: the byte string given is not a readable ONNX model: "
+                                  f"{err}") from None
+    elif isinstance(source, ModelProto):
+        what, proto = "the onnx.ModelProto given", source
+    else:
+        raise TypeError(f"load: expected a path, bytes or an onnx.ModelProto, got "
+                        f"{type(source).__name__}")
+    # protobuf reads no bytes (an empty file) as a model with every field unset
+    if not proto.HasField("graph"):
+        empty = "is empty" if proto.ByteSize() == 0 else "holds no graph"
+        raise OnnxImportError(f"load: {what} {empty}; expected an ONNX model")
+    return proto
 
 
 def _layers(graph: Graph) -> list[nn.Module]:
