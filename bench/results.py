@@ -2,9 +2,10 @@
 
 A benchmark runs for many minutes, so the path is checked before anything runs: an existing
 file there must be an earlier result of this benchmark (a JSON object carrying :data:`MARK`),
-anything else is refused and left alone, and a file must be creatable in its folder. The result goes to a temporary file beside the target
-first and is renamed over it when complete (:func:`numcnn.atomic.write_text`), so an
-interrupted write never leaves half a file, nor destroys the earlier result.
+anything else is refused and left alone, and a file must be creatable in its folder. The
+result goes to a temporary file beside the target first and is renamed over it when complete
+(:func:`numcnn.atomic.write_text`), so an interrupted write never leaves half a file, nor
+destroys the earlier result.
 """
 from __future__ import annotations
 
