@@ -2,8 +2,8 @@
 buffers that outlive a call. The math lives in :mod:`.conv`, :mod:`.pool` and :mod:`.windows`; this
 module only calls it on slices of the batch, and the math never calls back.
 
-* **Chunks.** The columns of one chunk of samples stay within :data:`COLS_BUDGET_BYTES` (at least
-  one sample per thread): 8 MiB kept conv 32->64 (N=64, 28x28, k3) forward+backward within a few
+* **Chunks.** The columns of one chunk of samples (or its gX scratch, when that is larger) stay
+  within :data:`COLS_BUDGET_BYTES` (at least one sample per thread): 8 MiB kept conv 32->64 (N=64, 28x28, k3) forward+backward within a few
   percent of one whole-batch chunk, at a fraction of its peak memory.
 * **Blocks.** A chunk is cut into one block per thread (:func:`.parallel.run_blocks`); each block
   gathers its columns and runs its GEMMs while they are in its cache, with BLAS on one thread.
@@ -40,9 +40,15 @@ def _chunks(N: int, per_sample_bytes: int) -> list[slice]:
 
 
 def _cols_bytes(geo: ConvGeometry, itemsize: int) -> int:
-    """Bytes of one sample's columns, C_in·kh·kw × Ho·Wo (those of gX on the row grid, with
-    Wq >= Wo, are a kernel row's share of these)."""
+    """Bytes of one sample's columns, C_in·kh·kw × Ho·Wo."""
     return geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * itemsize
+
+
+def _grad_input_bytes(geo: ConvGeometry, itemsize: int) -> int:
+    """Bytes of one sample's gX scratch: gY on the row grid (C_out × Ho·Wq), one kernel row of
+    dcols (C_in·kw × Hq·Wq) and the phase planes (C_in·s_h·s_w × Hq·Wq)."""
+    plane = geo.Hq * geo.Wq
+    return (geo.C_out * geo.Ho * geo.Wq + geo.C_in * (geo.kw + geo.sh * geo.sw) * plane) * itemsize
 
 
 # --- convolution -------------------------------------------------------------------------------
@@ -119,7 +125,11 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
             return conv.grad_weight(block_cols, gy[rows], geo)         # this block's share of gW
         return None
 
-    chunks = [slice(0, geo.N)] if cols is not None else _chunks(geo.N, _cols_bytes(geo, gy.itemsize))
+    # the larger of the buffers a block needs sets the chunk: gX's scratch, the columns
+    # gathered again for gW
+    per_sample = max(_grad_input_bytes(geo, gy.itemsize) if need_input else 0,
+                     _cols_bytes(geo, gy.itemsize) if need_weight and cols is None else 0)
+    chunks = [slice(0, geo.N)] if cols is not None else _chunks(geo.N, per_sample)
     gw = None
     for chunk in chunks:
         elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * (chunk.stop - chunk.start)
