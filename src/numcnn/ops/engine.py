@@ -3,8 +3,9 @@ buffers that outlive a call. The math lives in :mod:`.conv`, :mod:`.pool` and :m
 module only calls it on slices of the batch, and the math never calls back.
 
 * **Chunks.** The columns of one chunk of samples (or its gX scratch, when that is larger) stay
-  within :data:`COLS_BUDGET_BYTES` (at least one sample per thread): 8 MiB kept conv 32->64 (N=64, 28x28, k3) forward+backward within a few
-  percent of one whole-batch chunk, at a fraction of its peak memory.
+  within :data:`COLS_BUDGET_BYTES` (at least one sample per thread): 8 MiB kept conv 32->64
+  (N=64, 28x28, k3) forward+backward within a few percent of one whole-batch chunk, at a
+  fraction of its peak memory.
 * **Blocks.** A chunk is cut into one block per thread (:func:`.parallel.run_blocks`); each block
   gathers its columns and runs its GEMMs while they are in its cache, with BLAS on one thread.
 * **Kept columns.** When the whole batch fits one chunk and the weight gradient will be needed,
