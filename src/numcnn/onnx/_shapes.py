@@ -57,20 +57,39 @@ def _gather(first: ShapeValue, rest: list[ShapeValue | None],
     return ShapeValue([first.items[k] for k in index.items if isinstance(k, int)], index.scalar)
 
 
+def _axes(attrs: dict[str, Any], rest: list[ShapeValue | None], position: int) -> list | None:
+    """The ``axes`` of an Unsqueeze, Squeeze or Slice: the attribute (before opset 13) or the
+    input at ``position`` after the data; None when neither is given."""
+    if "axes" in attrs:
+        return list(attrs["axes"])
+    given = rest[position] if len(rest) > position else None
+    return None if given is None else list(given.items)
+
+
+def _only_axis_0(axes: list | None) -> bool:
+    """A shape is 1-D (a size of it, 0-D, becomes 1-D): axis 0 (or -1) is the only one there."""
+    return axes is None or axes in ([0], [-1])
+
+
 def _unsqueeze(first: ShapeValue, rest: list[ShapeValue | None],
                attrs: dict[str, Any]) -> ShapeValue | None:
-    return ShapeValue(first.items, False) if first.scalar else None
+    axes = _axes(attrs, rest, 0)
+    if not first.scalar or axes is None or not _only_axis_0(axes):
+        return None
+    return ShapeValue(first.items, False)
 
 
 def _squeeze(first: ShapeValue, rest: list[ShapeValue | None],
              attrs: dict[str, Any]) -> ShapeValue | None:
-    return ShapeValue(first.items, True) if not first.scalar and len(first.items) == 1 else None
+    if first.scalar or len(first.items) != 1 or not _only_axis_0(_axes(attrs, rest, 0)):
+        return None
+    return ShapeValue(first.items, True)
 
 
 def _concat(first: ShapeValue, rest: list[ShapeValue | None],
             attrs: dict[str, Any]) -> ShapeValue | None:
     parts = [first, *(v for v in rest if v is not None)]
-    if any(part.scalar for part in parts):
+    if any(part.scalar for part in parts) or attrs.get("axis") not in (0, -1):
         return None
     return ShapeValue([item for part in parts for item in part.items], False)
 
@@ -81,6 +100,8 @@ def _slice(first: ShapeValue, rest: list[ShapeValue | None],
     start, end = (_first_int(v) for v in (rest + [None, None])[:2])
     step = _first_int(rest[3]) if len(rest) > 3 and rest[3] is not None else 1
     if first.scalar or start is None or end is None or step is None:
+        return None
+    if not _only_axis_0(_axes(attrs, rest, 2)):
         return None
     return ShapeValue(first.items[slice(start, end, step)], False)
 
