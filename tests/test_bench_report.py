@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import subprocess
 
 import pytest
 from bench import command, results
@@ -188,18 +190,37 @@ def test_json_into_a_folder_where_no_file_can_be_created_is_refused_before_the_r
         f"{tmp_path} (Read-only file system); choose a folder you may write to")
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="needs POSIX permissions that bind the user (root ignores them)")
-def test_json_into_a_read_only_folder_is_refused_before_the_run(tmp_path, capsys, fake_naive):
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """``(folder, reason)``: a folder where this process cannot create a file. A user gets one
+    without write permission; root, whom permissions do not bind, a read-only tmpfs."""
     folder = tmp_path / "read-only"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with pytest.raises(SystemExit):
-            command.main(["--naive", "--json", str(folder / "bench.json")])
-    finally:
+    if os.name != "posix":
+        pytest.skip("needs POSIX permissions")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder, "Permission denied"
         folder.chmod(0o755)
-    assert fake_naive == [] and f"no file can be created in {folder} (Permission denied)" in \
+        return
+    if shutil.which("mount") is None:
+        pytest.skip("root needs mount for a read-only tmpfs")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                          check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield folder, "Read-only file system"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_json_into_a_read_only_folder_is_refused_before_the_run(unwritable_folder, capsys,
+                                                                fake_naive):
+    folder, reason = unwritable_folder
+    with pytest.raises(SystemExit):
+        command.main(["--naive", "--json", str(folder / "bench.json")])
+    assert fake_naive == [] and f"no file can be created in {folder} ({reason})" in \
         capsys.readouterr().err
     assert list(folder.iterdir()) == []
 
