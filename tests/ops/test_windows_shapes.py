@@ -184,6 +184,24 @@ def test_col2im_of_ones_counts_coverage():
     np.testing.assert_array_equal(counts[0, 0, :, 0], [1, 0, 2, 0, 3, 0, 2, 0, 1, 0])
 
 
+@given(H=st.integers(1, 12), W=st.integers(1, 12), sh=st.integers(1, 4), sw=st.integers(1, 4),
+       crop=st.tuples(*[st.integers(0, 3)] * 4), seed=SEEDS)
+@settings(max_examples=60)
+def test_merge_phase_planes_undoes_phase_planes_and_crops_in_the_same_pass(H, W, sh, sw, crop,
+                                                                           seed):
+    """merge(planes(X)) = X, and with a crop, exactly X's cropped cells (into ``out`` too)."""
+    top, bottom, left, right = crop
+    xp = np.random.default_rng(seed).standard_normal((2, 3, H + top + bottom, W + left + right))
+    Hp, Wp = xp.shape[-2:]
+    planes = windows.phase_planes(xp, sh, sw, -(-Hp // sh), -(-Wp // sw))
+    np.testing.assert_array_equal(windows.merge_phase_planes(planes, Hp, Wp), xp)
+    cropped = windows.merge_phase_planes(planes, Hp, Wp, (top, bottom), (left, right))
+    np.testing.assert_array_equal(cropped, xp[:, :, top:top + H, left:left + W])
+    out = np.full((2, 3, H, W), np.nan)
+    windows.merge_phase_planes(planes, Hp, Wp, (top, bottom), (left, right), out=out)
+    np.testing.assert_array_equal(out, cropped)
+
+
 def test_dilate_pad_crop():
     g = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
     G = windows.dilate2d(g, 3, 2)

@@ -22,7 +22,6 @@ import numpy as np
 
 from .shapes import ConvGeometry, conv_geometry
 from .windows import (
-    crop2d,
     dilate2d,
     gather_windows,
     merge_phase_planes,
@@ -123,9 +122,10 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None) -> np.ndarray:
         np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u.transpose(2, 0, 1, 3)[..., :T])
         scatter_rows(dcols_u.reshape(geo.C_in, 1, kw, N * P), geo, gplanes, first_row=u)
     gplanes = gplanes[..., :N * P].reshape(geo.C_in, geo.sh, geo.sw, N, geo.Hq, geo.Wq)
-    gxp = merge_phase_planes(gplanes.transpose(3, 0, 1, 2, 4, 5), geo.Hp, geo.Wp)  # (N, C_in, Hp, Wp)
-    gx = np.empty((N, geo.C_in, geo.H, geo.W), gxp.dtype) if out is None else out
-    np.copyto(gx, crop2d(gxp, geo.pad_h, geo.pad_w))                   # padding gets no gradient
+    gx = np.empty((N, geo.C_in, geo.H, geo.W), dtype) if out is None else out
+    # interleave the planes back into X_pad's grid, less its padding (which gets no gradient)
+    merge_phase_planes(gplanes.transpose(3, 0, 1, 2, 4, 5), geo.Hp, geo.Wp, geo.pad_h,
+                       geo.pad_w, out=gx)                              # (N, C_in, H, W)
     return gx
 
 

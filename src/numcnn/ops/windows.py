@@ -111,19 +111,27 @@ def phase_planes(xp: np.ndarray, sh: int, sw: int, Hq: int, Wq: int) -> np.ndarr
     return planes
 
 
-def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int) -> np.ndarray:
-    """Adjoint of :func:`phase_planes`: ``out[..., s_h·i + a, s_w·j + b] = planes[..., a, b, i, j]``.
+def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int, crop_h=(0, 0), crop_w=(0, 0),
+                       out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`phase_planes`: ``out[..., s_h·i + a, s_w·j + b] = planes[..., a, b, i, j]``,
+    less ``crop_h`` rows and ``crop_w`` columns (before, after) of the padded grid: each plane
+    is written straight into the cells it owns in the cropped grid, in one pass.
 
-    Shape (N, C, s_h, s_w, Hq, Wq) -> (N, C, Hp, Wp); for stride 1 a view of the one plane.
+    Shape (N, C, s_h, s_w, Hq, Wq) -> (N, C, Hp − crop, Wp − crop), written to ``out`` when
+    given; for stride 1 without ``out``, a view of the one plane.
     """
     N, C, sh, sw = planes.shape[:4]
-    if sh == sw == 1:
-        return planes[:, :, 0, 0, :Hp, :Wp]
-    out = np.empty((N, C, Hp, Wp), planes.dtype)
+    (top, bottom), (left, right) = crop_h, crop_w
+    H, W = Hp - top - bottom, Wp - left - right
+    if sh == sw == 1 and out is None:
+        return planes[:, :, 0, 0, top:top + H, left:left + W]
+    out = np.empty((N, C, H, W), planes.dtype) if out is None else out
     for a in range(sh):
         for b in range(sw):
-            part = out[:, :, a::sh, b::sw]                             # (N, C, <=Hq, <=Wq)
-            part[...] = planes[:, :, a, b, :part.shape[-2], :part.shape[-1]]
+            i0, j0 = (a - top) % sh, (b - left) % sw    # first cropped row/column of phase (a, b)
+            part = out[:, :, i0::sh, j0::sw]                           # (N, C, <=Hq, <=Wq)
+            r0, c0 = (i0 + top - a) // sh, (j0 + left - b) // sw
+            part[...] = planes[:, :, a, b, r0:r0 + part.shape[-2], c0:c0 + part.shape[-1]]
     return out
 
 
