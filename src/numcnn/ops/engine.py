@@ -52,6 +52,12 @@ def _grad_input_bytes(geo: ConvGeometry, itemsize: int) -> int:
     return (geo.C_out * geo.Ho * geo.Wq + geo.C_in * (geo.kw + geo.sh * geo.sw) * plane) * itemsize
 
 
+def _no_products(geo: ConvGeometry) -> bool:
+    """An empty batch, no channels or no output: there is no GEMM to run, and every sum over
+    the empty index set is 0 (the output is the bias, the gradients are 0)."""
+    return 0 in geo.input_shape or 0 in geo.weight_shape or 0 in geo.output_shape
+
+
 # --- convolution -------------------------------------------------------------------------------
 
 def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
@@ -59,7 +65,7 @@ def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
     when ``keep_cols`` and the batch fits one chunk, else None."""
     prime_heap()
     y = np.empty(geo.output_shape, np.result_type(x, w))
-    if y.size == 0 or x.size == 0 or w.size == 0:  # an empty batch or no channels: no GEMM
+    if _no_products(geo):
         y[...] = 0 if b is None else b.reshape(1, -1, 1, 1)
         return y, None
     chunks = _chunks(geo.N, _cols_bytes(geo, x.itemsize))
@@ -86,7 +92,7 @@ def conv_forward_and_grad_weight(x, w, gy, geo: ConvGeometry):
     """
     prime_heap()
     y = np.empty(geo.output_shape, np.result_type(x, w))
-    if y.size == 0 or x.size == 0 or w.size == 0:  # an empty batch or no channels: no GEMM
+    if _no_products(geo):
         y[...] = 0
         return y, np.zeros(geo.weight_shape, np.result_type(x, gy))
 
@@ -108,8 +114,7 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
     prime_heap()
     gx = np.empty(geo.input_shape, np.result_type(gy, w)) if need_input else None
-    if gy.size == 0 or int(np.prod(geo.input_shape)) == 0 or int(np.prod(geo.weight_shape)) == 0:
-        # an empty batch or no channels: every gradient is an empty or all-zero sum
+    if _no_products(geo):                      # every gradient is an empty or all-zero sum
         if gx is not None:
             gx[...] = 0
         return gx, np.zeros(geo.weight_shape, gy.dtype) if need_weight else None
