@@ -22,7 +22,10 @@ SEEDS = st.integers(0, 2**32 - 1)
 # --- conv2d -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ConvConfig:
+class _Convolution:
+    """What a conv2d and a conv_transpose2d configuration share: x (N, C_in, H, W), the
+    kernel, the conv's keyword arguments, and the random arrays of one case."""
+
     N: int
     C_in: int
     C_out: int
@@ -40,13 +43,17 @@ class ConvConfig:
         return (self.N, self.C_in, self.H, self.W)
 
     @property
-    def w_shape(self):
-        return (self.C_out, self.C_in // self.groups, self.kh, self.kw)
+    def conv_kwargs(self):
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
+                "groups": self.groups}
 
     @property
-    def kwargs(self):
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                    "groups": self.groups}
+    def w_shape(self) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def out_shape(self) -> tuple:
+        raise NotImplementedError
 
     def arrays(self, seed, dtype=np.float64):
         """Random x, w, b and an upstream gradient gy of the output's shape (never all ones)."""
@@ -54,9 +61,25 @@ class ConvConfig:
         x = rng.standard_normal(self.x_shape).astype(dtype)
         w = rng.standard_normal(self.w_shape).astype(dtype)
         b = rng.standard_normal(self.C_out).astype(dtype)
-        out = conv_geometry(self.x_shape, self.w_shape, **self.kwargs).output_shape
-        gy = rng.standard_normal(out).astype(dtype)
+        gy = rng.standard_normal(self.out_shape).astype(dtype)
         return x, w, b, gy
+
+
+@dataclass(frozen=True)
+class ConvConfig(_Convolution):
+    """One conv2d configuration: w (C_out, C_in/g, kh, kw)."""
+
+    @property
+    def w_shape(self):
+        return (self.C_out, self.C_in // self.groups, self.kh, self.kw)
+
+    @property
+    def kwargs(self):
+        return self.conv_kwargs
+
+    @property
+    def out_shape(self):
+        return conv_geometry(self.x_shape, self.w_shape, **self.kwargs).output_shape
 
 
 @st.composite
@@ -187,25 +210,10 @@ def pool_configs(draw, dilated=False, max_batch=2, max_channels=3):
 # --- conv_transpose2d ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class TConfig:
-    """One conv_transpose2d configuration: x (N, C_in, H, W), w (C_in, C_out/g, kh, kw)."""
+class TConfig(_Convolution):
+    """One conv_transpose2d configuration: w (C_in, C_out/g, kh, kw)."""
 
-    N: int
-    C_in: int
-    C_out: int
-    groups: int
-    H: int
-    W: int
-    kh: int
-    kw: int
-    stride: tuple
-    padding: tuple
-    output_padding: tuple
-    dilation: tuple
-
-    @property
-    def x_shape(self):
-        return (self.N, self.C_in, self.H, self.W)
+    output_padding: tuple = (0, 0)
 
     @property
     def w_shape(self):
@@ -213,27 +221,12 @@ class TConfig:
 
     @property
     def kwargs(self):
-        return {"stride": self.stride, "padding": self.padding,
-                "output_padding": self.output_padding, "groups": self.groups,
-                "dilation": self.dilation}
-
-    @property
-    def conv_kwargs(self):
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                "groups": self.groups}
+        return {**self.conv_kwargs, "output_padding": self.output_padding}
 
     @property
     def out_shape(self):
         return transpose.conv_transpose_geometry(self.x_shape, self.w_shape,
                                                  **self.kwargs).output_shape
-
-    def arrays(self, seed, dtype=np.float64):
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal(self.x_shape).astype(dtype)
-        w = rng.standard_normal(self.w_shape).astype(dtype)
-        b = rng.standard_normal(self.C_out).astype(dtype)
-        gy = rng.standard_normal(self.out_shape).astype(dtype)
-        return x, w, b, gy
 
 
 @st.composite
@@ -257,7 +250,8 @@ def t_configs(draw, max_in=4, max_channels=2, max_batch=2):
     N = draw(st.integers(1, max_batch))
     H, kh, sh, dh, ph, rh = draw(t_axis(max_in))
     W, kw, sw, dw, pw, rw = draw(t_axis(max_in))
-    return TConfig(N, C_in, C_out, g, H, W, kh, kw, (sh, sw), (ph, pw), (rh, rw), (dh, dw))
+    return TConfig(N, C_in, C_out, g, H, W, kh, kw, (sh, sw), (ph, pw), (dh, dw),
+                   output_padding=(rh, rw))
 
 
 # --- bare windows --------------------------------------------------------------------------------
