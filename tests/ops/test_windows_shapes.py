@@ -154,6 +154,25 @@ def test_im2col_definition_and_sliding_window_view(cfg, seed):
     np.testing.assert_array_equal(cols, view.transpose(0, 1, 4, 5, 2, 3))
 
 
+@pytest.mark.parametrize("Hp, Wp, k, s, d", [
+    (14, 14, 5, 1, 1),     # stride-1 rows under 16 outputs: width windows, then row blocks
+    (13, 12, 3, (1, 2), 2),  # the same with a column stride and dilation
+    (24, 24, 3, 1, 1),     # 22 outputs a row: the window view
+    (9, 70, 3, 2, 1),      # a stride and 34 outputs a row: the phase planes
+])
+@pytest.mark.parametrize("contiguous_out", [True, False])
+def test_each_way_of_gathering_follows_the_definition(Hp, Wp, k, s, d, contiguous_out):
+    """Each copy :func:`gather_windows` may choose, into a fresh or a strided ``out``."""
+    xp = np.random.default_rng(0).standard_normal((2, 3, Hp, Wp))
+    geo = shapes.conv_geometry(xp.shape, (1, 3, k, k), s, 0, d, 1)
+    shape = (2, 3, k, k, geo.Ho, geo.Wo)
+    out = np.empty(shape) if contiguous_out else np.empty(shape[:-1] + (2 * geo.Wo,))[..., ::2]
+    windows.gather_windows(xp, geo, out)
+    u, v, oh, ow = np.meshgrid(np.arange(k), np.arange(k), np.arange(geo.Ho), np.arange(geo.Wo),
+                               indexing="ij")
+    np.testing.assert_array_equal(out, xp[:, :, geo.sh * oh + geo.dh * u, geo.sw * ow + geo.dw * v])
+
+
 @given(cfg=window_configs(), seed=SEEDS)
 @settings(max_examples=50)
 def test_col2im_is_the_adjoint_of_im2col_and_equals_add_at(cfg, seed):
