@@ -153,7 +153,7 @@ def gather_windows(xp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.nda
     Shape: xp (N, C, Hp, Wp) -> out (N, C, kh, kw, Ho, Wo).
     """
     Ho, Wo, sh, sw, dh, dw = geo.Ho, geo.Wo, geo.sh, geo.sw, geo.dh, geo.dw
-    if sh == 1 and Wo < 16 and out.flags.c_contiguous:                  # (its blocks are views)
+    if sh == 1 and Wo < 16 and out.flags.c_contiguous:    # it writes through a reshape of out
         return _gather_row_blocks(xp, geo, out)
     if max(sh, sw) == 1 or Wo < 32:
         view = sliding_window_view(xp, (geo.keh, geo.kew), axis=(2, 3))  # (N, C, ., ., keh, kew)
