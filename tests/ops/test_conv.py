@@ -375,6 +375,22 @@ def test_stride_larger_than_kernel_leaves_gaps(rng):
         assert np.all(gx[:, :, [0, 1, 3, 4], :][:, :, :, [0, 1, 3, 4]] != 0)
 
 
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 0), ((1, 3), 0)])
+def test_a_non_finite_weight_reaches_only_the_cells_its_tap_reads(stride, padding, rng):
+    """inf in one tap makes gX infinite only where that tap reads, as the index form (3.1c) and
+    PyTorch say: the row grid's wrap-around positions, where gY is 0, must not add inf·0 = NaN
+    to the cells they land on."""
+    x = rng.standard_normal((2, 2, 6, 10))
+    w = rng.standard_normal((3, 2, 3, 3))
+    w[1, 0, 0, 0] = np.inf
+    gy = rng.standard_normal(conv_geometry(x.shape, w.shape, stride, padding).output_shape)
+    with np.errstate(invalid="ignore"):                # inf·0 at the wrap positions, then dropped
+        gx = engine.conv2d_input(x.shape, w, gy, stride, padding, method="gemm")
+    gx_ref = ref.conv2d_backward(x, w, gy, stride, padding)[0]
+    assert not np.isnan(gx_ref).any() and np.isinf(gx_ref).any()
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
 # --- shape and dtype contract (SPEC §7.1) -----------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
