@@ -409,6 +409,19 @@ def test_kernels_keep_dtype_and_shape(dtype, method, rng):
         assert arr.dtype == dtype and arr.shape == like.shape
 
 
+@pytest.mark.parametrize("N, C_in", [(2, 3), (0, 3), (2, 0)])
+def test_the_weight_gradient_has_the_dtype_of_x_times_gy_on_empty_sums_too(N, C_in, rng):
+    """x float64 and gY float32 give a float64 gW, with or without samples and input channels
+    (an empty sum is no reason for another dtype)."""
+    x = rng.standard_normal((N, C_in, 5, 5))
+    w = rng.standard_normal((4, C_in, 3, 3))
+    gy = rng.standard_normal((N, 4, 3, 3)).astype(np.float32)
+    assert engine.conv2d_weight(x, w.shape, gy).dtype == np.float64
+    assert engine.conv2d_forward_and_weight(x, w, gy)[1].dtype == np.float64
+    geo = conv_geometry(x.shape, w.shape)
+    assert engine.conv_backward(x, w, gy, geo)[1].dtype == np.float64
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_pointwise_and_non_contiguous_inputs(method, rng):
     """1×1 kernels (the GEMM needs no im2col) and strided views give the contiguous results."""

@@ -117,7 +117,7 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     if _no_products(geo):                      # every gradient is an empty or all-zero sum
         if gx is not None:
             gx[...] = 0
-        return gx, np.zeros(geo.weight_shape, gy.dtype) if need_weight else None
+        return gx, np.zeros(geo.weight_shape, np.result_type(x, gy)) if need_weight else None
     if method == "inserted":
         return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)
 
