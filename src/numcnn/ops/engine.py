@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import conv, parallel, pool
-from .shapes import ConvGeometry, PoolGeometry, check_output_shape, conv_geometry, pool_geometry
+from .shapes import (
+    ConvGeometry,
+    PoolGeometry,
+    check_bias,
+    check_output_shape,
+    conv_geometry,
+    pool_geometry,
+)
 from .workspace import prime_heap, workspace
 
 #: Largest column buffer one chunk of the batch may hold.
@@ -252,6 +259,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
     """
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    check_bias(b, geo.C_out, "conv2d")
     return conv_forward(x, w, b, geo)[0]
 
 

@@ -67,6 +67,12 @@ def check_output_shape(a: np.ndarray, expected: tuple[int, ...], name: str, op: 
                          f"got {tuple(a.shape)}")
 
 
+def check_bias(b: np.ndarray | None, C_out: int, op: str) -> None:
+    """Refuse a bias that is not one number per output channel (one number would broadcast)."""
+    if b is not None and tuple(b.shape) != (C_out,):
+        raise ValueError(f"{op}: bias must have shape ({C_out},), got {tuple(b.shape)}")
+
+
 def check_input_rank(shape: tuple[int, ...], name: str, op: str) -> None:
     """Accept (N, C, H, W) or unbatched (C, H, W); reject everything else."""
     if len(shape) not in (3, 4):

@@ -38,7 +38,7 @@ from .engine import (
     conv2d_input,
     conv2d_weight,
 )
-from .shapes import Pair, check_output_shape, pair
+from .shapes import Pair, check_bias, check_output_shape, pair
 
 __all__ = [
     "ConvTransposeGeometry",
@@ -264,6 +264,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     """
     geo = conv_transpose_geometry(x.shape, w.shape, stride, padding, output_padding, groups,
                                   dilation)
+    check_bias(b, geo.C_out, "conv_transpose2d")
     return forward(x, w, b, geo)
 
 

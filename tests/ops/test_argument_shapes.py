@@ -1,7 +1,9 @@
-"""The public backward kernels refuse an upstream gradient (or argmax) of another shape than the
-forward's output: NumPy would broadcast a batch of 1 or a 1x1 map over it and return a gradient
-of the right shape, silently wrong."""
+"""The public ndarray kernels refuse arrays that NumPy would broadcast into a result of the right
+shape, silently wrong: an upstream gradient (or argmax) of another shape than the forward's output
+(a batch of 1, a 1x1 map), a bias of one number for several output channels."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -70,3 +72,12 @@ def test_max_pool_backward_refuses_an_argmax_of_another_shape():
     with pytest.raises(ValueError, match=r"max_pool2d: argmax must have the output's shape "
                                          r"\(2, 3, 3, 3\), got \(1, 3, 3, 3\)"):
         ops.max_pool2d_backward(np.ones((2, 3, 3, 3)), ARGMAX[:1], X.shape, 2)
+
+
+@pytest.mark.parametrize("bias", [np.ones(1), np.ones((4, 1)), np.ones(5)])
+def test_a_bias_without_one_number_per_output_channel_is_refused(bias):
+    got = re.escape(str(bias.shape))
+    with pytest.raises(ValueError, match=rf"conv2d: bias must have shape \(4,\), got {got}"):
+        ops.conv2d_forward(X, W, bias)
+    with pytest.raises(ValueError, match=rf"conv_transpose2d: bias must have shape \(4,\), got {got}"):
+        ops.conv_transpose2d_forward(X, WT, bias)
