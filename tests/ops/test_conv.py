@@ -375,6 +375,22 @@ def test_stride_larger_than_kernel_leaves_gaps(rng):
         assert np.all(gx[:, :, [0, 1, 3, 4], :][:, :, :, [0, 1, 3, 4]] != 0)
 
 
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 0), ((1, 3), 0)])
+def test_a_non_finite_weight_reaches_only_the_cells_its_tap_reads(stride, padding, rng):
+    """inf in one tap makes gX infinite only where that tap reads, as the index form (3.1c) and
+    PyTorch say: the row grid's wrap-around positions, where gY is 0, must not add inf·0 = NaN
+    to the cells they land on."""
+    x = rng.standard_normal((2, 2, 6, 10))
+    w = rng.standard_normal((3, 2, 3, 3))
+    w[1, 0, 0, 0] = np.inf
+    gy = rng.standard_normal(conv_geometry(x.shape, w.shape, stride, padding).output_shape)
+    with np.errstate(invalid="ignore"):                # inf·0 at the wrap positions, then dropped
+        gx = engine.conv2d_input(x.shape, w, gy, stride, padding, method="gemm")
+    gx_ref = ref.conv2d_backward(x, w, gy, stride, padding)[0]
+    assert not np.isnan(gx_ref).any() and np.isinf(gx_ref).any()
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-12, atol=1e-12)
+
+
 # --- shape and dtype contract (SPEC §7.1) -----------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -391,6 +407,19 @@ def test_kernels_keep_dtype_and_shape(dtype, method, rng):
     gb = engine.conv2d_bias(gy)
     for arr, like in ((y, gy), (gx, x), (gw, w), (gb, b)):
         assert arr.dtype == dtype and arr.shape == like.shape
+
+
+@pytest.mark.parametrize("N, C_in", [(2, 3), (0, 3), (2, 0)])
+def test_the_weight_gradient_has_the_dtype_of_x_times_gy_on_empty_sums_too(N, C_in, rng):
+    """x float64 and gY float32 give a float64 gW, with or without samples and input channels
+    (an empty sum is no reason for another dtype)."""
+    x = rng.standard_normal((N, C_in, 5, 5))
+    w = rng.standard_normal((4, C_in, 3, 3))
+    gy = rng.standard_normal((N, 4, 3, 3)).astype(np.float32)
+    assert engine.conv2d_weight(x, w.shape, gy).dtype == np.float64
+    assert engine.conv2d_forward_and_weight(x, w, gy)[1].dtype == np.float64
+    geo = conv_geometry(x.shape, w.shape)
+    assert engine.conv_backward(x, w, gy, geo)[1].dtype == np.float64
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -117,9 +117,12 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None) -> np.ndarray:
     # the planes of all samples one after another, and one spare that takes the last
     # sample's spill (zeros only) past its plane
     gplanes = np.zeros((geo.C_in, geo.sh, geo.sw, (N + 1) * P), dtype)
+    finite = bool(np.isfinite(w).all())
     for u in range(kh):
         # dcols[:, :, :, u] = Wᵀ gY: (N, g, Cg·kw, T), written into the channel-first layout
         np.matmul(w_rows[u], gy_rows[..., :T], out=dcols_u.transpose(2, 0, 1, 3)[..., :T])
+        if not finite:  # inf·0 = NaN at the wrap positions o_w >= Wo would land on real cells
+            dcols_u.reshape(g, Cg * kw, N, geo.Hq, geo.Wq)[..., :geo.Ho, geo.Wo:] = 0
         scatter_rows(dcols_u.reshape(geo.C_in, 1, kw, N * P), geo, gplanes, first_row=u)
     gplanes = gplanes[..., :N * P].reshape(geo.C_in, geo.sh, geo.sw, N, geo.Hq, geo.Wq)
     gx = np.empty((N, geo.C_in, geo.H, geo.W), dtype) if out is None else out

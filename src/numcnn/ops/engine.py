@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import conv, parallel, pool
-from .shapes import ConvGeometry, PoolGeometry, conv_geometry, pool_geometry
+from .shapes import (
+    ConvGeometry,
+    PoolGeometry,
+    check_bias,
+    check_output_shape,
+    conv_geometry,
+    pool_geometry,
+)
 from .workspace import prime_heap, workspace
 
 #: Largest column buffer one chunk of the batch may hold.
@@ -117,7 +124,7 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     if _no_products(geo):                      # every gradient is an empty or all-zero sum
         if gx is not None:
             gx[...] = 0
-        return gx, np.zeros(geo.weight_shape, gy.dtype) if need_weight else None
+        return gx, np.zeros(geo.weight_shape, np.result_type(x, gy)) if need_weight else None
     if method == "inserted":
         return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)
 
@@ -252,6 +259,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
     """
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    check_bias(b, geo.C_out, "conv2d")
     return conv_forward(x, w, b, geo)[0]
 
 
@@ -259,6 +267,7 @@ def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, 
     """Gradient of conv2d with respect to its input. Shape: gy (N, C_out, Ho, Wo) -> input_shape."""
     _check_method(method)
     geo = conv_geometry(tuple(input_shape), w.shape, stride, padding, dilation, groups)
+    check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_grad_input(gy, w, geo, method)
 
 
@@ -266,6 +275,7 @@ def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1
     """Gradient of conv2d with respect to its weight. Shape -> weight_shape."""
     _check_method(method)
     geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
+    check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_grad_weight(x, gy, geo, method=method)
 
 
@@ -275,9 +285,7 @@ def conv2d_forward_and_weight(x, w, gy, stride=1, padding=0, dilation=1, groups=
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), gy (N, C_out, Ho, Wo) -> (y, gW).
     """
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-    if tuple(gy.shape) != geo.output_shape:
-        raise ValueError(f"conv2d: gy must have the output's shape {geo.output_shape}, "
-                         f"got {tuple(gy.shape)}")
+    check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_forward_and_grad_weight(x, w, gy, geo)
 
 
@@ -298,6 +306,7 @@ def avg_pool2d_backward(gy, input_shape, kernel_size, stride=None, padding=0, ce
     """Gradient of avg_pool2d with respect to its input. Shape -> input_shape."""
     geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, 1, ceil_mode,
                         "avg_pool2d")
+    check_output_shape(gy, geo.output_shape, "gy", "avg_pool2d")
     return avg_pool_backward(gy, geo, count_include_pad, divisor_override)
 
 
@@ -312,4 +321,6 @@ def max_pool2d_backward(gy, argmax, input_shape, kernel_size, stride=None, paddi
     """Gradient of max_pool2d with respect to its input. Shape -> input_shape."""
     geo = pool_geometry(tuple(input_shape), kernel_size, stride, padding, dilation, ceil_mode,
                         "max_pool2d")
+    check_output_shape(gy, geo.output_shape, "gy", "max_pool2d")
+    check_output_shape(argmax, geo.output_shape, "argmax", "max_pool2d")
     return max_pool_backward(gy, argmax, geo)

@@ -59,6 +59,20 @@ def check_float_array(x, name: str, op: str) -> np.ndarray:
     return x
 
 
+def check_output_shape(a: np.ndarray, expected: tuple[int, ...], name: str, op: str) -> None:
+    """Refuse a gradient (or argmax) ``a`` that does not have the forward's output shape: NumPy
+    would broadcast a batch of one or a 1x1 map over the output, giving a silently wrong result."""
+    if tuple(a.shape) != tuple(expected):
+        raise ValueError(f"{op}: {name} must have the output's shape {tuple(expected)}, "
+                         f"got {tuple(a.shape)}")
+
+
+def check_bias(b: np.ndarray | None, C_out: int, op: str) -> None:
+    """Refuse a bias that is not one number per output channel (one number would broadcast)."""
+    if b is not None and tuple(b.shape) != (C_out,):
+        raise ValueError(f"{op}: bias must have shape ({C_out},), got {tuple(b.shape)}")
+
+
 def check_input_rank(shape: tuple[int, ...], name: str, op: str) -> None:
     """Accept (N, C, H, W) or unbatched (C, H, W); reject everything else."""
     if len(shape) not in (3, 4):

@@ -38,7 +38,7 @@ from .engine import (
     conv2d_input,
     conv2d_weight,
 )
-from .shapes import Pair, pair
+from .shapes import Pair, check_bias, check_output_shape, pair
 
 __all__ = [
     "ConvTransposeGeometry",
@@ -264,6 +264,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     """
     geo = conv_transpose_geometry(x.shape, w.shape, stride, padding, output_padding, groups,
                                   dilation)
+    check_bias(b, geo.C_out, "conv_transpose2d")
     return forward(x, w, b, geo)
 
 
@@ -272,6 +273,7 @@ def conv_transpose2d_input(input_shape, w, gy, stride=1, padding=0, output_paddi
     """Gradient of conv_transpose2d with respect to its input: ``conv2d(gy, w)``."""
     geo = conv_transpose_geometry(tuple(input_shape), w.shape, stride, padding, output_padding,
                                   groups, dilation)
+    check_output_shape(gy, geo.output_shape, "gy", "conv_transpose2d")
     return grad_input(gy, w, geo)
 
 
@@ -280,6 +282,7 @@ def conv_transpose2d_weight(x, weight_shape, gy, stride=1, padding=0, output_pad
     """Gradient of conv_transpose2d with respect to its weight. Shape ``weight_shape``."""
     geo = conv_transpose_geometry(x.shape, tuple(weight_shape), stride, padding, output_padding,
                                   groups, dilation)
+    check_output_shape(gy, geo.output_shape, "gy", "conv_transpose2d")
     return grad_weight(x, gy, geo)
 
 
