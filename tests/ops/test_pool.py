@@ -38,6 +38,18 @@ def test_avg_pool_adjoint(cfg, seed):
     assert abs(inner(gy, y) - inner(gx, x)) <= 1e-12 * scale
 
 
+@settings(max_examples=30)
+@given(cfg=pool_configs(), seed=SEEDS)
+def test_avg_pool_forward_in_batch_chunks_is_the_same(cfg, seed):
+    """The forward's row sums, chunked to fit a tiny budget, give the same bits."""
+    x, _ = cfg.arrays(seed, dilated=False)
+    whole = engine.avg_pool2d_forward(x, **cfg.avg_kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "COLS_BUDGET_BYTES", 1)    # one sample per thread per chunk
+        chunked = engine.avg_pool2d_forward(x, **cfg.avg_kwargs)
+    np.testing.assert_array_equal(chunked, whole)
+
+
 @settings(max_examples=60)
 @given(cfg=pool_configs(dilated=True), seed=SEEDS)
 def test_max_pool_adjoint_with_fixed_argmax(cfg, seed):

@@ -192,11 +192,13 @@ def _pool_work(geo: PoolGeometry) -> int:
 
 
 def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
-    """:func:`.pool.avg_pool_forward` on batch blocks."""
+    """:func:`.pool.avg_pool_forward` on batch blocks, in chunks whose row sums (C × Hp × Wo a
+    sample) fit :data:`COLS_BUDGET_BYTES`."""
     y = np.empty(geo.output_shape, x.dtype)
-    parallel.run_blocks(lambda rows: pool.avg_pool_forward(
-        x[rows], geo, count_include_pad, divisor_override, y[rows]), slice(0, geo.N),
-        _pool_work(geo))
+    for chunk in _chunks(geo.N, geo.C * geo.Hp * geo.Wo * x.itemsize):
+        parallel.run_blocks(lambda rows: pool.avg_pool_forward(
+            x[rows], geo, count_include_pad, divisor_override, y[rows]), chunk,
+            _pool_work(geo) * (chunk.stop - chunk.start) // max(geo.N, 1))
     return y
 
 
