@@ -22,6 +22,7 @@ import pytest
 from numcnn import atomic, checkpoint, io, models
 from numcnn.atomic import WriteError
 from numcnn.train import TrainConfig, save_checkpoint
+from tmpfs import mounted_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEAD_PID = 4194305   # above the largest pid Linux hands out (2**22): no such process
@@ -160,16 +161,8 @@ def small_tmpfs(tmp_path):
     """A 1.2 MB tmpfs (room for two LeNet-5 checkpoints, not three), or a skip."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    with mounted_tmpfs(mount, "size=1200k"):
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_really_full_disk_keeps_every_file_and_the_run_resumes(small_tmpfs, tmp_path):

@@ -4,14 +4,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 from bench import command, results
 from bench.cases import CONV_CASES, MEMORY_TARGET_CASE, TRANSPOSE_CASE
 from bench.naive import format_naive
 from bench.targets import TARGETS, format_target_row, target_rows
+
+from tmpfs import mounted_tmpfs
 
 # --- the targets ---------------------------------------------------------------------------------
 
@@ -203,16 +203,8 @@ def unwritable_folder(tmp_path):
         yield folder, "Permission denied"
         folder.chmod(0o755)
         return
-    if shutil.which("mount") is None:
-        pytest.skip("root needs mount for a read-only tmpfs")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          check=False, capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {proc.stderr.strip()}")
-    try:
+    with mounted_tmpfs(folder, "ro,size=64k"):
         yield folder, "Read-only file system"
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_json_into_a_read_only_folder_is_refused_before_the_run(unwritable_folder, capsys,
