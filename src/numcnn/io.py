@@ -366,7 +366,8 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
                              f"length (at most {MAX_HEADER_BYTES} are read)")
         try:
             header = json.loads(f.read(length))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            # RecursionError: a header of [[[[...]]]] nested deeper than Python's stack
             raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is "
                              f"not JSON ({err})") from None
     if not isinstance(header, dict):
@@ -540,7 +541,7 @@ def load(path) -> nn.Module:
                          f"versions up to {_FORMAT_VERSION} (upgrade numcnn)")
     try:
         config = json.loads(metadata.get("config", "{}"))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:   # nested deeper than the stack
         raise ValueError(f"load: the config stored in {path} is not valid JSON: {err}") from None
     _check_sizes(config, declared, path)
     _check_state_size(metadata["arch"], config, declared, path)
