@@ -611,3 +611,14 @@ def test_weights_of_the_wrong_shape_and_a_zero_slice_step_are_refused_by_node(ca
     with pytest.raises(nco.OnnxImportError) as info:
         nco.load(build())
     assert str(info.value) == message
+
+
+def test_a_symlink_loop_or_a_device_is_refused_by_name(tmp_path):
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match=rf"^\[Errno \d+\] load: cannot open {loop}: Too many "
+                                      r"levels of symbolic links$"):
+        nco.load(loop)
+    with pytest.raises(nco.OnnxImportError, match=r"^load: /dev/null is not a regular file; "
+                                                  r"expected an \.onnx file$"):
+        nco.load("/dev/null")
