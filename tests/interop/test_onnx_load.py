@@ -591,8 +591,8 @@ WEIGHT_REFUSALS = {
     "conv-bias-size": (
         lambda: graph(node("Conv", ["input", "w", "b"], ["output"]),
                       init={"w": W, "b": np.ones(5, np.float32)}),
-        "load: a Conv node: the bias of shape (5,) does not fit the 2 output channels of the "
-        "Conv2d"),
+        ("load: a Conv node: the bias of shape (5,) does not fit the 2 output channels of the "
+         "Conv2d")),
     "slice-step-0": (
         lambda: graph(node("Shape", ["input"], ["s"]), const("a", np.array([0], np.int64)),
                       const("b", np.array([1], np.int64)), const("ax", np.array([0], np.int64)),
