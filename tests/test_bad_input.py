@@ -515,3 +515,21 @@ def test_bench_counts_must_be_positive_before_anything_runs(capsys, flag, value,
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert f"numcnn bench: error: argument {flag}: {expected}" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000,
+                                    '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_safetensors_json_nested_past_the_stack_is_refused(tmp_path, nested):
+    pytest.importorskip("safetensors")
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(nested)) + nested.encode())
+    with pytest.raises(ValueError, match="its header is not JSON"):
+        io.load(path)
+    _numcnn_file(path, "lenet5", {}, {"w": np.zeros(1, np.float32)})
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"]["config"] = nested
+    _safetensors_file(path, header, raw[8 + n:])
+    with pytest.raises(ValueError, match="config stored in .* is not valid JSON"):
+        io.load(path)

@@ -225,3 +225,18 @@ def test_weights_only_file_loaded_without_the_constructor_arguments_says_so(tmp_
         nn.Linear.load(path)
     again = nn.Linear.load(path, 3, 2)
     np.testing.assert_array_equal(again.weight.data, layer.weight.data)
+
+
+def test_loading_a_symlink_loop_or_no_path_says_so(tmp_path):
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    for load, op in [(nn.Module.load, "Module.load"), (io.load, "load"),
+                     (io.load_safetensors, "load_safetensors"),
+                     (io.read_metadata, "read_metadata")]:
+        with pytest.raises(OSError, match=rf"^\[Errno \d+\] {op}: cannot open {loop}: "
+                                          r"Too many levels of symbolic links$"):
+            load(loop)
+    with pytest.raises(TypeError, match=r"^load: path must be a str or os.PathLike, got int 3$"):
+        io.load(3)
+    with pytest.raises(ValueError, match=r"^load: .* is not a regular file"):
+        io.load("/dev/null")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections import OrderedDict
 from collections.abc import Mapping
 from itertools import pairwise
@@ -366,7 +367,8 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
                              f"length (at most {MAX_HEADER_BYTES} are read)")
         try:
             header = json.loads(f.read(length))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            # RecursionError: a header of [[[[...]]]] nested deeper than Python's stack
             raise ValueError(f"{op}: {path} is not a readable safetensors file: its header is "
                              f"not JSON ({err})") from None
     if not isinstance(header, dict):
@@ -401,11 +403,22 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
 
 def _file(path, op: str) -> Path:
     """``path`` as a Path, refused unless it names a file (a directory is not "missing")."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{op}: path must be a str or os.PathLike, got "
+                        f"{type(path).__name__} {path!r}")
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{op}: {path} does not exist") from None
+    except OSError as err:     # a symlink loop, a name too long, a folder not searchable
+        raise OSError(err.errno, f"{op}: cannot open {path}: {err.strerror}") from None
+    except ValueError as err:  # a NUL in the name
+        raise ValueError(f"{op}: cannot open {path!r}: {err}") from None
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"{op}: {path} is a directory; expected a .safetensors file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{op}: {path} does not exist")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{op}: {path} is not a regular file; expected a .safetensors file")
     return path
 
 
@@ -540,7 +553,7 @@ def load(path) -> nn.Module:
                          f"versions up to {_FORMAT_VERSION} (upgrade numcnn)")
     try:
         config = json.loads(metadata.get("config", "{}"))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:   # nested deeper than the stack
         raise ValueError(f"load: the config stored in {path} is not valid JSON: {err}") from None
     _check_sizes(config, declared, path)
     _check_state_size(metadata["arch"], config, declared, path)

@@ -579,3 +579,46 @@ def test_conv_transpose_bias_add_valid_pads_and_constant_identities():
     model = _same_as_onnxruntime(proto, ["ConvTranspose2d", "MaxPool2d", "Flatten", "Linear"])
     np.testing.assert_array_equal(model[0].bias.data, [0.5, -0.5])
     np.testing.assert_array_equal(model[3].bias.data, [0.5] * 3)
+
+
+_FLATTEN_64 = node("Flatten", ["input"], ["f"])
+WEIGHT_REFUSALS = {
+    "gemm-weight-3d": (
+        lambda: graph(_FLATTEN_64, node("Gemm", ["f", "w"], ["output"], transB=1),
+                      init={"w": np.ones((3, 64, 1), np.float32)}),
+        ("load: a Gemm node: the weight of shape (3, 64, 1) does not fit the Linear it "
+         "describes (weight of shape (3, 64))")),
+    "conv-bias-size": (
+        lambda: graph(node("Conv", ["input", "w", "b"], ["output"]),
+                      init={"w": W, "b": np.ones(5, np.float32)}),
+        ("load: a Conv node: the bias of shape (5,) does not fit the 2 output channels of the "
+         "Conv2d")),
+    "slice-step-0": (
+        lambda: graph(node("Shape", ["input"], ["s"]), const("a", np.array([0], np.int64)),
+                      const("b", np.array([1], np.int64)), const("ax", np.array([0], np.int64)),
+                      const("st", np.array([0], np.int64)),
+                      node("Slice", ["s", "a", "b", "ax", "st"], ["n"]),
+                      const("r", np.array([-1], np.int64)),
+                      node("Concat", ["n", "r"], ["t"], axis=0),
+                      node("Reshape", ["input", "t"], ["output"])),
+        "load: a Slice node: this shape computation is not supported"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEIGHT_REFUSALS))
+def test_weights_of_the_wrong_shape_and_a_zero_slice_step_are_refused_by_node(case):
+    build, message = WEIGHT_REFUSALS[case]
+    with pytest.raises(nco.OnnxImportError) as info:
+        nco.load(build())
+    assert str(info.value) == message
+
+
+def test_a_symlink_loop_or_a_device_is_refused_by_name(tmp_path):
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match=rf"^\[Errno \d+\] load: cannot open {loop}: Too many "
+                                      r"levels of symbolic links$"):
+        nco.load(loop)
+    with pytest.raises(nco.OnnxImportError, match=r"^load: /dev/null is not a regular file; "
+                                                  r"expected an \.onnx file$"):
+        nco.load("/dev/null")

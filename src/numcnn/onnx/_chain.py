@@ -70,9 +70,18 @@ class Chain:
 
     def add_weighted(self, layer: nn.Module, weight: np.ndarray, bias: np.ndarray | None,
                      output: str) -> None:
-        """Append ``layer`` with the file's ``weight`` and ``bias`` (None: it has none)."""
+        """Append ``layer`` with the file's ``weight`` and ``bias`` (None: it has none), each
+        refused unless it has the shape (the bias: the size) of the layer's own."""
+        node = self.graph.nodes[self.index]
+        if np.shape(weight) != layer.weight.data.shape:
+            fail(node, f"the weight of shape {np.shape(weight)} does not fit the "
+                       f"{type(layer).__name__} it describes (weight of shape "
+                       f"{layer.weight.data.shape})")
         layer.weight.data[...] = self.graph.param(weight)
         if bias is not None:
+            if np.size(bias) != layer.bias.data.size:
+                fail(node, f"the bias of shape {np.shape(bias)} does not fit the "
+                           f"{layer.bias.data.size} output channels of the {type(layer).__name__}")
             layer.bias.data[...] = self.graph.param(bias).reshape(-1)
         self.add(layer, output)
 

@@ -99,8 +99,8 @@ def _slice(first: ShapeValue, rest: list[ShapeValue | None],
     # inputs after the data: starts, ends, axes (a 1-D shape has only axis 0), steps
     start, end = (_first_int(v) for v in (rest + [None, None])[:2])
     step = _first_int(rest[3]) if len(rest) > 3 and rest[3] is not None else 1
-    if first.scalar or start is None or end is None or step is None:
-        return None
+    if first.scalar or start is None or end is None or step is None or step == 0:
+        return None                               # ONNX forbids a step of 0, as Python does
     if not _only_axis_0(_axes(attrs, rest, 2)):
         return None
     return ShapeValue(first.items[slice(start, end, step)], False)

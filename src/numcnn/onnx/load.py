@@ -47,6 +47,7 @@ This module walks the nodes in order (:func:`_layers`); the work is done by:
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,10 +123,16 @@ def _model_proto(source: object) -> ModelProto:
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise FileNotFoundError(f"load: {path} does not exist") from None
+        except OSError as err:     # a symlink loop, a name too long, a folder not searchable
+            raise OSError(err.errno, f"load: cannot open {path}: {err.strerror}") from None
+        if stat.S_ISDIR(mode):
             raise IsADirectoryError(f"load: {path} is a directory; expected an .onnx file")
-        if not path.is_file():
-            raise FileNotFoundError(f"load: {path} does not exist")
+        if not stat.S_ISREG(mode):  # a FIFO would block the read
+            raise OnnxImportError(f"load: {path} is not a regular file; expected an .onnx file")
         what = str(path)
         try:
             proto = load_model(what)
