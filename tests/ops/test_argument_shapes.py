@@ -81,3 +81,35 @@ def test_a_bias_without_one_number_per_output_channel_is_refused(bias):
         ops.conv2d_forward(X, W, bias)
     with pytest.raises(ValueError, match=rf"conv_transpose2d: bias must have shape \(4,\), got {got}"):
         ops.conv_transpose2d_forward(X, WT, bias)
+
+
+def test_a_bias_given_as_a_list_is_read_as_one_number_per_channel():
+    with_list = ops.conv2d_forward(X, W, [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(with_list, ops.conv2d_forward(X, W, np.arange(1.0, 5.0)))
+    out = ops.conv_transpose2d_forward(X, WT, [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(out[:, 3] - 1, ops.conv_transpose2d_forward(X, WT)[:, 3])
+
+
+@pytest.mark.parametrize("call, shape", [
+    (lambda: ops.conv2d_forward(np.ones((3, 6, 6)), W), (3, 6, 6)),
+    (lambda: ops.conv2d_input((2, 3, 6), W, np.ones((2, 4, 4, 4))), (2, 3, 6)),
+    (lambda: ops.conv2d_input((2, 3, 6.0, 6), W, np.ones((2, 4, 4, 4))), (2, 3, 6.0, 6)),
+    (lambda: ops.conv_transpose2d_input((2, -3, 6, 6), WT, np.ones((2, 4, 8, 8))), (2, -3, 6, 6)),
+    (lambda: ops.avg_pool2d_forward(np.ones((3, 6, 6)), 2), (3, 6, 6)),
+])
+def test_the_ndarray_kernels_take_four_sizes_and_say_so(call, shape):
+    with pytest.raises(ValueError, match=re.escape(
+            f"input must be 4-D (N, C, H, W) with sizes >= 0, got shape {shape}")):
+        call()
+
+
+@pytest.mark.parametrize("argmax, error, message", [
+    (ARGMAX.astype(np.float64), TypeError, ("argmax must hold ints (the window-local tap index), "
+                                           "got dtype float64")),
+    (ARGMAX + 4, ValueError, "argmax must lie in [-1, 4) for a 2x2 window, got values from 4 to 4"),
+    (ARGMAX - 2, ValueError, ("argmax must lie in [-1, 4) for a 2x2 window, got values from -2 "
+                             "to -2")),
+])
+def test_max_pool_backward_refuses_an_argmax_its_forward_cannot_give(argmax, error, message):
+    with pytest.raises(error, match=re.escape(f"max_pool2d: {message}")):
+        ops.max_pool2d_backward(np.ones((2, 3, 3, 3)), argmax, X.shape, 2)

@@ -261,8 +261,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
     """
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-    check_bias(b, geo.C_out, "conv2d")
-    return conv_forward(x, w, b, geo)[0]
+    return conv_forward(x, w, check_bias(b, geo.C_out, "conv2d"), geo)[0]
 
 
 def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
@@ -325,4 +324,17 @@ def max_pool2d_backward(gy, argmax, input_shape, kernel_size, stride=None, paddi
                         "max_pool2d")
     check_output_shape(gy, geo.output_shape, "gy", "max_pool2d")
     check_output_shape(argmax, geo.output_shape, "argmax", "max_pool2d")
+    _check_argmax(argmax, geo)
     return max_pool_backward(gy, argmax, geo)
+
+
+def _check_argmax(argmax: np.ndarray, geo: PoolGeometry) -> None:
+    """Refuse an argmax that :func:`max_pool2d_forward` cannot have given: window-local tap
+    indices are ints in [0, kh·kw), or -1 for a window without a real cell."""
+    taps = geo.kh * geo.kw
+    if not np.issubdtype(argmax.dtype, np.integer):
+        raise TypeError(f"max_pool2d: argmax must hold ints (the window-local tap index), "
+                        f"got dtype {argmax.dtype}")
+    if argmax.size and (argmax.min() < -1 or argmax.max() >= taps):
+        raise ValueError(f"max_pool2d: argmax must lie in [-1, {taps}) for a {geo.kh}x{geo.kw} "
+                         f"window, got values from {argmax.min()} to {argmax.max()}")

@@ -67,10 +67,27 @@ def check_output_shape(a: np.ndarray, expected: tuple[int, ...], name: str, op: 
                          f"got {tuple(a.shape)}")
 
 
-def check_bias(b: np.ndarray | None, C_out: int, op: str) -> None:
-    """Refuse a bias that is not one number per output channel (one number would broadcast)."""
-    if b is not None and tuple(b.shape) != (C_out,):
+def check_bias(b, C_out: int, op: str) -> np.ndarray | None:
+    """``b`` as a floating array, refused unless it is one number per output channel (one number
+    would broadcast)."""
+    if b is None:
+        return None
+    b = check_float_array(b, "bias", op)
+    if tuple(b.shape) != (C_out,):
         raise ValueError(f"{op}: bias must have shape ({C_out},), got {tuple(b.shape)}")
+    return b
+
+
+def batched_shape(shape, name: str, op: str) -> tuple[int, int, int, int]:
+    """``shape`` as the four sizes (N, C, H, W), refused unless it is four non-negative ints
+    (the ndarray kernels take no unbatched input)."""
+    shape = tuple(shape)
+    if len(shape) != 4 or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0
+                                  for v in shape):
+        raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W) with sizes >= 0, "
+                         f"got shape {shape}")
+    N, C, H, W = (int(v) for v in shape)
+    return N, C, H, W
 
 
 def check_input_rank(shape: tuple[int, ...], name: str, op: str) -> None:
@@ -205,7 +222,7 @@ def conv_geometry(
     x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, op: str = "conv2d"
 ) -> ConvGeometry:
     """Validate a conv2d configuration and return its geometry (x is 4-D here)."""
-    N, C_in, H, W = x_shape
+    N, C_in, H, W = batched_shape(x_shape, "input", op)
     if len(w_shape) != 4:
         raise ValueError(
             f"{op}: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape {tuple(w_shape)}"
@@ -312,7 +329,7 @@ def pool_geometry(
     x_shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, op="pool2d"
 ) -> PoolGeometry:
     """Validate a pooling configuration and return its geometry (x is 4-D here)."""
-    N, C, H, W = x_shape
+    N, C, H, W = batched_shape(x_shape, "input", op)
     kh, kw = pair(kernel_size, "kernel_size", op, minimum=1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         sh, sw = kh, kw

@@ -38,7 +38,7 @@ from .engine import (
     conv2d_input,
     conv2d_weight,
 )
-from .shapes import Pair, check_bias, check_output_shape, pair
+from .shapes import Pair, batched_shape, check_bias, check_output_shape, pair
 
 __all__ = [
     "ConvTransposeGeometry",
@@ -134,7 +134,7 @@ def conv_transpose_args(stride, padding, output_padding, dilation, groups,
 def conv_transpose_geometry(x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1,
                             dilation=1, op: str = "conv_transpose2d") -> ConvTransposeGeometry:
     """Validate a conv_transpose2d configuration (x is 4-D here) and return its geometry."""
-    N, C_in, H, W = x_shape
+    N, C_in, H, W = batched_shape(x_shape, "input", op)
     if len(w_shape) != 4:
         raise ValueError(f"{op}: weight must be 4-D (C_in, C_out/groups, kh, kw), got shape "
                          f"{tuple(w_shape)}")
@@ -264,8 +264,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     """
     geo = conv_transpose_geometry(x.shape, w.shape, stride, padding, output_padding, groups,
                                   dilation)
-    check_bias(b, geo.C_out, "conv_transpose2d")
-    return forward(x, w, b, geo)
+    return forward(x, w, check_bias(b, geo.C_out, "conv_transpose2d"), geo)
 
 
 def conv_transpose2d_input(input_shape, w, gy, stride=1, padding=0, output_padding=0, groups=1,
