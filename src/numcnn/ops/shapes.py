@@ -82,8 +82,8 @@ def batched_shape(shape, name: str, op: str) -> tuple[int, int, int, int]:
     """``shape`` as the four sizes (N, C, H, W), refused unless it is four non-negative ints
     (the ndarray kernels take no unbatched input)."""
     shape = tuple(shape)
-    if len(shape) != 4 or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0
-                                  for v in shape):
+    if len(shape) != 4 or not all(isinstance(v, Integral) and not isinstance(v, bool)
+                                  and int(v) >= 0 for v in shape):
         raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W) with sizes >= 0, "
                          f"got shape {shape}")
     N, C, H, W = (int(v) for v in shape)
