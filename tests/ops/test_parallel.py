@@ -258,6 +258,22 @@ def test_threaded_pools_match_the_reference_loops(threads, cfg, seed, ties):
     assert_avg_pool_matches_reference(cfg, seed)
 
 
+@pytest.mark.parametrize("threads_count", [1, 2, 3])
+def test_a_fixed_number_of_blocks_is_the_same_on_any_thread_count(monkeypatch, threads_count):
+    """``parts`` fixes the blocks, also when the region runs serially; the sum covers each once."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 0)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(threads_count)
+    seen = []
+    try:
+        total = parallel.sum_over_blocks(
+            lambda block: seen.append((block.start, block.stop)) or np.array([block.stop - block.start]),
+            slice(2, 12), 0, parts=4)
+    finally:
+        parallel.set_num_threads(before)
+    assert sorted(seen) == [(2, 4), (4, 7), (7, 9), (9, 12)] and total.tolist() == [10]
+
+
 def test_caller_finishes_alone_when_the_workers_are_busy(threads):
     """Blocks go to whichever thread is free: with every worker held up, the calling thread
     runs all blocks itself and returns without waiting for the workers."""

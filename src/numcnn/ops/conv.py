@@ -132,6 +132,98 @@ def grad_input(gy_rows, w, geo: ConvGeometry, out=None) -> np.ndarray:
     return gx
 
 
+# --- a strided conv as a stride-1 conv of the phase planes (docs/math.md §7.6) ---------------
+
+def _phase_batch(z: np.ndarray, geo: ConvGeometry) -> int:
+    """The batch size N of :func:`.windows.phase_rows`' Z, from its length H_q·N·W_q + W_q."""
+    return (z.shape[-1] - geo.Wq) // (geo.Hq * geo.Wq)
+
+
+def _shift_count(geo: ConvGeometry) -> tuple[int, int]:
+    """(R_h, R_w) = (kh / s_h, kw / s_w): the shifts (r, c) of the taps ``(s_h·r + a, s_w·c + b)``."""
+    return geo.kh // geo.sh, geo.kw // geo.sw
+
+
+def shift_weights(w: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """``W_rc[r, c, γ, q', (c', a, b)] = W[γ·Qg + q', c', s_h·r + a, s_w·c + b]``: the weight of
+    each shift as a matrix over the phase-plane channels. Needs ``s | k`` on both axes.
+    Shape (C_out, Cg, kh, kw) -> (R_h, R_w, g, Qg, Cg·s_h·s_w)."""
+    Rh, Rw = _shift_count(geo)
+    g, sh, sw = geo.groups, geo.sh, geo.sw
+    Qg, Cg = geo.C_out // g, geo.C_in // g
+    w7 = w.reshape(g, Qg, Cg, Rh, sh, Rw, sw)
+    return np.ascontiguousarray(w7.transpose(3, 5, 0, 1, 2, 4, 6)).reshape(Rh, Rw, g, Qg, -1)
+
+
+def forward_on_phases(z, w, geo: ConvGeometry, out=None) -> np.ndarray:
+    """``Y[n,q,o_h,o_w] = Σ_{r,c} Σ_{c',a,b} W[q, c', s_h·r + a, s_w·c + b]·Z[c', a, b, t + off(r, c)]``
+    with ``t = o_h·(N·W_q) + n·W_q + o_w`` and ``off(r, c) = r·(N·W_q) + c``: the conv forward of
+    SPEC §2.3 read from the phase planes (docs/math.md §7.6), one GEMM per shift over the
+    whole batch, no im2col. Needs ``s | k`` and dilation 1 on both axes.
+
+    Positions with o_w >= W_out straddle a row end; they are computed and dropped.
+    Shape: z (C_in, s_h, s_w, H_q·N·W_q + W_q) from :func:`.windows.phase_rows`
+    -> y (N, C_out, Ho, Wo), written to ``out`` when given.
+    """
+    N, g = _phase_batch(z, geo), geo.groups
+    row = N * geo.Wq                                                   # one row of the grid
+    L = geo.Ho * row                                                   # positions t computed
+    z_g = z.reshape(g, -1, z.shape[-1])                                # (g, Cg·sh·sw, len)
+    w_rc = shift_weights(w, geo)                                       # (Rh, Rw, g, Qg, Cg·sh·sw)
+    y_rows = None
+    for r in range(w_rc.shape[0]):
+        for c in range(w_rc.shape[1]):
+            off = r * row + c
+            part = np.matmul(w_rc[r, c], z_g[..., off:off + L])        # (g, Qg, L)
+            if y_rows is None:
+                y_rows = part
+            else:
+                y_rows += part
+    assert y_rows is not None
+    y = np.empty((N, geo.C_out, geo.Ho, geo.Wo), y_rows.dtype) if out is None else out
+    # Y[n, q, o_h, o_w] = y_rows[q, o_h, n, o_w], the wrap-around positions o_w >= Wo dropped
+    y[...] = y_rows.reshape(geo.C_out, geo.Ho, N, geo.Wq)[..., :geo.Wo].transpose(2, 0, 1, 3)
+    return y
+
+
+def gy_on_phase_grid(gy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """gY on the grid of :func:`forward_on_phases`: ``E[γ, q', o_h·(N·W_q) + n·W_q + o_w] =
+    gY[n, γ·Qg + q', o_h, o_w]``, and 0 at the wrap-around positions o_w >= W_out.
+
+    Shape: gy (N, C_out, Ho, Wo) -> (g, Qg, Ho·N·Wq)."""
+    N = gy.shape[0]
+    grid = np.empty((geo.C_out, geo.Ho, N, geo.Wq), gy.dtype)
+    grid[..., :geo.Wo] = gy.transpose(1, 2, 0, 3)
+    grid[..., geo.Wo:] = 0
+    return grid.reshape(geo.groups, geo.C_out // geo.groups, -1)
+
+
+def grad_weight_on_phases(z, gy, geo: ConvGeometry) -> np.ndarray:
+    """``gW[q, c', s_h·r + a, s_w·c + b] = Σ_t E[q, t]·Z[c', a, b, t + off(r, c)]`` (SPEC 3.1b on
+    the grid of :func:`forward_on_phases`; E from :func:`gy_on_phase_grid`, 0 at the wrap-around
+    positions), one GEMM per shift over the whole batch.
+
+    Exact for a finite Z. An inf or NaN cell of x is also read at some wrap-around position,
+    where ``0·inf`` adds NaN: :mod:`.engine` recomputes such a gW by the im2col form.
+    Shape: z from :func:`.windows.phase_rows`, gy (N, C_out, Ho, Wo) -> (C_out, Cg, kh, kw).
+    """
+    N, g = gy.shape[0], geo.groups
+    Rh, Rw = _shift_count(geo)
+    row = N * geo.Wq
+    L = geo.Ho * row
+    e = gy_on_phase_grid(gy, geo)                                      # (g, Qg, L)
+    z_g = z.reshape(g, -1, z.shape[-1])                                # (g, Cg·sh·sw, len)
+    gw_t = np.empty((Rh, Rw, g, z_g.shape[1], e.shape[1]), np.result_type(z, gy))
+    for r in range(Rh):
+        for c in range(Rw):
+            off = r * row + c
+            # Z_rc Eᵀ rather than E Z_rcᵀ: BLAS reads the larger operand, Z, in its stored order
+            np.matmul(z_g[..., off:off + L], e.transpose(0, 2, 1), out=gw_t[r, c])
+    # gw_t[r, c, γ, (c', a, b), q'] -> gW[γ·Qg + q', c', s_h·r + a, s_w·c + b]
+    gw = gw_t.reshape(Rh, Rw, g, geo.C_in // g, geo.sh, geo.sw, -1).transpose(2, 6, 3, 0, 4, 1, 5)
+    return np.ascontiguousarray(gw).reshape(geo.weight_shape)
+
+
 # --- the seed's form: zero-inserted gradient, flipped kernel (SPEC §3.2) ---------------------
 
 def inserted_grad(gy: np.ndarray, geo: ConvGeometry) -> np.ndarray:

@@ -124,20 +124,33 @@ def run_blocks(fn, batch: slice, elements: int, calls_blas: bool = False) -> Non
     _over_blocks(fn, _shifted_blocks(batch), calls_blas)
 
 
-def sum_over_blocks(fn, batch: slice, elements: int, calls_blas: bool = False) -> np.ndarray:
+def sum_over_blocks(fn, batch: slice, elements: int, calls_blas: bool = False,
+                    parts: int | None = None) -> np.ndarray:
     """``Σ_block fn(block)`` over blocks of the ``batch`` slice, run as in :func:`run_blocks`;
-    the partial sums are added in block order, so the result does not depend on timing."""
+    the partial sums are added in block order, so the result does not depend on timing.
+
+    ``parts`` fixes the number of blocks (default: one per thread, or the whole slice when it
+    runs serially): the blocks, and so what each ``fn(block)`` computes, are then the same on
+    any number of threads, and the threads take them as they come free."""
     n = batch.stop - batch.start
-    if _serial(n, elements, calls_blas):
+    if parts is None and _serial(n, elements, calls_blas):
         with _blas_held(calls_blas):
             return fn(batch)
-    blocks = _shifted_blocks(batch)
+    if parts is None:
+        blocks = _shifted_blocks(batch)
+    else:
+        blocks = [slice(batch.start + b.start, batch.start + b.stop) for b in batch_blocks(n, parts)]
     partial: dict[int, np.ndarray] = {}
 
     def run(block):
         partial[block.start] = fn(block)
 
-    _over_blocks(run, blocks, calls_blas)
+    if _serial(n, elements, calls_blas):
+        with _blas_held(calls_blas):
+            for block in blocks:
+                run(block)
+    else:
+        _over_blocks(run, blocks, calls_blas)
     total = partial[blocks[0].start].copy()
     for block in blocks[1:]:
         total += partial[block.start]

@@ -135,6 +135,31 @@ def merge_phase_planes(planes: np.ndarray, Hp: int, Wp: int, crop_h=(0, 0), crop
     return out
 
 
+def phase_rows(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The phase planes of X_pad with the batch inside each plane row (docs/math.md §7.6):
+    ``Z[c, a, b, i·(N·W_q) + n·W_q + j] = X_pad[n, c, s_h·i + a, s_w·j + b]`` (0 beyond X_pad),
+    then W_q zeros that the last row's wrap-around positions read.
+
+    Written straight from x: the padding is never materialized.
+    Shape: x (N, C, H, W) -> Z (C, s_h, s_w, H_q·N·W_q + W_q).
+    """
+    N, C = x.shape[:2]
+    sh, sw, Hq, Wq = geo.sh, geo.sw, geo.Hq, geo.Wq
+    span = Hq * N * Wq
+    z = np.zeros((C, sh, sw, span + Wq), x.dtype)
+    grid = z[..., :span].reshape(C, sh, sw, Hq, N, Wq)
+    for a in range(sh):
+        i0 = max(0, -(-(geo.pad_h[0] - a) // sh))    # first plane row inside x: s_h·i0 + a >= top
+        h0 = sh * i0 + a - geo.pad_h[0]
+        for b in range(sw):
+            j0 = max(0, -(-(geo.pad_w[0] - b) // sw))
+            w0 = sw * j0 + b - geo.pad_w[0]
+            part = x[:, :, h0::sh, w0::sw]                             # (N, C, rows, cols)
+            rows, cols = part.shape[-2:]
+            grid[:, a, b, i0:i0 + rows, :, j0:j0 + cols] = part.transpose(1, 2, 0, 3)
+    return z
+
+
 # --- im2col and col2im --------------------------------------------------------------------------
 
 def gather_windows(xp: np.ndarray, geo: ConvGeometry, out: np.ndarray) -> np.ndarray:
