@@ -9,7 +9,8 @@
   into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
   values. Only ``epochs``, ``patience``, ``log_lr`` and where the data comes from may change.
 * :func:`load_resume_state` reads the checkpoint to continue from and cuts ``metrics.jsonl``
-  back to its epochs (the checkpoint is the truth).
+  back to its epochs (the checkpoint is the truth). Without ``last.npz`` it starts over, unless
+  ``best.npz`` or ``metrics.jsonl`` show epochs that starting over would replace.
 """
 from __future__ import annotations
 
@@ -206,6 +207,11 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     if saved is not None:
         check_same_run(saved, config, out, model_config)
     if not last.exists():
+        trained = _epochs_past_the_first(out)
+        if trained:
+            raise ValueError(f"{last} is missing, but {out} holds a run past its first epoch "
+                             f"({trained}): resuming would start it over and replace its "
+                             f"files; put last.npz back, or start over with --overwrite")
         log(f"no checkpoint in {out}; starting from scratch")
         return None, [], []
     if saved is None:  # saved_settings found no last.npz: another process wrote it since
@@ -229,6 +235,26 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     segments = payload.get("segments") or [{"after_epoch": 0, "epochs": planned}]
     log(f"resuming from {last} after epoch {done}")
     return payload, history, list(segments)
+
+
+def _epochs_past_the_first(out: Path) -> str:
+    """What in ``out`` shows a run that trained more than one epoch ('' when nothing does).
+
+    last.npz is written at the end of every epoch, after best.npz and metrics.jsonl: without
+    it, a kill during the first epoch's writes explains a best.npz or a metrics line of epoch 1
+    (starting over redoes that epoch exactly), but nothing explains a later one."""
+    found = []
+    best = out / "best.npz"
+    if best.exists():
+        epoch = checkpoint.load(best, keys=("epoch",)).get("epoch")
+        if isinstance(epoch, int) and epoch > 1:
+            found.append(f"best.npz of epoch {epoch}")
+    if (out / "metrics.jsonl").exists():
+        rows, _torn = metrics.read_metrics_file(out / "metrics.jsonl", required=())
+        epochs = max((r["epoch"] for r in rows), default=0)
+        if epochs > 1:
+            found.append(f"metrics.jsonl up to epoch {epochs}")
+    return " and ".join(found)
 
 
 def _history(path: Path, done: int, last: Path, warn) -> list[dict]:

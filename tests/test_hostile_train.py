@@ -1,0 +1,55 @@
+"""A hostile user of ``numcnn train`` and its run folder: lost checkpoints, two trainings on one
+folder, damaged settings, odd flags. Each test is a way to lose a run or to get a confusing
+error that once worked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from numcnn import checkpoint
+from numcnn.train import TrainConfig, fit
+
+
+def tiny(out, **overrides) -> TrainConfig:
+    """A quick run: 64 training and 40 test images of MNIST, batches of 32."""
+    options = {"limit": 64, "test_limit": 40, "epochs": 2, "batch_size": 32, "out": str(out),
+               "progress": False, "download": False}
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def quiet(config: TrainConfig) -> dict:
+    return fit(config, log=lambda line: None, warn=lambda line: None)
+
+
+def snapshot(out) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(Path(out).iterdir()) if p.is_file()}
+
+
+# --- last.npz gone, the rest of the run still there ------------------------------------------
+
+@pytest.mark.parametrize("keep", ["best.npz", "metrics.jsonl"])
+def test_resume_without_last_npz_of_a_longer_run_refuses_to_start_over(tmp_path, keep):
+    """A user deletes last.npz to save space: --resume used to start the run over silently,
+    replacing best.npz and the metrics of the epochs trained."""
+    quiet(tiny(tmp_path, epochs=2))
+    assert checkpoint.load(tmp_path / "best.npz", keys=("epoch",))["epoch"] == 2
+    (tmp_path / "last.npz").unlink()
+    other = {"best.npz": "metrics.jsonl", "metrics.jsonl": "best.npz"}[keep]
+    (tmp_path / other).unlink()  # either file alone shows the run got past its first epoch
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"last\.npz is missing.*--overwrite") as err:
+        quiet(tiny(tmp_path, epochs=3, resume=True))
+    assert keep in str(err.value)
+    assert snapshot(tmp_path) == before
+
+
+def test_resume_without_last_npz_after_the_first_epoch_starts_over(tmp_path):
+    """Killed between best.npz and last.npz of epoch 1: nothing is lost by starting over."""
+    quiet(tiny(tmp_path, epochs=1))
+    (tmp_path / "last.npz").unlink()
+    lines: list[str] = []
+    fit(tiny(tmp_path, epochs=1, resume=True), log=lines.append)
+    assert any("starting from scratch" in line for line in lines)
+    assert (tmp_path / "last.npz").exists()
