@@ -3,12 +3,17 @@ folder, damaged settings, odd flags. Each test is a way to lose a run or to get 
 error that once worked."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from numcnn import checkpoint
 from numcnn.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(out, **overrides) -> TrainConfig:
@@ -53,3 +58,39 @@ def test_resume_without_last_npz_after_the_first_epoch_starts_over(tmp_path):
     fit(tiny(tmp_path, epochs=1, resume=True), log=lines.append)
     assert any("starting from scratch" in line for line in lines)
     assert (tmp_path / "last.npz").exists()
+
+
+# --- two trainings on one folder ---------------------------------------------------------------
+
+HOLD = """
+import sys
+from numcnn import rundir
+with rundir.claimed(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the run folder is claimed with flock")
+@pytest.mark.parametrize("mode", ["new", "again", "resume", "overwrite"])
+def test_a_folder_another_process_trains_in_is_refused(tmp_path, mode):
+    """Two trainings started on one folder used to both succeed, each overwriting the other's
+    checkpoints and metrics: the folder ended up a mix of two runs."""
+    if mode != "new":  # the other process trains the run already there
+        quiet(tiny(tmp_path, epochs=1))
+    before = snapshot(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        config = tiny(tmp_path, resume=mode == "resume", overwrite=mode == "overwrite")
+        # "again" (the same command once more) is told the run is in use, not merely there
+        with pytest.raises(ValueError, match=r"another numcnn train.*another --out"):
+            quiet(config)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert snapshot(tmp_path) == before
+    # the claim ended with its process, killed or not: nothing stale is left behind
+    quiet(tiny(tmp_path, resume=True))

@@ -4,6 +4,8 @@
   caller resumes it (``--resume``) or replaces it (``--overwrite``: :func:`remove_run` deletes
   the run's files once the new run is ready to start); temporaries left by a killed write are
   removed.
+* :func:`claimed` holds the folder while a run trains in it: a second training started on
+  it is refused.
 * :func:`saved_settings` reads the settings a run was started with (from ``last.npz``, or from
   ``config.json`` when no epoch finished), :func:`resume_config` merges the flags of a resume
   into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
@@ -14,11 +16,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import inspect
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,6 +51,10 @@ class RunMismatch(ValueError):
     """A resume asks for a setting that contradicts the run in the folder."""
 
 
+class RunBusy(ValueError):
+    """Another training (another process, or another call of this one) uses the folder."""
+
+
 def _first_file_above(path: Path) -> Path | None:
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():
@@ -54,8 +62,12 @@ def _first_file_above(path: Path) -> Path | None:
     return None
 
 
-def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
-    """Create the run folder ``out`` and make sure no run in it is lost (see the module)."""
+def prepare_out(out, resume: bool, overwrite: bool, log=print,
+                held: contextlib.ExitStack | None = None) -> Path:
+    """Create the run folder ``out`` and make sure no run in it is lost (see the module).
+
+    ``held``: claim the folder in it (:func:`claimed`) before looking inside, so a training
+    started beside a running one is told so, whatever its flags."""
     out = Path(out)
     if str(out) == "":
         raise ValueError("--out must name a folder, got an empty string")
@@ -70,6 +82,8 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
                          f"{err.strerror or err}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out} is not writable; give a folder you may write to")
+    if held is not None:
+        held.enter_context(claimed(out))
     found = [name for name in RUN_MARKERS if (out / name).exists()]
     if found and not resume and not overwrite:
         raise RunExists(f"{out} already holds a run ({', '.join(found)}); continue it with "
@@ -78,6 +92,35 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
     if removed:
         log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted write")
     return out
+
+
+@contextlib.contextmanager
+def claimed(out) -> Iterator[Path]:
+    """Hold the run folder ``out`` (which exists) for the block: a second training on it while
+    the block runs raises :class:`RunBusy` instead of mixing its files with this run's.
+
+    An advisory ``flock`` on the folder itself: no lock file to go stale, the kernel releases it
+    when the process ends however it ends (``kill -9`` too). Where there is no ``flock``
+    (Windows, some network file systems), the folder is used unclaimed, as before."""
+    out = Path(out)
+    try:
+        import fcntl
+        fd = os.open(out, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield out
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                yield out  # flock not supported here
+                return
+            raise RunBusy(f"{out} is in use by another numcnn train running now; wait for it "
+                          f"to end, or give another --out") from None
+        yield out
+    finally:
+        os.close(fd)
 
 
 def remove_run(out, log=print) -> None:
