@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from numcnn import checkpoint
+from numcnn import checkpoint, train
 from numcnn.train import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +94,25 @@ def test_a_folder_another_process_trains_in_is_refused(tmp_path, mode):
     assert snapshot(tmp_path) == before
     # the claim ended with its process, killed or not: nothing stale is left behind
     quiet(tiny(tmp_path, resume=True))
+
+
+# --- killed between the checkpoints of an epoch ------------------------------------------------
+
+def test_a_kill_while_last_npz_is_written_leaves_no_best_npz_of_the_lost_epoch(tmp_path,
+                                                                              monkeypatch):
+    """best.npz was written before last.npz: killed in between, best.npz held an epoch the
+    resumed run never had (its metrics dropped, its weights not those of any epoch kept)."""
+    real = train.save_checkpoint
+
+    def save_checkpoint(path, model, optimizer, scheduler, config, epoch, *args, **kwargs):
+        if Path(path).name == "last.npz" and epoch == 2:
+            raise KeyboardInterrupt  # killed before last.npz of epoch 2 is in place
+        return real(path, model, optimizer, scheduler, config, epoch, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "save_checkpoint", save_checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            quiet(tiny(tmp_path, epochs=2))  # epoch 2 is better than epoch 1 (see above)
+    quiet(tiny(tmp_path, epochs=1, resume=True))  # the user keeps the epoch that was saved
+    assert checkpoint.load(tmp_path / "best.npz", keys=("epoch",))["epoch"] == 1
+    assert checkpoint.load(tmp_path / "last.npz", keys=("epoch",))["epoch"] == 1

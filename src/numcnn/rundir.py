@@ -11,7 +11,8 @@
   into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
   values. Only ``epochs``, ``patience``, ``log_lr`` and where the data comes from may change.
 * :func:`load_resume_state` reads the checkpoint to continue from and cuts ``metrics.jsonl``
-  back to its epochs (the checkpoint is the truth). Without ``last.npz`` it starts over, unless
+  back to its epochs (the checkpoint is the truth), and gives ``best.npz`` that epoch when it
+  is the best and the run stopped before best.npz was written. Without ``last.npz`` it starts over, unless
   ``best.npz`` or ``metrics.jsonl`` show epochs that starting over would replace.
 """
 from __future__ import annotations
@@ -275,6 +276,7 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
         log(f"the run was planned for {planned} epochs; re-planning the learning-rate "
             f"schedule for {config.epochs} epochs from epoch {done + 1}")
     history = _history(out / "metrics.jsonl", done, last, warn)
+    _complete_best(out, history, done, log)
     segments = payload.get("segments") or [{"after_epoch": 0, "epochs": planned}]
     log(f"resuming from {last} after epoch {done}")
     return payload, history, list(segments)
@@ -298,6 +300,24 @@ def _epochs_past_the_first(out: Path) -> str:
         if epochs > 1:
             found.append(f"metrics.jsonl up to epoch {epochs}")
     return " and ".join(found)
+
+
+def _complete_best(out: Path, history: list[dict], done: int, log) -> None:
+    """Give ``best.npz`` the epoch of ``last.npz`` when that epoch is the run's best and the
+    run stopped before best.npz was written (it is written after last.npz)."""
+    if not history or history[-1]["epoch"] != done:
+        return
+    accs = [r["test_acc"] for r in history]
+    if accs.index(max(accs)) != len(accs) - 1:  # the first epoch to reach the best wrote it
+        return
+    best = out / "best.npz"
+    try:
+        if best.exists() and checkpoint.load(best, keys=("epoch",)).get("epoch") == done:
+            return
+    except checkpoint.CheckpointError:
+        pass  # a damaged best.npz: replaced by the best epoch's checkpoint
+    atomic.write_bytes(best, (out / "last.npz").read_bytes())
+    log(f"{best} restored from last.npz: epoch {done}, the best, ended before it was written")
 
 
 def _history(path: Path, done: int, last: Path, warn) -> list[dict]:

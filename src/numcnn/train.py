@@ -559,18 +559,19 @@ def _run_epoch(run: _Run, epoch: int) -> tuple[dict, dict, list[float]]:
 
 def _save_epoch(run: _Run, epoch: int, row: dict, confusion, improved: bool, history: list,
                 segments: list) -> None:
-    """Write the epoch's files: metrics, confusion matrix, ``best.npz`` (when ``improved``)
-    and ``last.npz``.
+    """Write the epoch's files: metrics, confusion matrix, ``last.npz`` and ``best.npz``
+    (when ``improved``).
 
-    last.npz is written last: a run stopped before it redoes this epoch on resume (the metrics
-    then are cut back to its epochs), one stopped after it has every file up to date. Each
-    file is replaced atomically: never a torn one.
+    A run stopped before last.npz is in place redoes this epoch on resume (the metrics then are
+    cut back to its epochs), so best.npz comes after it: written first, it would hold an epoch
+    the resumed run drops. One stopped between the two gets best.npz from last.npz on resume
+    (:func:`numcnn.rundir.load_resume_state`). Each file is replaced atomically: never a torn one.
     """
     out, config = run.out, run.config
     atomic.write_text(out / "metrics.jsonl", "".join(rundir.metrics_line(r) for r in history))
     atomic.write_bytes(out / "confusion.csv", lambda f: np.savetxt(
         f, confusion, fmt="%d", delimiter=","))
     state = (run.model, run.optimizer, run.scheduler, config, epoch, row, segments)
+    save_checkpoint(out / "last.npz", *state)
     if improved:
         save_checkpoint(out / "best.npz", *state)
-    save_checkpoint(out / "last.npz", *state)
