@@ -3,6 +3,8 @@ folder, damaged settings, odd flags. Each test is a way to lose a run or to get 
 error that once worked."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from numcnn import checkpoint, train
+from numcnn import checkpoint, cli, train
 from numcnn.train import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +118,22 @@ def test_a_kill_while_last_npz_is_written_leaves_no_best_npz_of_the_lost_epoch(t
     quiet(tiny(tmp_path, epochs=1, resume=True))  # the user keeps the epoch that was saved
     assert checkpoint.load(tmp_path / "best.npz", keys=("epoch",))["epoch"] == 1
     assert checkpoint.load(tmp_path / "last.npz", keys=("epoch",))["epoch"] == 1
+
+
+# --- damaged settings ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, says", [
+    ({"model_options": [1]}, "model_options must be a dict"),
+    ({"model_options": {"depth": 3}}, "depth"),
+    ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
+])
+def test_resume_with_damaged_settings_names_the_file_in_one_line(tmp_path, capsys, damage,
+                                                                 says):
+    """A config.json edited by hand: a traceback (TypeError), or an error about a setting the
+    user never typed without saying where it came from."""
+    settings = {**dataclasses.asdict(tiny(tmp_path)), **damage}
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    assert cli.main(["train", "--out", str(tmp_path), "--resume"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("numcnn: error: "), err
+    assert str(tmp_path / "config.json") in err[0] and says in err[0], err[0]

@@ -153,7 +153,7 @@ def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
         if not isinstance(saved, dict):
             raise checkpoint.CheckpointError(f"{last} holds no training settings "
                                              f"('train_config' is missing)")
-        return saved, payload.get("model_config"), last
+        return _usable(saved, last), payload.get("model_config"), last
     config_json = out / "config.json"
     if config_json.is_file():
         try:
@@ -163,8 +163,23 @@ def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
                 from None
         if not isinstance(saved, dict):
             raise ValueError(f"{config_json} is not a run configuration (a JSON object)")
-        return saved, None, config_json
+        return _usable(saved, config_json), None, config_json
     return None, None, None
+
+
+def _usable(saved: dict, source: Path) -> dict:
+    """``saved`` when it is a run's settings numcnn can train with; else an error naming
+    ``source`` (a file edited by hand, not a flag the user typed)."""
+    try:
+        config = TrainConfig.from_saved(saved)
+        config.validate()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source} holds settings numcnn cannot train with: {err}") from None
+    unknown = sorted(set(config.model_options) - set(_model_defaults(config.model)))
+    if unknown:
+        raise ValueError(f"{source} holds settings numcnn cannot train with: model "
+                         f"{config.model} takes no option {', '.join(unknown)}")
+    return saved
 
 
 def _model_defaults(model: str) -> dict:
