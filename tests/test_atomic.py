@@ -137,7 +137,7 @@ def _one_error_line(proc, fragment):
 TINY = ["--limit", 64, "--test-limit", 20, "--batch-size", 32, "--no-download"]
 
 
-@pytest.mark.parametrize("fsize, victim", [(300, "config.json"), (100_000, "best.npz")])
+@pytest.mark.parametrize("fsize, victim", [(300, "config.json"), (100_000, "last.npz")])
 def test_train_on_a_full_disk_ends_with_one_line_naming_the_file(tmp_path, fsize, victim):
     proc = _numcnn("train", *TINY, "--epochs", 1, "--out", "run", cwd=tmp_path, fsize=fsize)
     _one_error_line(proc, f"cannot write run/{victim}: File too large")

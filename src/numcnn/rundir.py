@@ -4,20 +4,26 @@
   caller resumes it (``--resume``) or replaces it (``--overwrite``: :func:`remove_run` deletes
   the run's files once the new run is ready to start); temporaries left by a killed write are
   removed.
+* :func:`claimed` holds the folder while a run trains in it: a second training started on
+  it is refused.
 * :func:`saved_settings` reads the settings a run was started with (from ``last.npz``, or from
   ``config.json`` when no epoch finished), :func:`resume_config` merges the flags of a resume
   into them, and :func:`check_same_run` refuses a flag that contradicts them, naming both
   values. Only ``epochs``, ``patience``, ``log_lr`` and where the data comes from may change.
 * :func:`load_resume_state` reads the checkpoint to continue from and cuts ``metrics.jsonl``
-  back to its epochs (the checkpoint is the truth).
+  back to its epochs (the checkpoint is the truth), and gives ``best.npz`` that epoch when it
+  is the best and the run stopped before best.npz was written. Without ``last.npz`` it starts over, unless
+  ``best.npz`` or ``metrics.jsonl`` show epochs that starting over would replace.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import inspect
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,6 +52,10 @@ class RunMismatch(ValueError):
     """A resume asks for a setting that contradicts the run in the folder."""
 
 
+class RunBusy(ValueError):
+    """Another training (another process, or another call of this one) uses the folder."""
+
+
 def _first_file_above(path: Path) -> Path | None:
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():
@@ -53,8 +63,12 @@ def _first_file_above(path: Path) -> Path | None:
     return None
 
 
-def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
-    """Create the run folder ``out`` and make sure no run in it is lost (see the module)."""
+def prepare_out(out, resume: bool, overwrite: bool, log=print,
+                held: contextlib.ExitStack | None = None) -> Path:
+    """Create the run folder ``out`` and make sure no run in it is lost (see the module).
+
+    ``held``: claim the folder in it (:func:`claimed`) before looking inside, so a training
+    started beside a running one is told so, whatever its flags."""
     out = Path(out)
     if str(out) == "":
         raise ValueError("--out must name a folder, got an empty string")
@@ -69,6 +83,8 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
                          f"{err.strerror or err}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out} is not writable; give a folder you may write to")
+    if held is not None:
+        held.enter_context(claimed(out))
     found = [name for name in RUN_MARKERS if (out / name).exists()]
     if found and not resume and not overwrite:
         raise RunExists(f"{out} already holds a run ({', '.join(found)}); continue it with "
@@ -77,6 +93,35 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print) -> Path:
     if removed:
         log(f"removed {len(removed)} unfinished temporary file(s) of an interrupted write")
     return out
+
+
+@contextlib.contextmanager
+def claimed(out) -> Iterator[Path]:
+    """Hold the run folder ``out`` (which exists) for the block: a second training on it while
+    the block runs raises :class:`RunBusy` instead of mixing its files with this run's.
+
+    An advisory ``flock`` on the folder itself: no lock file to go stale, the kernel releases it
+    when the process ends however it ends (``kill -9`` too). Where there is no ``flock``
+    (Windows, some network file systems), the folder is used unclaimed, as before."""
+    out = Path(out)
+    try:
+        import fcntl
+        fd = os.open(out, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield out
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                yield out  # flock not supported here
+                return
+            raise RunBusy(f"{out} is in use by another numcnn train running now; wait for it "
+                          f"to end, or give another --out") from None
+        yield out
+    finally:
+        os.close(fd)
 
 
 def remove_run(out, log=print) -> None:
@@ -108,7 +153,7 @@ def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
         if not isinstance(saved, dict):
             raise checkpoint.CheckpointError(f"{last} holds no training settings "
                                              f"('train_config' is missing)")
-        return saved, payload.get("model_config"), last
+        return _usable(saved, last), payload.get("model_config"), last
     config_json = out / "config.json"
     if config_json.is_file():
         try:
@@ -118,8 +163,23 @@ def saved_settings(out) -> tuple[dict | None, dict | None, Path | None]:
                 from None
         if not isinstance(saved, dict):
             raise ValueError(f"{config_json} is not a run configuration (a JSON object)")
-        return saved, None, config_json
+        return _usable(saved, config_json), None, config_json
     return None, None, None
+
+
+def _usable(saved: dict, source: Path) -> dict:
+    """``saved`` when it is a run's settings numcnn can train with; else an error naming
+    ``source`` (a file edited by hand, not a flag the user typed)."""
+    try:
+        config = TrainConfig.from_saved(saved)
+        config.validate()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source} holds settings numcnn cannot train with: {err}") from None
+    unknown = sorted(set(config.model_options) - set(_model_defaults(config.model)))
+    if unknown:
+        raise ValueError(f"{source} holds settings numcnn cannot train with: model "
+                         f"{config.model} takes no option {', '.join(unknown)}")
+    return saved
 
 
 def _model_defaults(model: str) -> dict:
@@ -206,6 +266,11 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
     if saved is not None:
         check_same_run(saved, config, out, model_config)
     if not last.exists():
+        trained = _epochs_past_the_first(out)
+        if trained:
+            raise ValueError(f"{last} is missing, but {out} holds a run past its first epoch "
+                             f"({trained}): resuming would start it over and replace its "
+                             f"files; put last.npz back, or start over with --overwrite")
         log(f"no checkpoint in {out}; starting from scratch")
         return None, [], []
     if saved is None:  # saved_settings found no last.npz: another process wrote it since
@@ -226,9 +291,48 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
         log(f"the run was planned for {planned} epochs; re-planning the learning-rate "
             f"schedule for {config.epochs} epochs from epoch {done + 1}")
     history = _history(out / "metrics.jsonl", done, last, warn)
+    _complete_best(out, history, done, log)
     segments = payload.get("segments") or [{"after_epoch": 0, "epochs": planned}]
     log(f"resuming from {last} after epoch {done}")
     return payload, history, list(segments)
+
+
+def _epochs_past_the_first(out: Path) -> str:
+    """What in ``out`` shows a run that trained more than one epoch ('' when nothing does).
+
+    last.npz is written at the end of every epoch, after best.npz and metrics.jsonl: without
+    it, a kill during the first epoch's writes explains a best.npz or a metrics line of epoch 1
+    (starting over redoes that epoch exactly), but nothing explains a later one."""
+    found = []
+    best = out / "best.npz"
+    if best.exists():
+        epoch = checkpoint.load(best, keys=("epoch",)).get("epoch")
+        if isinstance(epoch, int) and epoch > 1:
+            found.append(f"best.npz of epoch {epoch}")
+    if (out / "metrics.jsonl").exists():
+        rows, _torn = metrics.read_metrics_file(out / "metrics.jsonl", required=())
+        epochs = max((r["epoch"] for r in rows), default=0)
+        if epochs > 1:
+            found.append(f"metrics.jsonl up to epoch {epochs}")
+    return " and ".join(found)
+
+
+def _complete_best(out: Path, history: list[dict], done: int, log) -> None:
+    """Give ``best.npz`` the epoch of ``last.npz`` when that epoch is the run's best and the
+    run stopped before best.npz was written (it is written after last.npz)."""
+    if not history or history[-1]["epoch"] != done:
+        return
+    accs = [r["test_acc"] for r in history]
+    if accs.index(max(accs)) != len(accs) - 1:  # the first epoch to reach the best wrote it
+        return
+    best = out / "best.npz"
+    try:
+        if best.exists() and checkpoint.load(best, keys=("epoch",)).get("epoch") == done:
+            return
+    except checkpoint.CheckpointError:
+        pass  # a damaged best.npz: replaced by the best epoch's checkpoint
+    atomic.write_bytes(best, (out / "last.npz").read_bytes())
+    log(f"{best} restored from last.npz: epoch {done}, the best, ended before it was written")
 
 
 def _history(path: Path, done: int, last: Path, warn) -> list[dict]:

@@ -11,6 +11,7 @@ accuracy stalls, ``log_lr`` records the learning rate of every step.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -369,32 +370,36 @@ class _Run:
 def _fit(config: TrainConfig, log=_log, warn=_warn, dp=None) -> dict:
     """The body of :func:`fit`; ``dp``: a :class:`numcnn.distributed.DataParallel` or None."""
     config = config.resolved()
-    payload, history, segments = _open_out(config, dp, log, warn)
-    run = _setup(config, dp)
-    start_epoch = _restore(run, payload)
-    if dp is not None:  # distributed: every rank starts from rank 0's state
-        start_epoch, history = dp.sync_start(run.model, run.optimizer, run.scheduler,
-                                             start_epoch, history)
-    if not segments or start_epoch < config.epochs:  # a start or resume that trains
-        segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
-    if run.is_root:
-        _start_files(run, history, segments, log)
-    log(f"training {config.model} on {config.dataset}: {len(run.train_set)} train / "
-        f"{len(run.test_set)} test images, {run.model.num_parameters():,} parameters, "
-        f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
-        f"{config.epochs} epochs" + (f", patience {config.patience}" if config.patience else ""))
-    return _train_epochs(run, start_epoch, history, segments, log)
+    with contextlib.ExitStack() as held:  # the run folder, claimed until the run ends
+        payload, history, segments = _open_out(config, dp, log, warn, held)
+        run = _setup(config, dp)
+        start_epoch = _restore(run, payload)
+        if dp is not None:  # distributed: every rank starts from rank 0's state
+            start_epoch, history = dp.sync_start(run.model, run.optimizer, run.scheduler,
+                                                 start_epoch, history)
+        if not segments or start_epoch < config.epochs:  # a start or resume that trains
+            segments = segments + [{"after_epoch": start_epoch, "epochs": config.epochs}]
+        if run.is_root:
+            _start_files(run, history, segments, log)
+        log(f"training {config.model} on {config.dataset}: {len(run.train_set)} train / "
+            f"{len(run.test_set)} test images, {run.model.num_parameters():,} parameters, "
+            f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
+            f"{config.epochs} epochs"
+            + (f", patience {config.patience}" if config.patience else ""))
+        return _train_epochs(run, start_epoch, history, segments, log)
 
 
-def _open_out(config: TrainConfig, dp, log, warn) -> tuple[dict | None, list, list]:
-    """Check the folder ``out`` (a run there needs ``resume`` or ``overwrite``) and read the run
-    to resume: ``(checkpoint payload or None, metrics history, segments)``.
+def _open_out(config: TrainConfig, dp, log, warn,
+              held: contextlib.ExitStack) -> tuple[dict | None, list, list]:
+    """Check the folder ``out`` (a run there needs ``resume`` or ``overwrite``), claim it in
+    ``held`` (:func:`numcnn.rundir.claimed`) and read the run to resume: ``(checkpoint payload
+    or None, metrics history, segments)``.
 
     Under MPI rank 0 does it and the other ranks wait for its verdict (and get nothing)."""
     out = Path(config.out)
 
     def prepare():
-        rundir.prepare_out(out, config.resume, config.overwrite, log)
+        rundir.prepare_out(out, config.resume, config.overwrite, log, held)
         if not config.resume:
             return None, [], []
         return rundir.load_resume_state(out, config, log, warn)
@@ -554,18 +559,19 @@ def _run_epoch(run: _Run, epoch: int) -> tuple[dict, dict, list[float]]:
 
 def _save_epoch(run: _Run, epoch: int, row: dict, confusion, improved: bool, history: list,
                 segments: list) -> None:
-    """Write the epoch's files: metrics, confusion matrix, ``best.npz`` (when ``improved``)
-    and ``last.npz``.
+    """Write the epoch's files: metrics, confusion matrix, ``last.npz`` and ``best.npz``
+    (when ``improved``).
 
-    last.npz is written last: a run stopped before it redoes this epoch on resume (the metrics
-    then are cut back to its epochs), one stopped after it has every file up to date. Each
-    file is replaced atomically: never a torn one.
+    A run stopped before last.npz is in place redoes this epoch on resume (the metrics then are
+    cut back to its epochs), so best.npz comes after it: written first, it would hold an epoch
+    the resumed run drops. One stopped between the two gets best.npz from last.npz on resume
+    (:func:`numcnn.rundir.load_resume_state`). Each file is replaced atomically: never a torn one.
     """
     out, config = run.out, run.config
     atomic.write_text(out / "metrics.jsonl", "".join(rundir.metrics_line(r) for r in history))
     atomic.write_bytes(out / "confusion.csv", lambda f: np.savetxt(
         f, confusion, fmt="%d", delimiter=","))
     state = (run.model, run.optimizer, run.scheduler, config, epoch, row, segments)
+    save_checkpoint(out / "last.npz", *state)
     if improved:
         save_checkpoint(out / "best.npz", *state)
-    save_checkpoint(out / "last.npz", *state)
