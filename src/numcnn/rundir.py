@@ -300,9 +300,10 @@ def load_resume_state(out, config: TrainConfig, log=print, warn=print):
 def _epochs_past_the_first(out: Path) -> str:
     """What in ``out`` shows a run that trained more than one epoch ('' when nothing does).
 
-    last.npz is written at the end of every epoch, after best.npz and metrics.jsonl: without
-    it, a kill during the first epoch's writes explains a best.npz or a metrics line of epoch 1
-    (starting over redoes that epoch exactly), but nothing explains a later one."""
+    last.npz is written at the end of every epoch, after metrics.jsonl (and, by earlier
+    versions, after best.npz): without it, a kill during the first epoch's writes explains a
+    metrics line or a best.npz of epoch 1 (starting over redoes that epoch exactly), but nothing
+    explains a later one."""
     found = []
     best = out / "best.npz"
     if best.exists():
