@@ -154,22 +154,29 @@ def conv_forward_and_grad_weight(x, w, gy, geo: ConvGeometry):
 
 
 def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
-                  method: str = "auto"):
-    """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any."""
+                  method: str = "auto", gx_bias=None):
+    """``(gX, gW)``, None where not needed; ``cols`` are the forward's kept columns, if any.
+    ``gx_bias`` (C_in,), when given, is added to every cell of its channel of gX, block by block
+    while the block is in cache: conv_transpose2d's forward is that sum."""
     prime_heap()
     gx = np.empty(geo.input_shape, np.result_type(gy, w)) if need_input else None
     if _no_products(geo):                      # every gradient is an empty or all-zero sum
         if gx is not None:
-            gx[...] = 0
+            gx[...] = 0 if gx_bias is None else gx_bias.reshape(1, -1, 1, 1)
         return gx, np.zeros(geo.weight_shape, np.result_type(x, gy)) if need_weight else None
     if method == "inserted":
-        return gx, _backward_inserted(x, w, gy, geo, gx, need_weight)
+        gw = _backward_inserted(x, w, gy, geo, gx, need_weight)
+        if gx is not None and gx_bias is not None:
+            gx += gx_bias.reshape(1, -1, 1, 1)
+        return gx, gw
 
     def run(rows: slice):
         if need_input:
             assert gx is not None
             gy_rows = conv.gy_on_rows(gy[rows], geo)                   # (n, g, Qg, Ho·Wq)
             conv.grad_input(gy_rows, w, geo, gx[rows])
+            if gx_bias is not None:
+                gx[rows] += gx_bias.reshape(1, -1, 1, 1)
         if need_weight:
             block_cols = cols[rows] if cols is not None else conv.columns(x[rows], geo)
             return conv.grad_weight(block_cols, gy[rows], geo)         # this block's share of gW
@@ -191,9 +198,10 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     return gx, gw
 
 
-def conv_grad_input(gy, w, geo: ConvGeometry, method: str = "auto") -> np.ndarray:
-    """gX alone (:func:`.conv.grad_input`, or the seed's form for ``method="inserted"``)."""
-    return conv_backward(None, w, gy, geo, need_weight=False, method=method)[0]
+def conv_grad_input(gy, w, geo: ConvGeometry, method: str = "auto", bias=None) -> np.ndarray:
+    """gX alone (:func:`.conv.grad_input`, or the seed's form for ``method="inserted"``), plus
+    ``bias`` (C_in,) on every cell of its channel when given (conv_transpose2d's forward)."""
+    return conv_backward(None, w, gy, geo, need_weight=False, method=method, gx_bias=bias)[0]
 
 
 def conv_grad_weight(x, gy, geo: ConvGeometry, cols=None, method: str = "auto") -> np.ndarray:

@@ -35,10 +35,10 @@ from .engine import (
     conv2d_bias,
     conv2d_forward,
     conv2d_forward_and_weight,
-    conv2d_input,
     conv2d_weight,
+    conv_grad_input,
 )
-from .shapes import Pair, batched_shape, check_bias, check_output_shape, pair
+from .shapes import Pair, batched_shape, check_bias, check_output_shape, conv_geometry, pair
 
 __all__ = [
     "ConvTransposeGeometry",
@@ -214,10 +214,9 @@ def forward(x, w, b, geo: ConvTransposeGeometry) -> np.ndarray:
 
     Shapes: x (N, C_in, H, W), w (C_in, C_out/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
     """
-    y = conv2d_input(geo.output_shape, w, _extend(x, geo), **geo.conv_kwargs)
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)                                    # (N, C_out, Ho, Wo)
-    return y
+    conv_geo = conv_geometry(geo.output_shape, w.shape, **geo.conv_kwargs)
+    # + b[o], added by each block of the batch while its rows of y are in cache
+    return conv_grad_input(_extend(x, geo), w, conv_geo, bias=b)       # (N, C_out, Ho, Wo)
 
 
 def grad_input(gy, w, geo: ConvTransposeGeometry) -> np.ndarray:
