@@ -465,6 +465,18 @@ def test_flip_swap_definition(rng):
     assert not np.array_equal(conv.flip_swap(dw, 5), np.rot90(dw, 2))
 
 
+@pytest.mark.parametrize("method", ["gemm", "inserted"])
+@pytest.mark.parametrize("N", [0, 3])
+def test_grad_input_plus_a_bias_adds_it_to_every_cell_of_its_channel(method, N, rng):
+    """conv_transpose2d's forward is gX of a conv plus its bias, added block by block."""
+    w, b = rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(3)
+    geo = conv_geometry((N, 3, 9, 8), w.shape, (2, 1), 1)
+    gy = rng.standard_normal(geo.output_shape)
+    np.testing.assert_allclose(engine.conv_grad_input(gy, w, geo, method, bias=b),
+                               engine.conv_grad_input(gy, w, geo, method) + b.reshape(1, -1, 1, 1),
+                               rtol=1e-13, atol=1e-13)
+
+
 def test_unknown_method_is_rejected(rng):
     x, w = rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((1, 1, 3, 3))
     gy = rng.standard_normal((1, 1, 2, 2))
