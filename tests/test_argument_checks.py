@@ -23,6 +23,8 @@ from numcnn.validation import (
     check_reduction,
     is_int,
     is_real,
+    non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
     to_pair,
@@ -125,6 +127,14 @@ def test_command_line_converters():
     for bad in ("0", "-1", "inf", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected a positive number"):
             positive_float(bad)
+    assert non_negative_int("0") == 0 and non_negative_float("0") == 0.0
+    assert non_negative_float("0.9") == 0.9
+    for bad in ("-1", "1.5", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected an integer >= 0"):
+            non_negative_int(bad)
+    for bad in ("-0.1", "inf", "nan", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected a (finite )?number >= 0"):
+            non_negative_float(bad)
 
 
 # --- the same checks, reached through the classes that use them --------------------------------

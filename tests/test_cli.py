@@ -329,6 +329,9 @@ def test_predict_accepts_integer_npy_within_0_255(untrained):
     (["train", "--epochs", "0"], "expected a positive integer"),
     (["train", "--lr", "-1"], "expected a positive number"),
     (["train", "--lr", "nan"], "expected a positive number"),
+    (["train", "--momentum", "nan"], "argument --momentum: expected a finite number >= 0"),
+    (["train", "--weight-decay", "-1"], "argument --weight-decay: expected a finite number >= 0"),
+    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
     (["frobnicate"], "invalid choice"),
     (["predict", "model.npz"], "required"),
 ])

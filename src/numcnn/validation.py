@@ -25,7 +25,8 @@ from .ops.shapes import pair
 __all__ = [
     "check_bool", "check_choice", "check_device", "check_float_dtype", "check_image_input",
     "check_int", "check_pair", "check_probability", "check_real", "check_reduction", "is_int",
-    "is_real", "positive_float", "positive_int", "to_pair",
+    "is_real", "non_negative_float", "non_negative_int", "positive_float", "positive_int",
+    "to_pair",
 ]
 
 
@@ -179,4 +180,26 @@ def positive_float(text: str) -> float:
         raise _refused(f"expected a positive number, got {text!r}") from None
     if not value > 0 or not math.isfinite(value):
         raise _refused(f"expected a positive number, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A command-line integer >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise _refused(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise _refused(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite command-line number >= 0 (momentum, weight decay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _refused(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or not math.isfinite(value):
+        raise _refused(f"expected a finite number >= 0, got {text}")
     return value

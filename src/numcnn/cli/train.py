@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from ..validation import positive_float, positive_int
+from ..validation import non_negative_float, non_negative_int, positive_float, positive_int
 from .common import add_no_download
 
 
@@ -30,8 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=positive_float,
                    help="learning rate (default: 0.05 for sgd, 1e-3 for adam on lenet5)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {d.optimizer})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum, Nesterov when > 0 (default: {DEFAULT_MOMENTUM}; sgd only)")
-    p.add_argument("--weight-decay", type=float, help=f"L2 penalty (default: {d.weight_decay})")
+    p.add_argument("--momentum", type=non_negative_float, help=f"SGD momentum, Nesterov when > 0 (default: {DEFAULT_MOMENTUM}; sgd only)")
+    p.add_argument("--weight-decay", type=non_negative_float, help=f"L2 penalty (default: {d.weight_decay})")
     p.add_argument("--scheduler", choices=SCHEDULERS,
                    help=f"learning-rate schedule, stepped every batch (default: {d.scheduler})")
     p.add_argument("--activation", choices=("tanh", "relu"), default=None,
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
                    help="convnet channels of the first block (default: 32; 16 is 4x cheaper)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts of up to 2 pixels (default: on for convnet, off for lenet5)")
-    p.add_argument("--seed", type=int, help=f"seed of initialization, shuffling, dropout (default: {d.seed})")
+    p.add_argument("--seed", type=non_negative_int, help=f"seed of initialization, shuffling, dropout (default: {d.seed})")
     p.add_argument("--out", default=None, help="output folder (default: runs/MODEL-DATASET)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in OUT with its saved settings (a flag that "
