@@ -8,6 +8,8 @@ module only calls it on slices of the batch, and the math never calls back.
   fraction of its peak memory.
 * **Blocks.** A chunk is cut into one block per thread (:func:`.parallel.run_blocks`); each block
   gathers its columns and runs its GEMMs while they are in its cache, with BLAS on one thread.
+  The blocks of every chunk go to one region, where each thread takes the next block as it
+  comes free (:func:`_parts`): the threads meet once per call, not once per chunk.
 * **Kept columns.** When the whole batch fits one chunk and the weight gradient will be needed,
   the forward's columns are kept for the backward instead of being gathered twice. They outlive
   the call, so they come from the :data:`.workspace.workspace`, which lends the same buffer to
@@ -50,6 +52,16 @@ def _chunks(N: int, per_sample_bytes: int) -> list[slice]:
     return parallel.batch_blocks(N, -(-N // step))
 
 
+def _parts(N: int, per_sample_bytes: int) -> int | None:
+    """The blocks of one region over the whole batch: each chunk of :func:`_chunks` cut into one
+    block per thread (None, one block per thread, when the batch is one chunk). The threads
+    take the blocks as they come free, so about one chunk's buffers are in flight at a time,
+    and they meet once per call instead of once per chunk: a thread that waits gives up its
+    core, and on a virtual machine getting it back can take milliseconds."""
+    chunks = len(_chunks(N, per_sample_bytes))
+    return None if chunks == 1 else chunks * parallel.get_num_threads()
+
+
 def _cols_bytes(geo: ConvGeometry, itemsize: int) -> int:
     """Bytes of one sample's columns, C_in·kh·kw × Ho·Wo."""
     return geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * itemsize
@@ -88,8 +100,8 @@ def conv_forward(x, w, b, geo: ConvGeometry, keep_cols: bool = False):
         cols = conv.columns(x[rows], geo, None if kept is None else kept[rows])
         conv.forward(x[rows], w, b, geo, cols, y[rows])
 
-    for chunk in chunks:
-        parallel.run_blocks(run, chunk, y[chunk].size * geo.kh * geo.kw, calls_blas=True)
+    parallel.run_blocks(run, slice(0, geo.N), y.size * geo.kh * geo.kw, calls_blas=True,
+                        parts=_parts(geo.N, _cols_bytes(geo, x.itemsize)))
     return y, kept
 
 
@@ -145,12 +157,9 @@ def conv_forward_and_grad_weight(x, w, gy, geo: ConvGeometry):
         if not np.isfinite(gw).all():   # the planes' 0·inf at wrap-around positions
             gw = conv_grad_weight(x, gy, geo)
         return y, gw
-    total = None
-    for chunk in _chunks(geo.N, _cols_bytes(geo, x.itemsize)):
-        part = parallel.sum_over_blocks(run, chunk, y[chunk].size * geo.kh * geo.kw,
-                                        calls_blas=True)
-        total = part if total is None else total + part
-    return y, total
+    gw = parallel.sum_over_blocks(run, slice(0, geo.N), y.size * geo.kh * geo.kw,
+                                  calls_blas=True, parts=_parts(geo.N, _cols_bytes(geo, x.itemsize)))
+    return y, gw
 
 
 def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_weight=True,
@@ -186,16 +195,13 @@ def conv_backward(x, w, gy, geo: ConvGeometry, cols=None, need_input=True, need_
     # gathered again for gW
     per_sample = max(_grad_input_bytes(geo, gy.itemsize) if need_input else 0,
                      _cols_bytes(geo, gy.itemsize) if need_weight and cols is None else 0)
-    chunks = [slice(0, geo.N)] if cols is not None else _chunks(geo.N, per_sample)
-    gw = None
-    for chunk in chunks:
-        elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * (chunk.stop - chunk.start)
-        if not need_weight:
-            parallel.run_blocks(run, chunk, elements, calls_blas=True)
-            continue
-        part = parallel.sum_over_blocks(run, chunk, elements, calls_blas=True)
-        gw = part if gw is None else gw + part
-    return gx, gw
+    parts = None if cols is not None else _parts(geo.N, per_sample)
+    elements = geo.C_in * geo.kh * geo.kw * geo.Ho * geo.Wo * geo.N
+    if not need_weight:
+        parallel.run_blocks(run, slice(0, geo.N), elements, calls_blas=True, parts=parts)
+        return gx, None
+    return gx, parallel.sum_over_blocks(run, slice(0, geo.N), elements, calls_blas=True,
+                                        parts=parts)
 
 
 def conv_grad_input(gy, w, geo: ConvGeometry, method: str = "auto", bias=None) -> np.ndarray:
@@ -237,13 +243,12 @@ def _pool_work(geo: PoolGeometry) -> int:
 
 
 def avg_pool_forward(x, geo: PoolGeometry, count_include_pad=True, divisor_override=None):
-    """:func:`.pool.avg_pool_forward` on batch blocks, in chunks whose row sums (C × Hp × Wo a
-    sample) fit :data:`COLS_BUDGET_BYTES`."""
+    """:func:`.pool.avg_pool_forward` on batch blocks, whose row sums (C × Hp × Wo a sample)
+    fit :data:`COLS_BUDGET_BYTES` a chunk (:func:`_parts`)."""
     y = np.empty(geo.output_shape, x.dtype)
-    for chunk in _chunks(geo.N, geo.C * geo.Hp * geo.Wo * x.itemsize):
-        parallel.run_blocks(lambda rows: pool.avg_pool_forward(
-            x[rows], geo, count_include_pad, divisor_override, y[rows]), chunk,
-            _pool_work(geo) * (chunk.stop - chunk.start) // max(geo.N, 1))
+    parallel.run_blocks(lambda rows: pool.avg_pool_forward(
+        x[rows], geo, count_include_pad, divisor_override, y[rows]), slice(0, geo.N),
+        _pool_work(geo), parts=_parts(geo.N, geo.C * geo.Hp * geo.Wo * x.itemsize))
     return y
 
 

@@ -110,18 +110,27 @@ def _serial(n: int, elements: int, calls_blas: bool) -> bool:
             or in_parallel_region() or (calls_blas and not can_pin_blas()))
 
 
-def run_blocks(fn, batch: slice, elements: int, calls_blas: bool = False) -> None:
+def run_blocks(fn, batch: slice, elements: int, calls_blas: bool = False,
+               parts: int | None = None) -> None:
     """Run ``fn(block)`` for contiguous blocks of the ``batch`` slice, in parallel when worth it.
 
     ``fn`` must only write output rows of its own block. ``elements`` is the work size that
-    decides whether threads pay off; ``calls_blas``: ``fn`` runs GEMMs.
+    decides whether threads pay off; ``calls_blas``: ``fn`` runs GEMMs. ``parts`` fixes the
+    number of blocks, as in :func:`sum_over_blocks`.
     """
     n = batch.stop - batch.start
-    if _serial(n, elements, calls_blas):
+    serial = _serial(n, elements, calls_blas)
+    if parts is None and serial:
         with _blas_held(calls_blas):
             fn(batch)
         return
-    _over_blocks(fn, _shifted_blocks(batch), calls_blas)
+    blocks = _shifted_blocks(batch) if parts is None else _fixed_blocks(batch, parts)
+    if serial:
+        with _blas_held(calls_blas):
+            for block in blocks:
+                fn(block)
+    else:
+        _over_blocks(fn, blocks, calls_blas)
 
 
 def sum_over_blocks(fn, batch: slice, elements: int, calls_blas: bool = False,
@@ -136,21 +145,13 @@ def sum_over_blocks(fn, batch: slice, elements: int, calls_blas: bool = False,
     if parts is None and _serial(n, elements, calls_blas):
         with _blas_held(calls_blas):
             return fn(batch)
-    if parts is None:
-        blocks = _shifted_blocks(batch)
-    else:
-        blocks = [slice(batch.start + b.start, batch.start + b.stop) for b in batch_blocks(n, parts)]
+    blocks = _shifted_blocks(batch) if parts is None else _fixed_blocks(batch, parts)
     partial: dict[int, np.ndarray] = {}
 
     def run(block):
         partial[block.start] = fn(block)
 
-    if _serial(n, elements, calls_blas):
-        with _blas_held(calls_blas):
-            for block in blocks:
-                run(block)
-    else:
-        _over_blocks(run, blocks, calls_blas)
+    run_blocks(run, batch, elements, calls_blas, len(blocks))
     total = partial[blocks[0].start].copy()
     for block in blocks[1:]:
         total += partial[block.start]
@@ -168,7 +169,11 @@ def _blas_held(calls_blas: bool):
 
 
 def _shifted_blocks(batch: slice) -> list[slice]:
-    blocks = batch_blocks(batch.stop - batch.start, get_num_threads())
+    return _fixed_blocks(batch, get_num_threads())
+
+
+def _fixed_blocks(batch: slice, parts: int) -> list[slice]:
+    blocks = batch_blocks(batch.stop - batch.start, parts)
     return [slice(batch.start + b.start, batch.start + b.stop) for b in blocks]
 
 
