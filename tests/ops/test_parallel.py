@@ -274,6 +274,23 @@ def test_a_fixed_number_of_blocks_is_the_same_on_any_thread_count(monkeypatch, t
     assert sorted(seen) == [(2, 4), (4, 7), (7, 9), (9, 12)] and total.tolist() == [10]
 
 
+def test_a_layer_of_many_chunks_meets_its_threads_once_per_call(threads, monkeypatch, rng):
+    """Each chunk is cut into one block per thread, and all the blocks run in one region."""
+    monkeypatch.setattr(engine, "COLS_BUDGET_BYTES", 1)          # a chunk per 3 samples
+    regions = []
+    run_on_threads = parallel._run_on_threads
+    monkeypatch.setattr(parallel, "_run_on_threads",
+                        lambda fn, blocks: regions.append(len(blocks)) or run_on_threads(fn, blocks))
+    x, w = rng.standard_normal((12, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3))
+    geo = conv_geometry(x.shape, w.shape)
+    y = engine.conv_forward(x, w, None, geo)[0]
+    gy = rng.standard_normal(y.shape)
+    gx, gw = engine.conv_backward(x, w, gy, geo)
+    assert regions == [12, 12]                                    # 4 chunks x 3 threads, twice
+    for ours, expected in zip((y, gx, gw), (ref.conv2d(x, w), *ref.conv2d_backward(x, w, gy)[:2])):
+        np.testing.assert_allclose(ours, expected, rtol=1e-11, atol=1e-11)
+
+
 def test_caller_finishes_alone_when_the_workers_are_busy(threads):
     """Blocks go to whichever thread is free: with every worker held up, the calling thread
     runs all blocks itself and returns without waiting for the workers."""
