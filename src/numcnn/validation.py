@@ -161,45 +161,34 @@ def _refused(message: str) -> Exception:
     return argparse.ArgumentTypeError(message)
 
 
+def _converted(text: str, parse, accept, expected: str):
+    """``parse(text)`` when ``accept`` takes it; else argparse's error "expected ..., got ..."."""
+    try:
+        value = parse(text)
+    except ValueError:
+        raise _refused(f"expected {expected}, got {text!r}") from None
+    if not accept(value):
+        raise _refused(f"expected {expected}, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A command-line integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise _refused(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise _refused(f"expected a positive integer, got {value}")
-    return value
+    return _converted(text, int, lambda value: value >= 1, "a positive integer")
 
 
 def positive_float(text: str) -> float:
     """A finite command-line number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _refused(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise _refused(f"expected a positive number, got {text}")
-    return value
+    return _converted(text, float, lambda value: value > 0 and math.isfinite(value),
+                      "a positive number")
 
 
 def non_negative_int(text: str) -> int:
     """A command-line integer >= 0 (a seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise _refused(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise _refused(f"expected an integer >= 0, got {value}")
-    return value
+    return _converted(text, int, lambda value: value >= 0, "an integer >= 0")
 
 
 def non_negative_float(text: str) -> float:
     """A finite command-line number >= 0 (momentum, weight decay)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _refused(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or not math.isfinite(value):
-        raise _refused(f"expected a finite number >= 0, got {text}")
-    return value
+    return _converted(text, float, lambda value: value >= 0 and math.isfinite(value),
+                      "a finite number >= 0")
