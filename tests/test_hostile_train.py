@@ -53,7 +53,8 @@ def test_resume_without_last_npz_of_a_longer_run_refuses_to_start_over(tmp_path,
 
 
 def test_resume_without_last_npz_after_the_first_epoch_starts_over(tmp_path):
-    """Killed between best.npz and last.npz of epoch 1: nothing is lost by starting over."""
+    """last.npz gone after epoch 1 (deleted, or a run of an earlier version killed between its
+    best.npz and last.npz): nothing is lost by starting over."""
     quiet(tiny(tmp_path, epochs=1))
     (tmp_path / "last.npz").unlink()
     lines: list[str] = []
