@@ -138,3 +138,15 @@ def test_resume_with_damaged_settings_names_the_file_in_one_line(tmp_path, capsy
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("numcnn: error: "), err
     assert str(tmp_path / "config.json") in err[0] and says in err[0], err[0]
+
+
+@pytest.mark.parametrize("target", ["missing", "loop"])
+def test_a_broken_link_as_the_run_folder_is_named_as_such(tmp_path, target):
+    """mkdir on a dangling or looping symbolic link says only "File exists"."""
+    link = tmp_path / "run"
+    link.symlink_to(tmp_path / "nowhere" if target == "missing" else link)
+    with pytest.raises(ValueError, match=r"run is a symbolic link to .*, which does not exist "
+                                         r"\(or loops\)"):
+        quiet(tiny(link))
+    assert link.is_symlink() and not link.exists()
+

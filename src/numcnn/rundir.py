@@ -76,6 +76,9 @@ def prepare_out(out, resume: bool, overwrite: bool, log=print,
     if blocker is not None:
         where = "is a file" if blocker == out else f"lies under {blocker}, which is a file"
         raise ValueError(f"--out {out} {where}, not a folder; give a folder for the run")
+    if out.is_symlink() and not out.exists():  # mkdir would say only "File exists"
+        raise ValueError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does "
+                         f"not exist (or loops); give a folder for the run")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
