@@ -150,3 +150,13 @@ def test_a_broken_link_as_the_run_folder_is_named_as_such(tmp_path, target):
         quiet(tiny(link))
     assert link.is_symlink() and not link.exists()
 
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(tmp_path):
+    quiet(tiny(tmp_path, epochs=1))
+    before = snapshot(tmp_path)
+    lines: list[str] = []
+    fit(tiny(tmp_path, epochs=1, resume=True), log=lines.append)
+    assert any("already at epoch 1 (--epochs 1); nothing to train" in line for line in lines)
+    assert {k: v for k, v in snapshot(tmp_path).items() if k != "config.json"} == \
+        {k: v for k, v in before.items() if k != "config.json"}
+

@@ -495,6 +495,9 @@ def _train_epochs(run: _Run, start_epoch: int, history: list, segments: list, lo
         log(f"the run stopped early after epoch {start_epoch}: no better test accuracy for "
             f"{_stale_epochs(history)} epochs (--patience {config.patience}); nothing to train")
         return row
+    if start_epoch >= config.epochs:
+        log(f"the run is already at epoch {start_epoch} (--epochs {config.epochs}); nothing to "
+            f"train")
     best_acc = max((r["test_acc"] for r in history), default=-1.0)
     for epoch in range(start_epoch + 1, config.epochs + 1):
         row, result, lr_steps = _run_epoch(run, epoch)
