@@ -401,8 +401,11 @@ def _header(path: Path, op: str) -> tuple[dict, dict]:
     return tensors, metadata
 
 
-def _file(path, op: str) -> Path:
-    """``path`` as a Path, refused unless it names a file (a directory is not "missing")."""
+def regular_file(path, op: str, expected: str = "a .safetensors file",
+                 not_regular: type[Exception] = ValueError) -> Path:
+    """``path`` as a Path, refused unless it names a regular file, each refusal in its own
+    terms (a directory is not "missing"; a FIFO would block the read). ``expected`` names the
+    kind of file in the messages; ``not_regular`` is the error for a FIFO or a device."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{op}: path must be a str or os.PathLike, got "
                         f"{type(path).__name__} {path!r}")
@@ -416,16 +419,16 @@ def _file(path, op: str) -> Path:
     except ValueError as err:  # a NUL in the name
         raise ValueError(f"{op}: cannot open {path!r}: {err}") from None
     if stat.S_ISDIR(mode):
-        raise IsADirectoryError(f"{op}: {path} is a directory; expected a .safetensors file")
+        raise IsADirectoryError(f"{op}: {path} is a directory; expected {expected}")
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{op}: {path} is not a regular file; expected a .safetensors file")
+        raise not_regular(f"{op}: {path} is not a regular file; expected {expected}")
     return path
 
 
 def _read(path, op: str, keys=None):
     """``(OrderedDict of arrays, metadata dict)`` from a safetensors file: only ``keys`` (all
     when None), each declared size checked against the file before it is read."""
-    path = _file(path, op)
+    path = regular_file(path, op)
     _, safe_open, SafetensorError = _safetensors()
     declared, _ = _header(path, op)
     wanted = [k for k in declared if keys is None or k in keys]
@@ -445,7 +448,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
     placeholder of the declared shape (a broadcast view, no memory) stands in for it, so that
     :meth:`~numcnn.nn.Module.load_state_dict` reports it as usual.
     """
-    path = _file(path, op)
+    path = regular_file(path, op)
     state = model.state_dict()
     declared, _ = _header(path, op)
     fits = {k for k, (_, shape, _) in declared.items()
@@ -459,7 +462,7 @@ def _read_into(model, path, op: str, strict: bool) -> None:
 
 def read_metadata(path) -> dict[str, str]:
     """The string metadata stored in a safetensors file's header."""
-    path = _file(path, "read_metadata")
+    path = regular_file(path, "read_metadata")
     return {str(k): str(v) for k, v in _header(path, "read_metadata")[1].items()}
 
 
@@ -541,7 +544,7 @@ def load(path) -> nn.Module:
         When the file holds no numcnn architecture (write it with :func:`save`, or load bare
         weights with ``load_safetensors(model, path)``).
     """
-    path = _file(path, "load")
+    path = regular_file(path, "load")
     declared, metadata = _header(path, "load")
     if metadata.get("format") != FORMAT or "arch" not in metadata:
         raise ValueError(f"load: {path} holds no numcnn architecture (metadata format "
@@ -720,7 +723,7 @@ def _save_module(model: nn.Module, path) -> Path:
 def _load_module(cls: type[nn.Module], path, *args, **kwargs) -> nn.Module:
     """:meth:`numcnn.nn.Module.load`: rebuild from the stored architecture (checking the class),
     or ``cls(*args, **kwargs)`` filled with the weights of a file saved from a ``cls``."""
-    meta = read_metadata(_file(path, f"{cls.__name__}.load"))
+    meta = read_metadata(regular_file(path, f"{cls.__name__}.load"))
     if meta.get("format") == FORMAT and not args and not kwargs:
         model = load(path)
         if not isinstance(model, cls):

@@ -47,11 +47,10 @@ This module walks the nodes in order (:func:`_layers`); the work is done by:
 from __future__ import annotations
 
 import os
-import stat
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import nn
+from ..io import regular_file
 from ._chain import Chain
 from ._converters import CONVERTERS
 from ._graph import (
@@ -122,17 +121,7 @@ def _model_proto(source: object) -> ModelProto:
     from onnx import ModelProto, load_model, load_model_from_string
 
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise FileNotFoundError(f"load: {path} does not exist") from None
-        except OSError as err:     # a symlink loop, a name too long, a folder not searchable
-            raise OSError(err.errno, f"load: cannot open {path}: {err.strerror}") from None
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(f"load: {path} is a directory; expected an .onnx file")
-        if not stat.S_ISREG(mode):  # a FIFO would block the read
-            raise OnnxImportError(f"load: {path} is not a regular file; expected an .onnx file")
+        path = regular_file(source, "load", "an .onnx file", OnnxImportError)
         what = str(path)
         try:
             proto = load_model(what)
