@@ -17,6 +17,7 @@ import pytest
 from numcnn import checkpoint, io, models
 from numcnn.cli import main
 from numcnn.train import TrainConfig, load_model, save_checkpoint
+from tmpfs import unwritable_folder
 
 
 def one_line_error(capsys, argv, fragment) -> str:
@@ -80,27 +81,10 @@ def test_bad_out_folders(capsys, out, fragment):
 def test_a_read_only_out_folder(capsys, folder):
     """A folder without write permission; root writes through permissions, so as root the
     folder is a read-only tmpfs mount instead."""
-    import os
-    import subprocess
-
     ro = folder / "ro"
     ro.mkdir(exist_ok=True)
-    as_root = os.geteuid() == 0
-    if as_root:
-        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(ro)],
-                               capture_output=True, text=True, check=False)
-        if mount.returncode:
-            pytest.skip(f"root writes into any folder, and no read-only tmpfs can be mounted "
-                        f"here: {mount.stderr.strip()}")
-    else:
-        ro.chmod(0o555)
-    try:
+    with unwritable_folder(ro):
         one_line_error(capsys, ["train", "--out", ro / "run", "--limit", 10], "ro/run")
-    finally:
-        if as_root:
-            subprocess.run(["umount", str(ro)], check=False)
-        else:
-            ro.chmod(0o755)
 
 
 def test_resume_and_overwrite_together(capsys):

@@ -11,7 +11,7 @@ from bench.cases import CONV_CASES, MEMORY_TARGET_CASE, TRANSPOSE_CASE
 from bench.naive import format_naive
 from bench.targets import TARGETS, format_target_row, target_rows
 
-from tmpfs import mounted_tmpfs
+import tmpfs
 
 # --- the targets ---------------------------------------------------------------------------------
 
@@ -192,19 +192,11 @@ def test_json_into_a_folder_where_no_file_can_be_created_is_refused_before_the_r
 
 @pytest.fixture
 def unwritable_folder(tmp_path):
-    """``(folder, reason)``: a folder where this process cannot create a file. A user gets one
-    without write permission; root, whom permissions do not bind, a read-only tmpfs."""
+    """``(folder, reason)``: a folder where this process cannot create a file."""
     folder = tmp_path / "read-only"
     folder.mkdir()
-    if os.name != "posix":
-        pytest.skip("needs POSIX permissions")
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder, "Permission denied"
-        folder.chmod(0o755)
-        return
-    with mounted_tmpfs(folder, "ro,size=64k"):
-        yield folder, "Read-only file system"
+    with tmpfs.unwritable_folder(folder) as reason:
+        yield folder, reason
 
 
 def test_json_into_a_read_only_folder_is_refused_before_the_run(unwritable_folder, capsys,

@@ -25,3 +25,22 @@ def mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def unwritable_folder(folder: Path) -> Iterator[str]:
+    """The existing ``folder`` made so that this process cannot create a file in it, for the
+    block: without write permission for a user, a read-only tmpfs for root (whom permissions
+    do not bind). Yields the reason the system gives."""
+    if os.name != "posix":
+        pytest.skip("needs POSIX permissions")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield "Permission denied"
+        finally:
+            folder.chmod(0o755)
+        return
+    with mounted_tmpfs(folder, "ro,size=64k"):
+        yield "Read-only file system"
+
