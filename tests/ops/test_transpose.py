@@ -313,3 +313,37 @@ def test_output_size_error_explains_the_arithmetic():
         F.conv_transpose2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)), padding=2)
     assert "(2-1)*1 - 2*2 + 1*(3-1) + 0 + 1 = 0" in str(err.value)
     assert "use padding <= 1" in str(err.value)
+
+
+def _kernel_calls(dtype):
+    """Each ndarray kernel of the conv and conv_transpose2d, one argument in ``dtype``: (the
+    argument's name, the call)."""
+    x, w, gy = np.ones((1, 1, 6, 6)), np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    xt, gyt = np.ones((1, 1, 2, 2)), np.ones((1, 1, 6, 6))
+
+    def bad(a):
+        return a.astype(dtype)
+
+    return {
+        "conv2d_forward": ("input", lambda: conv2d_forward(bad(x), w, None, 2)),
+        "conv2d_input": ("weight", lambda: conv2d_input(x.shape, bad(w), gy, 2)),
+        "conv2d_weight": ("gy", lambda: conv2d_weight(x, w.shape, bad(gy), 2)),
+        "conv2d_forward_and_weight": ("weight",
+                                      lambda: conv2d_forward_and_weight(x, bad(w), gy, 2)),
+        "conv_transpose2d_forward": ("input", lambda: transpose.conv_transpose2d_forward(
+            bad(xt), w, None, 2)),
+        "conv_transpose2d_input": ("gy", lambda: transpose.conv_transpose2d_input(
+            xt.shape, w, bad(gyt), 2)),
+        "conv_transpose2d_weight": ("input", lambda: transpose.conv_transpose2d_weight(
+            bad(xt), w.shape, gyt, 2)),
+    }
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int64, object])
+@pytest.mark.parametrize("kernel", list(_kernel_calls(float)))
+def test_ndarray_kernels_refuse_arrays_that_are_not_floating(kernel, dtype):
+    """As torch and the bias check: a bool array would be summed as a logical or (a 4x4 kernel of
+    ones over ones gave True, not 16) and an object array failed deep inside with NumPy's words."""
+    name, call = _kernel_calls(dtype)[kernel]
+    with pytest.raises(TypeError, match=f": {name} must have a floating dtype .* got "):
+        call()

@@ -31,6 +31,7 @@ from .shapes import (
     ConvGeometry,
     PoolGeometry,
     check_bias,
+    check_float_arrays,
     check_output_shape,
     conv_geometry,
     pool_geometry,
@@ -310,6 +311,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), b (C_out,) -> y (N, C_out, Ho, Wo).
     """
+    x, w = check_float_arrays("conv2d", input=x, weight=w)
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
     return conv_forward(x, w, check_bias(b, geo.C_out, "conv2d"), geo)[0]
 
@@ -317,6 +319,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
     """Gradient of conv2d with respect to its input. Shape: gy (N, C_out, Ho, Wo) -> input_shape."""
     _check_method(method)
+    w, gy = check_float_arrays("conv2d", weight=w, gy=gy)
     geo = conv_geometry(tuple(input_shape), w.shape, stride, padding, dilation, groups)
     check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_grad_input(gy, w, geo, method)
@@ -325,6 +328,7 @@ def conv2d_input(input_shape, w, gy, stride=1, padding=0, dilation=1, groups=1, 
 def conv2d_weight(x, weight_shape, gy, stride=1, padding=0, dilation=1, groups=1, method="auto"):
     """Gradient of conv2d with respect to its weight. Shape -> weight_shape."""
     _check_method(method)
+    x, gy = check_float_arrays("conv2d", input=x, gy=gy)
     geo = conv_geometry(x.shape, tuple(weight_shape), stride, padding, dilation, groups)
     check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_grad_weight(x, gy, geo, method=method)
@@ -335,6 +339,7 @@ def conv2d_forward_and_weight(x, w, gy, stride=1, padding=0, dilation=1, groups=
 
     Shape: x (N, C_in, H, W), w (C_out, C_in/g, kh, kw), gy (N, C_out, Ho, Wo) -> (y, gW).
     """
+    x, w, gy = check_float_arrays("conv2d", input=x, weight=w, gy=gy)
     geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
     check_output_shape(gy, geo.output_shape, "gy", "conv2d")
     return conv_forward_and_grad_weight(x, w, gy, geo)

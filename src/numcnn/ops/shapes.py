@@ -59,6 +59,13 @@ def check_float_array(x, name: str, op: str) -> np.ndarray:
     return x
 
 
+def check_float_arrays(op: str, **arrays) -> list[np.ndarray]:
+    """Each of ``arrays`` (name=array) through :func:`check_float_array`, in order: the ndarray
+    kernels refuse what torch refuses, a bool array (NumPy's matmul would sum it as a logical
+    or), an int or an object one."""
+    return [check_float_array(a, name, op) for name, a in arrays.items()]
+
+
 def check_output_shape(a: np.ndarray, expected: tuple[int, ...], name: str, op: str) -> None:
     """Refuse a gradient (or argmax) ``a`` that does not have the forward's output shape: NumPy
     would broadcast a batch of one or a 1x1 map over the output, giving a silently wrong result."""

@@ -38,7 +38,15 @@ from .engine import (
     conv2d_weight,
     conv_grad_input,
 )
-from .shapes import Pair, batched_shape, check_bias, check_output_shape, conv_geometry, pair
+from .shapes import (
+    Pair,
+    batched_shape,
+    check_bias,
+    check_float_arrays,
+    check_output_shape,
+    conv_geometry,
+    pair,
+)
 
 __all__ = [
     "ConvTransposeGeometry",
@@ -261,6 +269,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
            [1., 1., 2., 1., 1.],
            [1., 1., 2., 1., 1.]])
     """
+    x, w = check_float_arrays("conv_transpose2d", input=x, weight=w)
     geo = conv_transpose_geometry(x.shape, w.shape, stride, padding, output_padding, groups,
                                   dilation)
     return forward(x, w, check_bias(b, geo.C_out, "conv_transpose2d"), geo)
@@ -269,6 +278,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
 def conv_transpose2d_input(input_shape, w, gy, stride=1, padding=0, output_padding=0, groups=1,
                            dilation=1):
     """Gradient of conv_transpose2d with respect to its input: ``conv2d(gy, w)``."""
+    w, gy = check_float_arrays("conv_transpose2d", weight=w, gy=gy)
     geo = conv_transpose_geometry(tuple(input_shape), w.shape, stride, padding, output_padding,
                                   groups, dilation)
     check_output_shape(gy, geo.output_shape, "gy", "conv_transpose2d")
@@ -278,6 +288,7 @@ def conv_transpose2d_input(input_shape, w, gy, stride=1, padding=0, output_paddi
 def conv_transpose2d_weight(x, weight_shape, gy, stride=1, padding=0, output_padding=0,
                             groups=1, dilation=1):
     """Gradient of conv_transpose2d with respect to its weight. Shape ``weight_shape``."""
+    x, gy = check_float_arrays("conv_transpose2d", input=x, gy=gy)
     geo = conv_transpose_geometry(x.shape, tuple(weight_shape), stride, padding, output_padding,
                                   groups, dilation)
     check_output_shape(gy, geo.output_shape, "gy", "conv_transpose2d")
